@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `infifpo` command: runs the TypeScript CLI through tsx (no build step).
+import { register } from "tsx/esm/api";
+
+register();
+const { main } = await import("../lib/cli/main.ts");
+process.exitCode = await main(process.argv);

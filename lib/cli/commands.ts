@@ -1,0 +1,9 @@
+import type { Command } from "commander";
+
+/** A CLI sub-command: adds itself to the program. One file per command under lib/cli/. */
+export type CommandModule = { register(program: Command): void };
+
+/** Every sub-command, in the order `--help` lists them. Add one line per new command. */
+export async function loadCommands(): Promise<CommandModule[]> {
+  return [];
+}
