@@ -1,0 +1,82 @@
+import cliProgress from "cli-progress";
+
+export type ProgressMode = "auto" | "bar" | "lines" | "none";
+
+/** What a long-running stage reports: a position out of a total and a few named values. */
+export interface Progress {
+  start(total: number, start: number): void;
+  update(done: number, values: { loss?: number; tokensPerS?: number; [k: string]: number | undefined }): void;
+  /** A line that must not be clobbered by the bar (eval results, checkpoints, warnings). */
+  log(line: string): void;
+  stop(): void;
+}
+
+function fmt(x: number | undefined, digits = 4): string {
+  if (x == null || Number.isNaN(x)) return "-";
+  if (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0)) return x.toExponential(2);
+  return x.toFixed(digits);
+}
+
+function fmtSeconds(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
+  return h ? `${h}h${String(m).padStart(2, "0")}m` : m ? `${m}m${String(sec).padStart(2, "0")}s` : `${sec}s`;
+}
+
+/**
+ * A cli-progress bar (step, loss, tokens/s, ETA) when `stream` is a TTY; otherwise one plain line every
+ * `every` updates (CI logs). "none" is silent.
+ */
+export function createProgress(
+  label: string,
+  mode: ProgressMode = "auto",
+  opts: { stream?: NodeJS.WriteStream; every?: number } = {},
+): Progress {
+  const stream = opts.stream ?? process.stderr;
+  const resolved = mode === "auto" ? (stream.isTTY ? "bar" : "lines") : mode;
+  if (resolved === "none") return { start() {}, update() {}, log() {}, stop() {} };
+  if (resolved === "bar") {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream,
+        format: `${label} |{bar}| {value}/{total} loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
+        hideCursor: true,
+        etaBuffer: 20,
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    return {
+      start: (total, start) => bar.start(total, start, { loss: "-", tps: "-" }),
+      update: (done, v) => bar.update(done, { loss: fmt(v.loss), tps: v.tokensPerS == null ? "-" : Math.round(v.tokensPerS) }),
+      log: (line) => {
+        // cli-progress has no log API: clear the bar's line, print, and let the next redraw restore it
+        stream.write(`\r\x1b[K${line}\n`);
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  const every = Math.max(1, opts.every ?? 1);
+  let total = 0, first = 0, t0 = 0;
+  return {
+    start(t, s) {
+      total = t;
+      first = s;
+      t0 = Date.now();
+    },
+    update(done, v) {
+      if (done % every !== 0 && done !== total) return;
+      const rate = (done - first) / Math.max(1e-9, (Date.now() - t0) / 1000);
+      const eta = rate > 0 ? (total - done) / rate : Infinity;
+      const extra = Object.entries(v)
+        .filter(([k]) => k !== "loss" && k !== "tokensPerS")
+        .map(([k, x]) => ` ${k} ${fmt(x)}`)
+        .join("");
+      stream.write(
+        `${label} ${done}/${total} loss ${fmt(v.loss)}${extra} tok/s ${v.tokensPerS == null ? "-" : Math.round(v.tokensPerS)} eta ${fmtSeconds(eta)}\n`,
+      );
+    },
+    log: (line) => stream.write(line + "\n"),
+    stop() {},
+  };
+}
