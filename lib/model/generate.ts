@@ -1,0 +1,215 @@
+/**
+ * Batched decoding: greedy or temperature / top-k sampling, with a stop token and a KV cache.
+ *
+ * Prompts are encoded as [BOS] + enc(prompt) (the same layout `encodePair` scores) and grouped by length, so a
+ * batch needs no padding: one prefill pass, then one position per step against the cached keys and values
+ * (lab-scale.md §5). Each prompt draws from its own random stream keyed by (seed, its index in the input
+ * list), so a prompt's sample does not depend on the batch size or on the other prompts.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { UserError } from "../errors";
+import type { Tokenizer } from "../tokenizers/types";
+import { checkTokenizer } from "./logprobs";
+import { hashSeed, Rng } from "./random";
+import { head, trunk, type LayerCache, type Model } from "./transformer";
+
+export interface GenerateOptions {
+  /** Most tokens to generate per prompt (the stop token included when it is produced). */
+  maxNewTokens: number;
+  /** 0 (default) = greedy argmax (ties → lowest id); otherwise softmax(logits / temperature) sampling. */
+  temperature?: number;
+  /** Sample only among the k most likely tokens (0 or undefined = all). Ignored when greedy. */
+  topK?: number;
+  /** Seed of the sampling streams (default 0). */
+  seed?: number;
+  /** Id that ends a row; default the tokenizer's EOS (`generateIds`: none unless given). null = never stop. */
+  stopToken?: number | null;
+  /** Rows per forward pass (default 64). */
+  batchSize?: number;
+  /** Decode with a KV cache (default true); false recomputes the whole prefix per token (reference path). */
+  useCache?: boolean;
+}
+
+/** Why a row ended: its stop token, `maxNewTokens`, or the context being full. */
+export type FinishReason = "stop" | "length" | "context";
+
+export interface GeneratedIds {
+  /** New ids, without the stop token. */
+  ids: number[];
+  finish: FinishReason;
+}
+
+export interface Generation extends GeneratedIds {
+  /** `tokenizer.decode(ids)`. */
+  text: string;
+  /** Prompt tokens dropped from the left so the prompt fits the context. */
+  promptTokensDropped: number;
+}
+
+/**
+ * Continues each prompt with the model.
+ *
+ * @example
+ * const [g] = await generate(model, tok, ["12+7="], { maxNewTokens: 8 }); // greedy, stops at EOS
+ * // g → { text: "19", ids: [...], finish: "stop", promptTokensDropped: 0 }
+ */
+export async function generate(
+  model: Model,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  opts: GenerateOptions,
+): Promise<Generation[]> {
+  checkTokenizer(model, tokenizer);
+  const C = model.config.contextLength;
+  const encoded = prompts.map((p) => {
+    const ids = [tokenizer.bosId, ...tokenizer.encode(p)];
+    const dropped = Math.max(0, ids.length - C);
+    return { ids: dropped > 0 ? [tokenizer.bosId, ...ids.slice(1 + dropped)] : ids, dropped };
+  });
+  const stopToken = opts.stopToken === undefined ? tokenizer.eosId : opts.stopToken;
+  const out = await generateIds(model, encoded.map((e) => e.ids), { ...opts, stopToken });
+  return out.map((g, i) => ({ ...g, text: tokenizer.decode(g.ids), promptTokensDropped: encoded[i].dropped }));
+}
+
+/** `generate` on prompts given as ids (each 1..C ids, BOS included if wanted; nothing is added). */
+export async function generateIds(
+  model: Model,
+  promptIds: readonly (readonly number[])[],
+  opts: GenerateOptions,
+): Promise<GeneratedIds[]> {
+  const { contextLength: C, vocabSize: V } = model.config;
+  const maxNew = opts.maxNewTokens;
+  if (!Number.isInteger(maxNew) || maxNew < 0) throw new UserError(`maxNewTokens must be ≥ 0, got ${maxNew}`);
+  const temperature = opts.temperature ?? 0;
+  if (!(temperature >= 0)) throw new UserError(`temperature must be ≥ 0, got ${temperature}`);
+  const topK = opts.topK ?? 0;
+  if (!Number.isInteger(topK) || topK < 0) throw new UserError(`topK must be a non-negative integer, got ${topK}`);
+  const batchSize = opts.batchSize ?? 64;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
+  const seed = opts.seed ?? 0;
+  const stop = opts.stopToken ?? null;
+  promptIds.forEach((p, i) => {
+    if (p.length < 1 || p.length > C) {
+      throw new UserError(`prompt ${i} has ${p.length} ids; it needs 1..${C} (the context length)`);
+    }
+    for (const id of p) if (!Number.isInteger(id) || id < 0 || id >= V) throw new UserError(`prompt ${i}: id ${id} outside [0, ${V})`);
+  });
+
+  // Group by prompt length (no padding), then chunk.
+  const byLen = new Map<number, number[]>();
+  promptIds.forEach((p, i) => byLen.set(p.length, [...(byLen.get(p.length) ?? []), i]));
+  const results: GeneratedIds[] = new Array(promptIds.length);
+  for (const len of [...byLen.keys()].sort((a, b) => a - b)) {
+    const rows = byLen.get(len)!;
+    for (let s = 0; s < rows.length; s += batchSize) {
+      const chunk = rows.slice(s, s + batchSize);
+      const rngs = chunk.map((i) => new Rng(hashSeed(seed, `generate:${i}`)));
+      const gen = await decodeChunk(model, chunk.map((i) => promptIds[i]), maxNew, stop, (row, logits) =>
+        pickToken(logits, temperature, topK, rngs[row]),
+        opts.useCache ?? true,
+      );
+      chunk.forEach((i, j) => (results[i] = gen[j]));
+    }
+  }
+  return results;
+}
+
+/** Decodes rows whose prompts all have the same length. */
+async function decodeChunk(
+  model: Model,
+  prompts: readonly (readonly number[])[],
+  maxNew: number,
+  stop: number | null,
+  pick: (row: number, logits: Float32Array) => number,
+  useCache: boolean,
+): Promise<GeneratedIds[]> {
+  const { contextLength: C, vocabSize: V } = model.config;
+  const B = prompts.length;
+  const seqs = prompts.map((p) => [...p]);
+  const res: GeneratedIds[] = prompts.map(() => ({ ids: [], finish: "length" as FinishReason }));
+  const done = new Array<boolean>(B).fill(false);
+  let cache: LayerCache[] | null = null;
+  const disposeCache = () => cache?.forEach((c) => (c.k.dispose(), c.v.dispose()));
+  try {
+    for (let step = 0; step < maxNew; step++) {
+      const L = seqs[0].length;
+      if (L > C) {
+        for (let b = 0; b < B; b++) if (!done[b]) res[b].finish = "context";
+        break;
+      }
+      // Next-token logits [B, V] from the last position.
+      let logitsT: tf.Tensor2D;
+      if (useCache) {
+        const feed: number[][] = cache === null ? seqs : seqs.map((s) => [s[L - 1]]); // prefill, then 1 id
+        const T = feed[0].length;
+        const past: LayerCache[] | null = cache;
+        const r: tf.Tensor[] = tf.tidy(() => {
+          const ids = tf.tensor2d(feed.flat(), [B, T], "int32");
+          const { h, cache: next } = trunk(model, ids, { past, keepCache: true }); // h [B·T, D]
+          const last = T === 1 ? h : lastPositions(h, B, T); // [B, D]
+          return [head(model, last), ...next!.flatMap((c) => [c.k, c.v])];
+        });
+        disposeCache();
+        cache = [];
+        for (let i = 1; i < r.length; i += 2) cache.push({ k: r[i] as tf.Tensor4D, v: r[i + 1] as tf.Tensor4D });
+        logitsT = r[0] as tf.Tensor2D;
+      } else {
+        logitsT = tf.tidy(() => {
+          const ids = tf.tensor2d(seqs.flat(), [B, L], "int32");
+          return head(model, lastPositions(trunk(model, ids).h, B, L));
+        });
+      }
+      const logits = (await logitsT.data()) as Float32Array;
+      logitsT.dispose();
+      for (let b = 0; b < B; b++) {
+        const tok = done[b] ? stop ?? 0 : pick(b, logits.subarray(b * V, (b + 1) * V));
+        seqs[b].push(tok);
+        if (done[b]) continue;
+        if (stop !== null && tok === stop) {
+          done[b] = true;
+          res[b].finish = "stop";
+        } else {
+          res[b].ids.push(tok);
+        }
+      }
+      if (done.every(Boolean)) break;
+    }
+  } finally {
+    disposeCache();
+  }
+  return res;
+}
+
+/** Rows of the last position: h [B·T, D] → [B, D]. */
+function lastPositions(h: tf.Tensor2D, B: number, T: number): tf.Tensor2D {
+  const D = h.shape[1];
+  return tf.reshape(tf.slice(tf.reshape(h, [B, T, D]), [0, T - 1, 0], [B, 1, D]), [B, D]);
+}
+
+/**
+ * One token from one row of logits: argmax when temperature is 0 (ties → lowest id), else a draw from
+ * softmax(logits / temperature) restricted to the top k (ties at the k-th value broken by lower id), in float64.
+ */
+export function pickToken(logits: Float32Array, temperature: number, topK: number, rng: Rng): number {
+  const V = logits.length;
+  if (temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  let idx = Array.from({ length: V }, (_, i) => i);
+  if (topK > 0 && topK < V) {
+    idx.sort((a, b) => logits[b] - logits[a] || a - b);
+    idx = idx.slice(0, topK);
+  }
+  let max = -Infinity;
+  for (const i of idx) max = Math.max(max, logits[i]);
+  const w = idx.map((i) => Math.exp((logits[i] - max) / temperature));
+  const total = w.reduce((a, b) => a + b, 0);
+  let u = rng.uniform() * total;
+  for (let j = 0; j < idx.length; j++) {
+    u -= w[j];
+    if (u < 0) return idx[j];
+  }
+  return idx[idx.length - 1];
+}

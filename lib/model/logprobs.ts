@@ -1,0 +1,211 @@
+/**
+ * Sequence log-probabilities of responses, ℓ_M(y|x) = Σ_t log M(y_t | x, y_<t) over response tokens only, and
+ * n_M(y) = the number of response tokens under M's own tokenizer (infifpo.md, "Setting").
+ *
+ * Token layout (one pair):   ids = [BOS] + enc(prompt) + enc(response) + [EOS]
+ * The EOS is a RESPONSE token: it is counted in n_M(y) and scored in ℓ_M(y|x), as in the lab's training loss
+ * ("answer tokens plus EOS", lab-scale.md §1). The model reads ids[0..L−2] and predicts ids[1..L−1]; the mask
+ * selects the predictions of response tokens. Batches are right-padded; with a causal model a position never
+ * sees the padding after it, so a pair's numbers do not depend on what else is in the batch.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { UserError } from "../errors";
+import type { Tokenizer } from "../tokenizers/types";
+import { head, trunk, type Model } from "./transformer";
+
+/** What to do when [BOS] + prompt + response + [EOS] needs more than the context length C positions. */
+export type TruncateMode = "left" | "error";
+
+/** One (prompt, response) pair as ids. */
+export interface PairEncoding {
+  /** [BOS] + prompt (possibly left-truncated) + response + [EOS]; length ≤ C + 1. */
+  ids: number[];
+  /** Index in `ids` of the first response token. */
+  responseStart: number;
+  /** Prompt tokens dropped from the left to fit the context (0 when it fitted). */
+  promptTokensDropped: number;
+}
+
+/**
+ * Encodes one pair with the layout above. When it does not fit the context, `truncate: "left"` (default)
+ * drops the OLDEST prompt tokens (BOS is kept); `"error"` throws. A response (with its EOS) longer than the
+ * context is always a UserError: its log-prob cannot be computed without dropping response tokens.
+ *
+ * @example
+ * encodePair(tok, "1+1=", "2", 64) // → { ids: [1, …"1+1=", …"2", 2], responseStart: 5, promptTokensDropped: 0 }
+ */
+export function encodePair(
+  tokenizer: Pick<Tokenizer, "encode" | "bosId" | "eosId">,
+  prompt: string,
+  response: string,
+  contextLength: number,
+  truncate: TruncateMode = "left",
+): PairEncoding {
+  let p = tokenizer.encode(prompt);
+  const r = tokenizer.encode(response);
+  r.push(tokenizer.eosId);
+  // Inputs are ids without the last one: 1 + |p| + |r| − 1 positions.
+  if (r.length > contextLength) {
+    throw new UserError(
+      `response needs ${r.length} tokens (EOS included) but the model's context is ${contextLength}: ` +
+        `"${response.slice(0, 40)}${response.length > 40 ? "…" : ""}"`,
+    );
+  }
+  const excess = p.length + r.length - contextLength;
+  let dropped = 0;
+  if (excess > 0) {
+    if (truncate === "error") {
+      throw new UserError(
+        `prompt + response need ${p.length + r.length} positions but the model's context is ${contextLength}`,
+      );
+    }
+    dropped = excess;
+    p = p.slice(excess);
+  }
+  return { ids: [tokenizer.bosId, ...p, ...r], responseStart: 1 + p.length, promptTokensDropped: dropped };
+}
+
+/** Right-padded model inputs for a list of pairs, as plain arrays (row-major [B, T]). */
+export interface PairBatch {
+  batchSize: number;
+  /** T = the longest pair's input length (its ids minus one). */
+  length: number;
+  /** [B, T] model inputs ids[0..L−2], padded with `padId`. */
+  inputIds: Int32Array;
+  /** [B, T] next-token targets ids[1..L−1], padded with `padId`. */
+  targets: Int32Array;
+  /** [B, T] 1 where the target is a response token (EOS included), else 0. */
+  mask: Float32Array;
+}
+
+/** Pads encoded pairs to one batch (see `PairBatch`). */
+export function collatePairs(pairs: readonly PairEncoding[], padId: number): PairBatch {
+  const B = pairs.length;
+  if (B === 0) throw new RangeError("collatePairs: empty batch");
+  const T = Math.max(...pairs.map((e) => e.ids.length - 1));
+  const inputIds = new Int32Array(B * T).fill(padId);
+  const targets = new Int32Array(B * T).fill(padId);
+  const mask = new Float32Array(B * T);
+  pairs.forEach((e, b) => {
+    const L = e.ids.length;
+    for (let t = 0; t < L - 1; t++) {
+      inputIds[b * T + t] = e.ids[t];
+      targets[b * T + t] = e.ids[t + 1];
+      if (t + 1 >= e.responseStart) mask[b * T + t] = 1;
+    }
+  });
+  return { batchSize: B, length: T, inputIds, targets, mask };
+}
+
+/**
+ * log M(target_t | inputs_≤t) for every position: inputs, targets [B, T] → [B, T]
+ * (= logit[target] − logsumexp(logits), the target picked by a one-hot product so it is differentiable on
+ * every backend).
+ */
+export function tokenLogProbs(model: Model, inputIds: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [B, T] = inputIds.shape;
+    const V = model.config.vocabSize;
+    const logits = head(model, trunk(model, inputIds).h); // [B·T, V]
+    const oh = tf.oneHot(tf.reshape(targets, [B * T]) as tf.Tensor1D, V, 1, 0, "float32"); // [B·T, V]
+    const picked = tf.sum(tf.mul(logits, oh), -1); // [B·T]
+    const lp = tf.sub(picked, tf.logSumExp(logits, -1)); // [B·T]
+    return tf.reshape(lp, [B, T]) as tf.Tensor2D;
+  });
+}
+
+/** Response-only log-prob sum ℓ, per-token mean ℓ/n and count n, one entry per pair. */
+export interface SequenceLogProbTensors {
+  sum: tf.Tensor1D; // [B]
+  mean: tf.Tensor1D; // [B]
+  count: tf.Tensor1D; // [B] (float32)
+}
+
+/**
+ * The differentiable form for training: a collated batch → sum, mean, count tensors [B]. Creates its input
+ * tensors itself; call inside `tf.tidy` / `tf.variableGrads` (or dispose the three results).
+ *
+ * @example
+ * const batch = collatePairs(pairs.map((p) => encodePair(tok, p.prompt, p.response, C)), tok.padId);
+ * const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(sequenceLogProbsFromBatch(model, batch).mean)));
+ */
+export function sequenceLogProbsFromBatch(model: Model, batch: PairBatch): SequenceLogProbTensors {
+  const { batchSize: B, length: T } = batch;
+  const [sum, mean, count] = tf.tidy(() => {
+    const ids = tf.tensor2d(batch.inputIds, [B, T], "int32");
+    const tgt = tf.tensor2d(batch.targets, [B, T], "int32");
+    const mask = tf.tensor2d(batch.mask, [B, T], "float32");
+    const lp = tokenLogProbs(model, ids, tgt); // [B, T]
+    const s = tf.sum(tf.mul(lp, mask), 1); // [B]
+    const n = tf.sum(mask, 1); // [B]
+    return [s, tf.div(s, n), n];
+  });
+  return { sum: sum as tf.Tensor1D, mean: mean as tf.Tensor1D, count: count as tf.Tensor1D };
+}
+
+/** One scored pair, as plain numbers. */
+export interface SequenceScore {
+  /** ℓ_M(y|x): sum of response-token log-probs (nats, EOS included). */
+  sum: number;
+  /** ℓ_M(y|x) / n_M(y). */
+  mean: number;
+  /** n_M(y): response tokens under this model's tokenizer, EOS included. */
+  count: number;
+  /** Prompt tokens dropped from the left to fit the context. */
+  promptTokensDropped: number;
+}
+
+export interface SequenceLogProbsOptions {
+  /** Pairs per forward pass (default 64). Results do not depend on it. */
+  batchSize?: number;
+  truncate?: TruncateMode;
+  /** Called after each batch with (pairs done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Scores (prompt, response) pairs with the model's own tokenizer, in batches of similar length, and returns
+ * plain numbers in input order. For files of pairs; use `sequenceLogProbsFromBatch` inside training.
+ *
+ * @example
+ * const [s] = await sequenceLogProbs(model, tok, [{ prompt: "1+1=", response: "2" }]);
+ * // s → { sum: -3.98, mean: -1.99, count: 2, promptTokensDropped: 0 }   ("2" and EOS)
+ */
+export async function sequenceLogProbs(
+  model: Model,
+  tokenizer: Tokenizer,
+  pairs: readonly { prompt: string; response: string }[],
+  opts: SequenceLogProbsOptions = {},
+): Promise<SequenceScore[]> {
+  checkTokenizer(model, tokenizer);
+  const batchSize = opts.batchSize ?? 64;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
+  const enc = pairs.map((p) =>
+    encodePair(tokenizer, p.prompt, p.response, model.config.contextLength, opts.truncate ?? "left"),
+  );
+  // Longest first, so each batch pads little; ties keep input order.
+  const order = enc.map((_, i) => i).sort((a, b) => enc[b].ids.length - enc[a].ids.length || a - b);
+  const out: SequenceScore[] = new Array(pairs.length);
+  for (let start = 0; start < order.length; start += batchSize) {
+    const idx = order.slice(start, start + batchSize);
+    const r = sequenceLogProbsFromBatch(model, collatePairs(idx.map((i) => enc[i]), tokenizer.padId));
+    const [s, m, n] = await Promise.all([r.sum.data(), r.mean.data(), r.count.data()]);
+    r.sum.dispose();
+    r.mean.dispose();
+    r.count.dispose();
+    idx.forEach((i, j) => {
+      out[i] = { sum: s[j], mean: m[j], count: n[j], promptTokensDropped: enc[i].promptTokensDropped };
+    });
+    opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
+  }
+  return out;
+}
+
+/** Throws a UserError when the tokenizer cannot drive this model (a model vocabulary may be larger). */
+export function checkTokenizer(model: Model, tokenizer: Pick<Tokenizer, "vocabSize">): void {
+  if (tokenizer.vocabSize > model.config.vocabSize) {
+    throw new UserError(
+      `tokenizer has ${tokenizer.vocabSize} ids but the model's vocabulary is only ${model.config.vocabSize}`,
+    );
+  }
+}

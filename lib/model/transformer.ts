@@ -1,0 +1,306 @@
+/**
+ * A GPT-style causal transformer in raw tfjs ops with explicit `tf.Variable`s (nanoGPT's `model.py`, minus
+ * dropout): token embedding + learned positions → L × [x + attn(LN(x)); x + mlp(LN(x))] → LN → head.
+ *
+ * Conventions: B batch, T positions in this call, P positions already in a KV cache, C context length,
+ * D width, H heads, d = D/H head width, V vocabulary, M = mlpRatio·D. Activations are kept 2-D as [B·T, D]
+ * between blocks so every dense layer is one `fused.matMul` with its bias (no per-layer reshapes).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { countParameters, resolveModelConfig, type ModelConfig, type ResolvedModelConfig } from "./config";
+import { normalArray } from "./random";
+
+export interface BlockParams {
+  ln1G: tf.Variable; // [D]
+  ln1B: tf.Variable; // [D]
+  qkvW: tf.Variable; // [D, 3D]  columns: q | k | v, each head-major (h·d + j)
+  qkvB: tf.Variable; // [3D]
+  projW: tf.Variable; // [D, D]
+  projB: tf.Variable; // [D]
+  ln2G: tf.Variable; // [D]
+  ln2B: tf.Variable; // [D]
+  fcW: tf.Variable; // [D, M]
+  fcB: tf.Variable; // [M]
+  outW: tf.Variable; // [M, D]
+  outB: tf.Variable; // [D]
+}
+
+export interface ModelParams {
+  wte: tf.Variable; // [V, D]
+  wpe: tf.Variable; // [C, D]
+  blocks: BlockParams[];
+  lnfG: tf.Variable; // [D]
+  lnfB: tf.Variable; // [D]
+  /** [D, V]; null when `tieEmbeddings` (then logits = h · wteᵀ). */
+  head: tf.Variable | null;
+}
+
+/** A model: its resolved config, its variables, and a precomputed causal mask. Free it with `disposeModel`. */
+export interface Model {
+  readonly config: ResolvedModelConfig;
+  readonly params: ModelParams;
+  /** Whether the variables are trainable (a frozen reference or source model has `false`). */
+  readonly trainable: boolean;
+  /** [C, C] additive mask: 0 where key ≤ query, −1e9 above the diagonal. Not a parameter. */
+  readonly causalBias: tf.Tensor2D;
+}
+
+/** Per-layer keys and values of the positions seen so far (for incremental decoding). */
+export interface LayerCache {
+  k: tf.Tensor4D; // [B, H, P, d]
+  v: tf.Tensor4D; // [B, H, P, d]
+}
+
+const BLOCK_KEYS: readonly (keyof BlockParams)[] = [
+  "ln1G", "ln1B", "qkvW", "qkvB", "projW", "projB", "ln2G", "ln2B", "fcW", "fcB", "outW", "outB",
+];
+const BLOCK_NAMES: Record<keyof BlockParams, string> = {
+  ln1G: "ln1.g", ln1B: "ln1.b", qkvW: "attn.qkv.w", qkvB: "attn.qkv.b", projW: "attn.proj.w", projB: "attn.proj.b",
+  ln2G: "ln2.g", ln2B: "ln2.b", fcW: "mlp.fc.w", fcB: "mlp.fc.b", outW: "mlp.proj.w", outB: "mlp.proj.b",
+};
+
+/** Shapes of every parameter, by stable name, in the fixed order used by save/load. */
+export function parameterShapes(config: ResolvedModelConfig): [string, number[]][] {
+  const { vocabSize: V, contextLength: C, dModel: D, nLayers: L } = config;
+  const M = config.mlpRatio * D;
+  const out: [string, number[]][] = [["wte", [V, D]], ["wpe", [C, D]]];
+  const blockShapes: Record<keyof BlockParams, number[]> = {
+    ln1G: [D], ln1B: [D], qkvW: [D, 3 * D], qkvB: [3 * D], projW: [D, D], projB: [D],
+    ln2G: [D], ln2B: [D], fcW: [D, M], fcB: [M], outW: [M, D], outB: [D],
+  };
+  for (let i = 0; i < L; i++) for (const k of BLOCK_KEYS) out.push([`h.${i}.${BLOCK_NAMES[k]}`, blockShapes[k]]);
+  out.push(["lnf.g", [D]], ["lnf.b", [D]]);
+  if (!config.tieEmbeddings) out.push(["head", [D, V]]);
+  return out;
+}
+
+/**
+ * GPT-2 initial value of one parameter (nanoGPT `_init_weights`): weights N(0, 0.02), the two residual
+ * output projections N(0, 0.02/√(2L)), biases 0, LayerNorm gains 1. Drawn in JS from the stream keyed by
+ * (seed, name), so it is the same on every backend and independent of creation order.
+ */
+export function initialValue(config: ResolvedModelConfig, name: string, shape: number[]): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (name.endsWith(".g")) return new Float32Array(n).fill(1);
+  if (name.endsWith(".b")) return new Float32Array(n);
+  const residual = name.endsWith("attn.proj.w") || name.endsWith("mlp.proj.w");
+  const std = residual ? 0.02 / Math.sqrt(2 * config.nLayers) : 0.02;
+  return normalArray(config.seed, name, n, std);
+}
+
+/** Builds the variables from `values(name, shape)` (initialiser or loaded file). */
+export function buildModel(
+  config: ResolvedModelConfig,
+  values: (name: string, shape: number[]) => Float32Array,
+  trainable = true,
+): Model {
+  const shapes = parameterShapes(config);
+  const vars = new Map<string, tf.Variable>();
+  try {
+    for (const [name, shape] of shapes) {
+      vars.set(name, tf.tidy(() => tf.variable(tf.tensor(values(name, shape), shape, "float32"), trainable)));
+    }
+  } catch (e) {
+    for (const v of vars.values()) v.dispose();
+    throw e;
+  }
+  const get = (n: string) => vars.get(n)!;
+  const blocks: BlockParams[] = [];
+  for (let i = 0; i < config.nLayers; i++) {
+    const b = {} as BlockParams;
+    for (const k of BLOCK_KEYS) b[k] = get(`h.${i}.${BLOCK_NAMES[k]}`);
+    blocks.push(b);
+  }
+  const params: ModelParams = {
+    wte: get("wte"),
+    wpe: get("wpe"),
+    blocks,
+    lnfG: get("lnf.g"),
+    lnfB: get("lnf.b"),
+    head: config.tieEmbeddings ? null : get("head"),
+  };
+  const C = config.contextLength;
+  const mask = new Float32Array(C * C);
+  for (let q = 0; q < C; q++) for (let k = q + 1; k < C; k++) mask[q * C + k] = -1e9;
+  return { config, params, trainable, causalBias: tf.tensor2d(mask, [C, C]) };
+}
+
+/**
+ * A new model with GPT-2 initial weights from `config.seed` (same config ⇒ bit-identical weights).
+ *
+ * @example
+ * const model = createModel(resolveModelConfig("lab", { vocabSize: tok.vocabSize, seed: 1 }));
+ * console.log(describeModel(model)); // "gpt d64 L2 H4 ctx64 vocab…: 111,232 parameters …"
+ */
+export function createModel(config: ModelConfig, opts: { trainable?: boolean } = {}): Model {
+  const c = resolveModelConfig(config);
+  return buildModel(c, (name, shape) => initialValue(c, name, shape), opts.trainable ?? true);
+}
+
+/** Every parameter by stable name, in save/load order. */
+export function namedParameters(model: Model): [string, tf.Variable][] {
+  const p = model.params;
+  const out: [string, tf.Variable][] = [["wte", p.wte], ["wpe", p.wpe]];
+  p.blocks.forEach((b, i) => {
+    for (const k of BLOCK_KEYS) out.push([`h.${i}.${BLOCK_NAMES[k]}`, b[k]]);
+  });
+  out.push(["lnf.g", p.lnfG], ["lnf.b", p.lnfB]);
+  if (p.head) out.push(["head", p.head]);
+  return out;
+}
+
+/** The variables to hand to an optimiser (`tf.variableGrads(f, modelVariables(model))`). */
+export function modelVariables(model: Model): tf.Variable[] {
+  return namedParameters(model).map(([, v]) => v);
+}
+
+/** An independent copy (new variables), e.g. the frozen reference M^p_0: `cloneModel(policy, {trainable:false})`. */
+export function cloneModel(model: Model, opts: { trainable?: boolean } = {}): Model {
+  const data = new Map(namedParameters(model).map(([n, v]) => [n, v.dataSync() as Float32Array]));
+  return buildModel(model.config, (n) => data.get(n)!.slice(), opts.trainable ?? model.trainable);
+}
+
+/** Frees every tensor the model holds. */
+export function disposeModel(model: Model): void {
+  for (const [, v] of namedParameters(model)) v.dispose();
+  model.causalBias.dispose();
+}
+
+/**
+ * One line: shape and parameter count, e.g.
+ * "gpt vocab 55, d64, L2, H4, ctx 64, mlp 4x, untied: 111,232 parameters (embeddings 7,616; blocks 99,968; head 3,648)".
+ */
+export function describeModel(model: Model | ModelConfig): string {
+  const c = resolveModelConfig("config" in model ? model.config : model);
+  const total = countParameters(c);
+  const D = c.dModel;
+  const emb = c.vocabSize * D + c.contextLength * D;
+  const head = 2 * D + (c.tieEmbeddings ? 0 : c.vocabSize * D);
+  const fmt = (n: number) => n.toLocaleString("en-US");
+  return (
+    `gpt vocab ${c.vocabSize}, d${D}, L${c.nLayers}, H${c.nHeads}, ctx ${c.contextLength}, mlp ${c.mlpRatio}x, ` +
+    `${c.tieEmbeddings ? "tied" : "untied"}: ${fmt(total)} parameters ` +
+    `(embeddings ${fmt(emb)}; blocks ${fmt(total - emb - head)}; final LN + head ${fmt(head)})`
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Forward pass
+
+/** LayerNorm over the last axis (biased variance, as PyTorch): (x − μ)/√(σ² + ε) · g + b. */
+export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const mean = tf.mean(x, -1, true); // [N, 1]
+  const xc = tf.sub(x, mean); // [N, D]
+  const variance = tf.mean(tf.square(xc), -1, true); // [N, 1]
+  return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), g), b);
+}
+
+/** Exact (erf) GELU, PyTorch's `nn.GELU()` default: x · Φ(x) = x · ½(1 + erf(x/√2)). */
+export function gelu(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(x, tf.add(0.5, tf.mul(0.5, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+}
+
+/**
+ * Token-embedding lookup E[ids], differentiable on every backend. Backends with an UnsortedSegmentSum kernel
+ * (native, cpu) use plain `tf.gather`; elsewhere (wasm has no such kernel) the gradient is written out as
+ * onehot(ids)ᵀ · dy, while the forward stays a gather.
+ */
+export function embedTokens(wte: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  if (hasSegmentSum()) return tf.gather(wte, ids); // [N, D]
+  const V = wte.shape[0];
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const w = args[0] as tf.Tensor2D;
+    (args[1] as tf.GradSaveFunc)([ids]);
+    return {
+      value: tf.gather(w, ids), // [N, D]
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const oh = tf.oneHot(saved[0] as tf.Tensor1D, V, 1, 0, "float32"); // [N, V]
+        return [tf.matMul(oh, dy as tf.Tensor2D, true, false)]; // [V, D]
+      },
+    };
+  });
+  return f(wte) as tf.Tensor2D;
+}
+
+let segmentSumCache: { backend: string; has: boolean } | null = null;
+function hasSegmentSum(): boolean {
+  const backend = tf.getBackend();
+  if (segmentSumCache?.backend !== backend) {
+    segmentSumCache = { backend, has: tf.getKernel("UnsortedSegmentSum", backend) !== undefined };
+  }
+  return segmentSumCache.has;
+}
+
+/**
+ * The transformer trunk for ids [B, T] at positions P..P+T−1, attending to `past` (a KV cache of P
+ * positions, default none) and to itself causally. Returns the final-LayerNorm hidden states [B·T, D] and,
+ * when `past` is given or `keepCache` is set, the cache extended to P+T positions (the caller owns and
+ * disposes both; the old cache is not disposed).
+ */
+export function trunk(
+  model: Model,
+  ids: tf.Tensor2D,
+  opts: { past?: LayerCache[] | null; keepCache?: boolean } = {},
+): { h: tf.Tensor2D; cache: LayerCache[] | null } {
+  const cache = opts.past ?? null;
+  const { dModel: D, nHeads: H, contextLength: C, layerNormEps: eps } = model.config;
+  const d = D / H;
+  const [B, T] = ids.shape;
+  const P = cache ? cache[0].k.shape[2] : 0;
+  if (P + T > C) throw new RangeError(`sequence of ${P + T} positions exceeds the context length ${C}`);
+  const p = model.params;
+  const newCache: LayerCache[] | null = cache || opts.keepCache ? [] : null;
+
+  const tokE = embedTokens(p.wte as tf.Tensor2D, tf.reshape(ids, [B * T]) as tf.Tensor1D); // [B·T, D]
+  const posE = tf.slice(p.wpe, [P, 0], [T, D]); // [T, D]
+  let x = tf.reshape(tf.add(tf.reshape(tokE, [B, T, D]), posE), [B * T, D]) as tf.Tensor2D; // [B·T, D]
+  // Additive causal mask rows P..P+T−1 over keys 0..P+T−1; one new position sees all past keys (no mask).
+  const bias = T > 1 ? tf.slice(model.causalBias, [P, 0], [T, P + T]) : null; // [T, P+T]
+  const scale = 1 / Math.sqrt(d);
+
+  for (let l = 0; l < p.blocks.length; l++) {
+    const b = p.blocks[l];
+    // --- attention
+    const a = layerNorm(x, b.ln1G as tf.Tensor1D, b.ln1B as tf.Tensor1D, eps); // [B·T, D]
+    const qkv = tf.fused.matMul({ a, b: b.qkvW as tf.Tensor2D, bias: b.qkvB }); // [B·T, 3D]
+    const heads = tf.transpose(tf.reshape(qkv, [B, T, 3 * H, d]), [0, 2, 1, 3]); // [B, 3H, T, d]
+    let [q, k, v] = tf.split(heads, 3, 1) as tf.Tensor4D[]; // each [B, H, T, d]
+    if (cache) {
+      k = tf.concat([cache[l].k, k], 2); // [B, H, P+T, d]
+      v = tf.concat([cache[l].v, v], 2);
+    }
+    newCache?.push({ k, v });
+    let att = tf.matMul(tf.mul(q, scale), k, false, true); // [B, H, T, P+T]
+    if (bias) att = tf.add(att, bias);
+    att = tf.softmax(att); // [B, H, T, P+T]
+    const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B * T, D]); // [B·T, D]
+    x = tf.add(x, tf.fused.matMul({ a: y as tf.Tensor2D, b: b.projW as tf.Tensor2D, bias: b.projB }));
+    // --- MLP
+    const m = layerNorm(x, b.ln2G as tf.Tensor1D, b.ln2B as tf.Tensor1D, eps); // [B·T, D]
+    const hdn = gelu(tf.fused.matMul({ a: m, b: b.fcW as tf.Tensor2D, bias: b.fcB }) as tf.Tensor2D); // [B·T, M]
+    x = tf.add(x, tf.fused.matMul({ a: hdn, b: b.outW as tf.Tensor2D, bias: b.outB })); // [B·T, D]
+  }
+  const h = layerNorm(x, p.lnfG as tf.Tensor1D, p.lnfB as tf.Tensor1D, eps); // [B·T, D]
+  return { h, cache: newCache };
+}
+
+/** Output head: [N, D] → logits [N, V]. */
+export function head(model: Model, h: tf.Tensor2D): tf.Tensor2D {
+  const p = model.params;
+  return p.head ? tf.matMul(h, p.head as tf.Tensor2D) : tf.matMul(h, p.wte as tf.Tensor2D, false, true);
+}
+
+/**
+ * Next-token logits for every position: ids [B, T] (int32, T ≤ C) → [B, T, V]. Position t sees ids[:, ≤t]
+ * only. Differentiable with respect to the model's variables; call inside `tf.tidy` or dispose the result.
+ *
+ * @example
+ * const logits = tf.tidy(() => forward(model, tf.tensor2d([[1, 5, 7]], [1, 3], "int32"))); // [1, 3, V]
+ */
+export function forward(model: Model, ids: tf.Tensor2D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [B, T] = ids.shape;
+    const { h } = trunk(model, ids);
+    return tf.reshape(head(model, h), [B, T, model.config.vocabSize]) as tf.Tensor3D;
+  });
+}
