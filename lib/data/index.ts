@@ -1,0 +1,41 @@
+/**
+ * lib/data: records in the published InfiFPO JSONL format — validation, streaming read, atomic write,
+ * TRL prompt/chosen/rejected helpers, DataFrames, and a seeded synthetic-data generator.
+ * Importing this module loads neither danfojs nor tfjs.
+ */
+
+// Record types (infifpo.md, "Data format")
+export type {
+  Message, Conversation, ScoreColumns, PolicyColumns, PreferenceRecord, PreferencePair, FusedColumns,
+} from "./types";
+
+// Errors: every data error names file:line and the field
+export { DataError, showValue, type Loc } from "./errors";
+
+// Validation of one parsed line
+export { validateRecord, sourceCount, type ValidateOptions } from "./validate";
+export { validatePair, checkPairFields, responseText, promptText, promptMessages } from "./trl";
+
+// Streaming read
+export {
+  readRecords, readRecordBatches, readPairs, readJsonl, readJsonlBatches, loadRecords, parseJsonl,
+  recordValidator, LineSplitter, DEFAULT_MAX_LINE_BYTES, DEFAULT_CHUNK_BYTES,
+  type Row, type BadRow, type Validator, type ReadOptions, type ThrowOptions, type YieldOptions,
+  type RecordReadOptions, type Source,
+} from "./jsonl";
+
+// Writing: log-probs always with a fractional part; atomic files
+export {
+  serializeRecord, recordSerializer, floatJson, isFloatField, DEFAULT_FLOAT_FIELDS,
+  openAtomicWriter, writeRecords,
+  type SerializeOptions, type AtomicWriter, type AtomicWriterOptions,
+} from "./write";
+
+// Tables (danfojs loaded lazily)
+export { recordColumns, recordsToDataFrame, type Cell, type FrameOptions } from "./frame";
+
+// Synthetic data and the seeded PRNG
+export {
+  generateSampleRecords, sampleSourceModels, SAMPLE_PIVOT, type SampleOptions, type SampleModel,
+} from "./sample";
+export { rng, mix32, type Rng } from "./rng";
