@@ -1,0 +1,66 @@
+/**
+ * Display helpers for tslab notebooks: plotly figures and tables inline in JupyterLab, classic Notebook and
+ * nbconvert's HTML export. Import this module only from notebooks (it loads tslab); everything it shows is
+ * built by the pure functions of ./html.ts, which the tests cover.
+ *
+ *   import { plotlyInit, showPlot } from "./lib/viz/notebook";
+ *   plotlyInit();                       // once, in an early cell: sends the plotly.js bundle
+ *   showPlot(lineChart({ loss: [0.69, 0.5] }, { title: "loss" }));
+ */
+import * as tslab from "tslab";
+// tslab's public `display.raw` sends ONE mime type per output; a figure wants text/html and the plotly JSON
+// side by side in one bundle so that each front end picks what it renders. The kernel's own writer is the
+// process-wide `lastWriteDisplayData` of tslab's jupyter module (the same module instance the kernel runs);
+// when it is not there (tslab changed, or not in a kernel) we fall back to the HTML alone.
+import * as tslabJupyter from "tslab/dist/jupyter";
+import { figureMimeBundle, plotlyBundleHtml, tableHtml, tableText, type TableLike } from "./html";
+import type { Figure } from "./types";
+
+interface PlotState {
+  initialized: boolean;
+  counter: number;
+  session: string;
+}
+
+// Kept on globalThis: tslab may reload this module when its source changes, the kernel state must survive.
+const STATE_KEY = "__infifpoPlotState";
+function state(): PlotState {
+  const g = globalThis as unknown as Record<string, PlotState | undefined>;
+  if (!g[STATE_KEY]) {
+    g[STATE_KEY] = { initialized: false, counter: 0, session: Math.random().toString(36).slice(2, 8) };
+  }
+  return g[STATE_KEY] as PlotState;
+}
+
+function writeBundle(data: Record<string, unknown>): void {
+  const write = (tslabJupyter as { lastWriteDisplayData?: unknown }).lastWriteDisplayData;
+  if (typeof write === "function") {
+    (write as (d: unknown, update: boolean) => void)({ data, metadata: {}, transient: {} }, false);
+  } else {
+    tslab.display.html(String(data["text/html"]));
+  }
+}
+
+/**
+ * Sends the plotly.js bundle to the notebook. Call it once near the top of a notebook: every re-run sends
+ * it again on purpose, so a notebook re-executed in a live kernel still carries the bundle in its saved
+ * outputs (and in its HTML export).
+ */
+export function plotlyInit(): void {
+  tslab.display.html(plotlyBundleHtml());
+  state().initialized = true;
+}
+
+/** Shows one figure (sending the bundle first if this kernel has not yet). Returns nothing, so a cell
+ *  ending in `showPlot(…)` prints no value. */
+export function showPlot(fig: Figure): void {
+  const s = state();
+  if (!s.initialized) plotlyInit();
+  const divId = `infifpo-plot-${s.session}-${++s.counter}`;
+  writeBundle(figureMimeBundle(fig, divId));
+}
+
+/** Shows a table (a danfo DataFrame or `{columns, values}`) as HTML, with a text fallback. */
+export function showTable(table: TableLike, opts: { maxRows?: number; digits?: number; index?: boolean } = {}): void {
+  writeBundle({ "text/html": tableHtml(table, opts), "text/plain": tableText(table, opts) });
+}
