@@ -40,10 +40,15 @@ export interface SampleModel {
   preference: number;
   /** Per-response log-normal noise of the per-token NLL. */
   noise: number;
+  /**
+   * Per task type, a multiplier of `scale` (domain expertise: a source strong at arithmetic may be weak
+   * at sorting). Empty = 1 everywhere.
+   */
+  affinity: number[];
 }
 
 /** The pivot (an SFT model on this kind of data): confident, prefers chosen clearly. */
-export const SAMPLE_PIVOT: SampleModel = { charsPerToken: 3.8, scale: 0.12, preference: 0.6, noise: 0.15 };
+export const SAMPLE_PIVOT: SampleModel = { charsPerToken: 3.8, scale: 0.12, preference: 0.6, noise: 0.15, affinity: [] };
 
 /** Source i's behaviour for a given seed: drawn from wide ranges so sources differ. */
 export function sampleSourceModels(sources: number, seed: number): SampleModel[] {
@@ -52,9 +57,10 @@ export function sampleSourceModels(sources: number, seed: number): SampleModel[]
     const r = rng(seed).fork(1000 + i);
     models.push({
       charsPerToken: r.uniform(2.6, 4.6),
-      scale: 0.06 * Math.exp(r.uniform(0, Math.log(7))), // 0.06 … 0.42
+      scale: 0.08 * Math.exp(r.uniform(0, Math.log(4))), // 0.08 … 0.32
       preference: r.uniform(-0.3, 0.9),
       noise: r.uniform(0.15, 0.4),
+      affinity: TASKS.map(() => Math.exp(0.45 * r.normal())),
     });
   }
   return models;
@@ -159,9 +165,9 @@ const TASKS: ((r: Rng) => Pair)[] = [
 ];
 
 /** One response's (sum, mean) under a model: n = its own token count, mean = −NLL, both float32. */
-function score(r: Rng, text: string, model: SampleModel, hardness: number, preference: number): [number, number] {
+function score(r: Rng, text: string, model: SampleModel, task: number, hardness: number, preference: number): [number, number] {
   const n = Math.max(1, Math.round((text.length / model.charsPerToken) * Math.exp(0.04 * r.normal())));
-  const nll = model.scale * hardness * Math.exp(preference + model.noise * r.normal());
+  const nll = model.scale * (model.affinity[task] ?? 1) * hardness * Math.exp(preference + model.noise * r.normal());
   const sum = Math.fround(-nll * n);
   return [sum, Math.fround(sum / n)];
 }
@@ -181,18 +187,19 @@ export function* generateSampleRecords(opts: SampleOptions): Generator<Preferenc
   const r = rng(seed);
   const chat = opts.format === "chat";
   for (let k = 0; k < n; k++) {
-    const task = TASKS[r.int(TASKS.length)](r);
+    const t = r.int(TASKS.length);
+    const task = TASKS[t](r);
     // Shared per-record difficulty: all models find the same texts easy or hard, to a degree.
     const d = Math.exp(0.35 * r.normal());
     const hc = d * Math.exp(0.1 * r.normal()), hr = d * Math.exp(0.1 * r.normal());
-    const [rc, rmc] = score(r, task.chosen, SAMPLE_PIVOT, hc, 0);
-    const [rr, rmr] = score(r, task.rejected, SAMPLE_PIVOT, hr, SAMPLE_PIVOT.preference);
+    const [rc, rmc] = score(r, task.chosen, SAMPLE_PIVOT, t, hc, 0);
+    const [rr, rmr] = score(r, task.rejected, SAMPLE_PIVOT, t, hr, SAMPLE_PIVOT.preference);
     const fc: number[] = new Array(sources), fr: number[] = new Array(sources);
     const fmc: number[] = new Array(sources), fmr: number[] = new Array(sources);
     for (let i = 0; i < sources; i++) {
       const m = models[i];
-      [fc[i], fmc[i]] = score(r, task.chosen, m, hc, 0);
-      [fr[i], fmr[i]] = score(r, task.rejected, m, hr, m.preference);
+      [fc[i], fmc[i]] = score(r, task.chosen, m, t, hc, 0);
+      [fr[i], fmr[i]] = score(r, task.rejected, m, t, hr, m.preference);
     }
     let rec: PreferenceRecord;
     if (chat) {
