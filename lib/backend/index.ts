@@ -141,6 +141,7 @@ export function probeAvailability(): Availability {
 }
 
 let current: BackendInfo | undefined;
+let lastAuto: { plan: string; chosen: Candidate } | undefined;
 let wasmPathsSet = false;
 let queue: Promise<unknown> = Promise.resolve();
 
@@ -206,6 +207,9 @@ async function activateWasm(): Promise<BackendInfo> {
 async function activateCpu(): Promise<BackendInfo> {
   if (!(await tf.setBackend("cpu"))) throw new Error(`tf.setBackend("cpu") failed`);
   await tf.ready();
+  // tfjs-backend-cpu prints a multi-line "install our node backend" banner on first use under Node;
+  // our one log line already names the backend (and the fix), so it is muted.
+  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   return { name: "cpu", kind: "cpu", version: `tfjs ${tf.version_core} (pure JS)`, package: PKG.cpu, threads: 1 };
 }
 
@@ -251,16 +255,23 @@ async function doInit(opts: InitBackendOptions): Promise<BackendInfo> {
   const request = opts.backend ?? process.env.INFIFPO_BACKEND ?? "auto";
   const explicit = parseBackendRequest(request) !== "auto";
   const plan = planBackends(request, opts.availability ?? probeAvailability());
-  if (current && tf.getBackend() === current.name && (explicit ? plan[0] === candidateOf(current) : true)) {
-    return current;
+  // Same request as before, still active: nothing to do. "auto" means the first candidate that started
+  // for this same plan last time (a failed candidate is not retried on every call).
+  if (current && tf.getBackend() === current.name) {
+    const want = explicit ? plan[0] : lastAuto?.plan === plan.join() ? lastAuto.chosen : plan[0];
+    if (want === candidateOf(current)) return current;
   }
   const skipped: string[] = [];
   for (const cand of plan) {
     try {
       const info = await activate(cand);
       current = info;
+      if (!explicit) lastAuto = { plan: plan.join(), chosen: cand };
       if (!opts.quiet) {
-        const note = skipped.length ? ` [skipped: ${skipped.join("; ")}]` : "";
+        let note = skipped.length ? ` [skipped: ${skipped.join("; ")}]` : "";
+        if (!explicit && info.kind !== "native" && info.kind !== "native-gpu") {
+          note += "; for a 6-9x faster native backend run `npm run native`";
+        }
         (opts.log ?? ((l: string) => process.stderr.write(l + "\n")))(`[infifpo] tfjs backend: ${describe(info)}${note}`);
       }
       return info;
