@@ -7,3 +7,4 @@ export * from "./transformer";
 export * from "./logprobs";
 export * from "./generate";
 export { Rng, hashSeed } from "./random";
+export * from "./io";

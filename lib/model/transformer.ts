@@ -203,10 +203,14 @@ export function gelu(x: tf.Tensor2D): tf.Tensor2D {
 /**
  * Token-embedding lookup E[ids], differentiable on every backend. Backends with an UnsortedSegmentSum kernel
  * (native, cpu) use plain `tf.gather`; elsewhere (wasm has no such kernel) the gradient is written out as
- * onehot(ids)ᵀ · dy, while the forward stays a gather.
+ * onehot(ids)ᵀ · dy, while the forward stays a gather. `mode` forces one path (tests compare them).
  */
-export function embedTokens(wte: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  if (hasSegmentSum()) return tf.gather(wte, ids); // [N, D]
+export function embedTokens(
+  wte: tf.Tensor2D,
+  ids: tf.Tensor1D,
+  mode: "auto" | "gather" | "onehot-grad" = "auto",
+): tf.Tensor2D {
+  if (mode === "gather" || (mode === "auto" && hasSegmentSum())) return tf.gather(wte, ids); // [N, D]
   const V = wte.shape[0];
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const w = args[0] as tf.Tensor2D;
