@@ -161,13 +161,13 @@ describe("gradients", () => {
   });
 
   it("the one-hot embedding gradient (used on wasm) equals gather's", () => {
-    const w = tf.variable(tf.randomNormal([7, 3], 0, 1, "float32", 1));
+    const w = tf.variable(tf.randomNormal([7, 3], 0, 1, "float32", 1)) as tf.Variable<tf.Rank.R2>;
     const ids = tf.tensor1d([0, 3, 3, 6, 1, 3], "int32");
     const y = tf.randomNormal([6, 3], 0, 1, "float32", 2);
     const grad = (mode: "gather" | "onehot-grad") =>
       tf.tidy(() => {
         const { grads } = tf.variableGrads(() => tf.sum(tf.mul(embedTokens(w, ids, mode), y)) as tf.Scalar, [w]);
-        return grads[w.name].arraySync();
+        return grads[w.name].arraySync() as number[][];
       });
     const a = grad("gather"), b = grad("onehot-grad");
     a.forEach((row, i) => row.forEach((v, j) => expect(b[i][j]).toBeCloseTo(v, 6)));

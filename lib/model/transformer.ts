@@ -46,10 +46,10 @@ export interface Model {
 }
 
 /** Per-layer keys and values of the positions seen so far (for incremental decoding). */
-export interface LayerCache {
+export type LayerCache = {
   k: tf.Tensor4D; // [B, H, P, d]
   v: tf.Tensor4D; // [B, H, P, d]
-}
+}; // a type alias (not an interface) so a cache can be returned from tf.tidy
 
 const BLOCK_KEYS: readonly (keyof BlockParams)[] = [
   "ln1G", "ln1B", "qkvW", "qkvB", "projW", "projB", "ln2G", "ln2B", "fcW", "fcB", "outW", "outB",
