@@ -101,11 +101,13 @@ export class LineSplitter {
         this.finishTooLong(nl - start, false);
       } else if (this.partBytes === 0) {
         const n = nl - start;
-        if (n > this.maxLineBytes) this.onTooLong(this.lineNo, n, false);
+        if (n - (n > 0 && chunk[nl - 1] === CR ? 1 : 0) > this.maxLineBytes) this.onTooLong(this.lineNo, n, false);
         else this.emit(chunk, start, nl, false);
       } else {
         const n = this.partBytes + (nl - start);
-        if (n > this.maxLineBytes) {
+        const lastPart = this.parts[this.parts.length - 1];
+        const cr = (nl > start ? chunk[nl - 1] : lastPart[lastPart.length - 1]) === CR ? 1 : 0;
+        if (n - cr > this.maxLineBytes) {
           this.parts = [];
           this.partBytes = 0;
           this.onTooLong(this.lineNo, n, false);
@@ -131,7 +133,8 @@ export class LineSplitter {
       const joined = Buffer.concat(this.parts, this.partBytes);
       this.parts = [];
       this.partBytes = 0;
-      this.emit(joined, 0, joined.length, true);
+      if (joined.length - (joined[joined.length - 1] === CR ? 1 : 0) > this.maxLineBytes) this.onTooLong(this.lineNo, joined.length, true);
+      else this.emit(joined, 0, joined.length, true);
     }
   }
 
@@ -140,7 +143,7 @@ export class LineSplitter {
     if (n === 0) return;
     if (this.skipping) {
       this.skippedBytes += n;
-    } else if (this.partBytes + n > this.maxLineBytes) {
+    } else if (this.partBytes + n > this.maxLineBytes + 1) { // + 1: a CR may still come before the '\n'
       this.skipping = true;
       this.skippedBytes = this.partBytes + n;
       this.parts = [];
