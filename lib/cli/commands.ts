@@ -3,7 +3,13 @@ import type { Command } from "commander";
 /** A CLI sub-command: adds itself to the program. One file per command under lib/cli/. */
 export type CommandModule = { register(program: Command): void };
 
-/** Every sub-command, in the order `--help` lists them. Add one line per new command. */
+/**
+ * Every sub-command, in the order `--help` lists them. Add one line per new command.
+ * Command modules import heavy dependencies (tfjs, danfo) inside their actions, so `--help` stays fast.
+ */
 export async function loadCommands(): Promise<CommandModule[]> {
-  return [];
+  return Promise.all([
+    import("./fuse"),
+    import("./stats"),
+  ]);
 }
