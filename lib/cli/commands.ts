@@ -11,5 +11,7 @@ export async function loadCommands(): Promise<CommandModule[]> {
   return Promise.all([
     import("./fuse"),
     import("./stats"),
+    import("./train"),
+    import("./score"),
   ]);
 }

@@ -1,0 +1,164 @@
+/**
+ * The preference adapter: turns records in the published format into encoded examples and a `LossFn` for
+ * the generic Trainer, for ANY loss of the registry. The policy's log-probs are computed live; the pivot's
+ * (`ref_*`) and the sources' (`fuse_*`) come from the file.
+ *
+ * WRPO's third response y_ws **(choice: the published format has no column for it)** is read from
+ * `source_chosen` (same shape as `chosen`) with `ref_source_chosen_logps`, `ref_mean_source_chosen_logps`
+ * and, for infifpo-wrpo, `fuse_source_chosen_logps`, `fuse_mean_source_chosen_logps`.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { DataError, type Loc } from "../data/errors";
+import { promptText, responseText } from "../data/trl";
+import type { Conversation, PreferencePair } from "../data/types";
+import type { LossConfig, LossInputs, LossSpec, ResponseScores } from "../losses/types";
+import type { Tokenizer } from "../tokenizers/types";
+import { collatePairs, encodePair, sequenceLogProbsFromBatch, type PairEncoding, type TruncateMode } from "../model/logprobs";
+import type { Model } from "../model/transformer";
+import type { LossFn } from "./trainer";
+
+/** Precomputed numbers for one response: the pivot at init and each source (sum ℓ and mean \bar ℓ). */
+export interface ResponseColumns {
+  ref?: { sum: number; mean: number };
+  sources?: { sum: number[]; mean: number[] };
+}
+
+/** One pair, encoded with the policy's tokenizer, with its precomputed columns. */
+export interface PreferenceExample {
+  chosen: PairEncoding;
+  rejected: PairEncoding;
+  /** WRPO's y_ws. */
+  sourceChosen?: PairEncoding;
+  cols: { chosen: ResponseColumns; rejected: ResponseColumns; sourceChosen?: ResponseColumns };
+  /** Response tokens plus prompt tokens fed to the model (for tokens/s). */
+  tokens: number;
+}
+
+function num(rec: Record<string, unknown>, field: string, loc: Loc): number {
+  const v = rec[field];
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new DataError(loc, field, `expected a finite number, got ${JSON.stringify(v) ?? "nothing"}`);
+  if (v > 0) throw new DataError(loc, field, `a log-prob must be ≤ 0, got ${v}`);
+  return v;
+}
+
+function nums(rec: Record<string, unknown>, field: string, loc: Loc, n?: number): number[] {
+  const v = rec[field];
+  if (!Array.isArray(v) || v.length === 0) throw new DataError(loc, field, `expected a non-empty list of numbers, got ${JSON.stringify(v) ?? "nothing"}`);
+  if (n !== undefined && v.length !== n) throw new DataError(loc, field, `expected ${n} entries (one per source), got ${v.length}`);
+  return v.map((x, i) => {
+    if (typeof x !== "number" || !Number.isFinite(x) || x > 0) throw new DataError(loc, `${field}[${i}]`, `expected a finite number ≤ 0, got ${JSON.stringify(x)}`);
+    return x;
+  });
+}
+
+function columns(rec: Record<string, unknown>, slot: "chosen" | "rejected" | "source_chosen", spec: LossSpec, loc: Loc): ResponseColumns {
+  const out: ResponseColumns = {};
+  if (spec.requires.includes("ref")) {
+    out.ref = { sum: num(rec, `ref_${slot}_logps`, loc), mean: num(rec, `ref_mean_${slot}_logps`, loc) };
+  }
+  if (spec.requires.includes("sources")) {
+    const sum = nums(rec, `fuse_${slot}_logps`, loc);
+    out.sources = { sum, mean: nums(rec, `fuse_mean_${slot}_logps`, loc, sum.length) };
+  }
+  return out;
+}
+
+/**
+ * Encodes one validated record for `spec`'s needs. Errors name the file, line and field.
+ *
+ * @example
+ * const ex = encodePreferenceExample(rec, { file: "pairs.jsonl", line: 3 }, getLoss("infifpo"), tok, 64);
+ */
+export function encodePreferenceExample(
+  rec: PreferencePair,
+  loc: Loc,
+  spec: LossSpec,
+  tokenizer: Tokenizer,
+  contextLength: number,
+  truncate: TruncateMode = "left",
+): PreferenceExample {
+  const prompt = promptText(rec);
+  const enc = (conv: Conversation, field: string) => {
+    try {
+      return encodePair(tokenizer, prompt, responseText(conv), contextLength, truncate);
+    } catch (e) {
+      throw new DataError(loc, field, (e as Error).message);
+    }
+  };
+  const r = rec as Record<string, unknown>;
+  const chosen = enc(rec.chosen, "chosen");
+  const rejected = enc(rec.rejected, "rejected");
+  const ex: PreferenceExample = {
+    chosen,
+    rejected,
+    cols: { chosen: columns(r, "chosen", spec, loc), rejected: columns(r, "rejected", spec, loc) },
+    tokens: chosen.ids.length - 1 + rejected.ids.length - 1,
+  };
+  if (spec.requires.includes("sourceChosen")) {
+    const ws = r.source_chosen;
+    if (typeof ws !== "string" && !Array.isArray(ws))
+      throw new DataError(loc, "source_chosen", `loss "${spec.name}" needs the source's best response y_ws (a string or message list)`);
+    ex.sourceChosen = enc(ws as Conversation, "source_chosen");
+    ex.cols.sourceChosen = columns(r, "source_chosen", spec, loc);
+    ex.tokens += ex.sourceChosen.ids.length - 1;
+  }
+  const ns = [ex.cols.chosen, ex.cols.rejected, ex.cols.sourceChosen].map((c) => c?.sources?.sum.length).filter((n) => n !== undefined);
+  if (new Set(ns).size > 1) throw new DataError(loc, "fuse_rejected_logps", `source lists differ in length (${ns.join(" vs ")})`);
+  return ex;
+}
+
+export interface PreferenceLossOptions {
+  /** Training progress in [0, 1] for update `step` (WRPO's α schedule): e.g. step / maxSteps. */
+  progress?: (step: number) => number;
+}
+
+/**
+ * A `LossFn` computing `spec` on the live policy. Batch layout: the B chosen rows, then the B rejected rows
+ * (then B y_ws rows for WRPO) — "batch is [chosen; rejected]" — in ONE forward pass, split afterwards.
+ */
+export function preferenceLossFn(
+  model: Model,
+  tokenizer: Pick<Tokenizer, "padId">,
+  spec: LossSpec,
+  config: LossConfig,
+  opts: PreferenceLossOptions = {},
+): LossFn<PreferenceExample> {
+  return (batch, ctx) => {
+    const B = batch.length;
+    const withWs = spec.requires.includes("sourceChosen");
+    const rows = [...batch.map((e) => e.chosen), ...batch.map((e) => e.rejected), ...(withWs ? batch.map((e) => e.sourceChosen!) : [])];
+    const lp = sequenceLogProbsFromBatch(model, collatePairs(rows, tokenizer.padId)); // each [kB]
+    const k = withWs ? 3 : 2;
+    const [sums, means, counts] = [lp.sum, lp.mean, lp.count].map((t) => tf.split(t, k)) as tf.Tensor1D[][];
+    const slot = (i: number, pick: (e: PreferenceExample) => ResponseColumns): ResponseScores => {
+      const s: ResponseScores = { policy: { sum: sums[i], mean: means[i], count: counts[i] } };
+      const c0 = pick(batch[0]);
+      if (c0.ref) {
+        s.ref = {
+          sum: tf.tensor1d(batch.map((e) => pick(e).ref!.sum)), // [B]
+          mean: tf.tensor1d(batch.map((e) => pick(e).ref!.mean)),
+        };
+      }
+      if (c0.sources) {
+        const N = c0.sources.sum.length;
+        s.sources = {
+          sum: tf.tensor2d(batch.map((e) => pick(e).sources!.sum), [B, N]), // [B, N]
+          mean: tf.tensor2d(batch.map((e) => pick(e).sources!.mean), [B, N]),
+        };
+      }
+      return s;
+    };
+    const inputs: LossInputs = {
+      chosen: slot(0, (e) => e.cols.chosen),
+      rejected: slot(1, (e) => e.cols.rejected),
+      progress: opts.progress?.(ctx.step),
+    };
+    if (withWs) inputs.sourceChosen = slot(2, (e) => e.cols.sourceChosen!);
+    return spec.compute(inputs, config);
+  };
+}
+
+/** Response + prompt tokens of a batch (for tokens/s). */
+export function preferenceTokens(batch: readonly PreferenceExample[]): number {
+  return batch.reduce((s, e) => s + e.tokens, 0);
+}

@@ -1,0 +1,185 @@
+/**
+ * `runTraining(config)`: the whole run from a resolved TrainConfig — backend, model, data, trainer,
+ * outputs. Used by `infifpo train` and by notebooks. Outputs in `config.outDir`:
+ *   config.json      the resolved config (written before the first step)
+ *   metrics.jsonl    one line per logged step / eval (TRL names)
+ *   checkpoints/     step-* directories (params, AdamW state, data position, config), newest `keepCheckpoints`
+ *   final/           final parameters (same layout as a checkpoint, no optimizer state)
+ *   model.infifpo    the trained model with its tokenizer (lib/model's format), for `infifpo score` etc.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../errors";
+import { initBackend } from "../backend";
+import { readJsonl, type Row } from "../data/jsonl";
+import { validatePair, promptText, responseText } from "../data/trl";
+import { recordValidator } from "../data/jsonl";
+import type { PreferencePair } from "../data/types";
+import { DataError } from "../data/errors";
+import { getLoss, resolveLossConfig, type LossOverrides } from "../losses";
+import { loadTokenizer } from "../tokenizers";
+import type { Tokenizer } from "../tokenizers/types";
+import { createModel, disposeModel, modelVariables, resolveModelConfig, encodePair, type Model, type ModelConfig } from "../model";
+import { loadModel, saveModel } from "../model/io";
+import { AdamW } from "./optim";
+import { warmupCosine } from "./schedule";
+import { Trainer, type LoopConfig, type TrainResult } from "./trainer";
+import { latestCheckpoint } from "./checkpoint";
+import { writeFileAtomic } from "./checkpoint";
+import type { TrainConfig } from "./config";
+import { encodePreferenceExample, preferenceLossFn, preferenceTokens, type PreferenceExample } from "./preference";
+import { sftLossFn, sftTokens } from "./sft";
+import type { PairEncoding } from "../model/logprobs";
+
+export interface RunOptions {
+  /** Continue from the newest checkpoint in outDir (none there: start from scratch, with a note). */
+  resume?: boolean;
+  /** Where notes go (default stderr). */
+  log?: (line: string) => void;
+  /** Extra Trainer hooks (tests, notebooks). */
+  onCheckpoint?: (dir: string, step: number) => void | Promise<void>;
+}
+
+export interface RunResult extends TrainResult {
+  config: TrainConfig;
+  modelFile: string;
+  backend: string;
+}
+
+async function readAll<T>(file: string, validate: (o: unknown, loc: { file: string; line: number }) => T, max: number | null): Promise<Row<T>[]> {
+  if (!fs.existsSync(file)) throw new UserError(`${file}: no such file`);
+  const out: Row<T>[] = [];
+  for await (const row of readJsonl(file, validate)) {
+    out.push(row);
+    if (max !== null && out.length >= max) break;
+  }
+  if (out.length === 0) throw new UserError(`${file}: no records`);
+  return out;
+}
+
+function loadPolicy(c: TrainConfig): { model: Model; tokenizer: Tokenizer } {
+  if (c.model.init) {
+    const { model, tokenizer } = loadModel(c.model.init, { trainable: true });
+    return { model, tokenizer };
+  }
+  const tokenizer = loadTokenizer(c.model.tokenizer!);
+  const mc = resolveModelConfig(c.model.preset, { vocabSize: tokenizer.vocabSize, seed: c.loop.seed, ...(c.model.overrides as Partial<ModelConfig>) });
+  return { model: createModel(mc), tokenizer };
+}
+
+/**
+ * Trains as `config` says. Refuses to overwrite a run: an outDir that already has checkpoints needs `resume`.
+ *
+ * @example
+ * const cfg = resolveTrainConfig("smoke", [{ where: "inline", values: { data: { train: "pairs.jsonl" }, model: { init: "sft.infifpo" } } }]);
+ * const { history, modelFile } = await runTraining(cfg);
+ */
+export async function runTraining(config: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
+  const backend = await initBackend({ backend: config.backend, log });
+  const ckRoot = path.join(config.outDir, "checkpoints");
+  const existing = latestCheckpoint(ckRoot);
+  if (existing && !opts.resume)
+    throw new UserError(`${config.outDir} already holds checkpoints (newest ${existing}); pass --resume to continue, or choose another outDir`);
+
+  const spec = getLoss(config.kind === "sft" ? "sft" : config.loss.name);
+  let lossConfig;
+  try {
+    lossConfig = resolveLossConfig(spec, config.loss.options as LossOverrides);
+  } catch (e) {
+    throw new UserError(`config "loss.options": ${(e as Error).message}`);
+  }
+  const { model, tokenizer } = loadPolicy(config);
+  try {
+    const C = model.config.contextLength;
+    const trunc = config.model.truncate;
+    const needsColumns = spec.requires.includes("ref") || spec.requires.includes("sources");
+    const loopBase = config.loop;
+
+    let trainer: Trainer<PreferenceExample> | Trainer<PairEncoding>;
+    let nTrain: number;
+    const loop: LoopConfig = {
+      maxSteps: 0,
+      batchSize: loopBase.batchSize,
+      gradAccumSteps: loopBase.gradAccumSteps,
+      maxGradNorm: loopBase.maxGradNorm,
+      logEvery: loopBase.logEvery,
+      evalEvery: loopBase.evalEvery,
+      checkpointEvery: loopBase.checkpointEvery,
+      keepCheckpoints: loopBase.keepCheckpoints,
+      seed: loopBase.seed,
+    };
+    const stepsFor = (n: number) => loopBase.maxSteps ?? Math.max(1, Math.ceil((loopBase.epochs * n) / loopBase.batchSize));
+    const params = modelVariables(model);
+    const O = config.optim;
+    const optimizer = new AdamW(params, { beta1: O.beta1, beta2: O.beta2, eps: O.eps, weightDecay: O.weightDecay });
+    const common = {
+      params,
+      optimizer,
+      outDir: config.outDir,
+      runConfig: config,
+      extra: { model: model.config },
+      progress: config.progress,
+      onCheckpoint: opts.onCheckpoint,
+    };
+
+    if (config.kind === "preference") {
+      const validate = needsColumns ? recordValidator() : validatePair;
+      const encodeFile = async (file: string) =>
+        (await readAll<PreferencePair>(file, validate, file === config.data.train ? config.data.maxExamples : null)).map((r) =>
+          encodePreferenceExample(r.record, { file, line: r.line }, spec, tokenizer, C, trunc),
+        );
+      const train = await encodeFile(config.data.train);
+      const evalData = config.data.eval ? await encodeFile(config.data.eval) : undefined;
+      nTrain = train.length;
+      loop.maxSteps = stepsFor(nTrain);
+      trainer = new Trainer<PreferenceExample>({
+        ...common,
+        data: train,
+        evalData,
+        lossFn: preferenceLossFn(model, tokenizer, spec, lossConfig, { progress: (s) => s / loop.maxSteps }),
+        schedule: warmupCosine({ lr: O.lr, warmupSteps: O.warmupSteps, totalSteps: loop.maxSteps, kind: O.schedule, minLrRatio: O.minLrRatio }),
+        loop,
+        countTokens: preferenceTokens,
+        label: `train ${spec.name}`,
+      });
+    } else {
+      const encodeFile = async (file: string) =>
+        (await readAll<PreferencePair>(file, validatePair, file === config.data.train ? config.data.maxExamples : null)).map((r) => {
+          try {
+            return encodePair(tokenizer, promptText(r.record), responseText(r.record.chosen), C, trunc);
+          } catch (e) {
+            throw new DataError({ file, line: r.line }, "chosen", (e as Error).message);
+          }
+        });
+      const train = await encodeFile(config.data.train);
+      const evalData = config.data.eval ? await encodeFile(config.data.eval) : undefined;
+      nTrain = train.length;
+      loop.maxSteps = stepsFor(nTrain);
+      trainer = new Trainer<PairEncoding>({
+        ...common,
+        data: train,
+        evalData,
+        lossFn: sftLossFn(model, tokenizer),
+        schedule: warmupCosine({ lr: O.lr, warmupSteps: O.warmupSteps, totalSteps: loop.maxSteps, kind: O.schedule, minLrRatio: O.minLrRatio }),
+        loop,
+        countTokens: sftTokens,
+        label: "train sft",
+      });
+    }
+
+    fs.mkdirSync(config.outDir, { recursive: true });
+    writeFileAtomic(path.join(config.outDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+    if (opts.resume) {
+      const at = trainer.resume();
+      log(at ? `[infifpo] resumed from step ${at} (${latestCheckpoint(ckRoot)})` : `[infifpo] no checkpoint in ${ckRoot}: starting from step 0`);
+    }
+    log(`[infifpo] ${config.kind} training, loss ${spec.name}: ${nTrain} examples, ${loop.maxSteps} steps of ${loop.batchSize} on ${backend.name}`);
+    const result = await trainer.train();
+    const modelFile = saveModel(path.join(config.outDir, "model.infifpo"), model, tokenizer, { step: result.step, loss: spec.name, kind: config.kind });
+    optimizer.dispose();
+    return { ...result, config, modelFile, backend: backend.name };
+  } finally {
+    disposeModel(model);
+  }
+}
