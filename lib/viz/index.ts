@@ -5,3 +5,4 @@
 export * from "./types";
 export * from "./charts";
 export * from "./html";
+export * from "./fusion";
