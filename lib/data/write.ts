@@ -38,13 +38,14 @@ export function floatJson(x: number): string {
   return Number.isInteger(x) && s.indexOf("e") === -1 ? s + ".0" : s;
 }
 
-/** A number array in float form, e.g. `[-60.0,-1.5]`. Falls back to JSON.stringify for non-number entries. */
-function floatArrayJson(xs: unknown[]): string {
+/** A number array in float form, e.g. `[-60.0,-1.5]`. Falls back to JSON.stringify if an entry isn't a number. */
+function floatArrayJson(xs: unknown[], field: string): string {
   let out = "[";
   for (let i = 0; i < xs.length; i++) {
     const v = xs[i];
     if (typeof v !== "number") return JSON.stringify(xs);
-    out += (i === 0 ? "" : ",") + floatJson(v);
+    if (v - v !== 0) throw new RangeError(`cannot write field "${field}[${i}]" = ${v}: JSON has no NaN/Infinity`);
+    out += i === 0 ? floatJson(v) : "," + floatJson(v);
   }
   return out + "]";
 }
@@ -54,14 +55,10 @@ export interface SerializeOptions {
   floatFields?: Iterable<string>;
 }
 
-const keyCache = new Map<string, string>();
-function quotedKey(k: string): string {
-  let q = keyCache.get(k);
-  if (q === undefined) {
-    q = JSON.stringify(k) + ":";
-    if (keyCache.size < 10_000) keyCache.set(k, q);
-  }
-  return q;
+/** Per serializer: each key's quoted form (`"key":`) and whether it is a float field, computed once. */
+interface KeyInfo {
+  quoted: string;
+  float: boolean;
 }
 
 const defaultFloatSet: ReadonlySet<string> = new Set(DEFAULT_FLOAT_FIELDS);
@@ -70,48 +67,73 @@ const defaultFloatSet: ReadonlySet<string> = new Set(DEFAULT_FLOAT_FIELDS);
  * One record as a JSON line (no trailing newline), keys in the object's order. Float fields (see
  * isFloatField) are numbers or number arrays written by floatJson; any other value goes through
  * JSON.stringify. A float field holding NaN/±Infinity throws a RangeError naming the field.
+ * For many records, build the serializer once with recordSerializer.
  *
  * @example
  *   serializeRecord({ chosen: "4", ref_chosen_logps: -3, fuse_chosen_logps: [-2, -4.5], n: 3 });
  *   // '{"chosen":"4","ref_chosen_logps":-3.0,"fuse_chosen_logps":[-2.0,-4.5],"n":3}'
  */
 export function serializeRecord(rec: object, opts?: SerializeOptions): string {
-  const extra = opts?.floatFields === undefined ? defaultFloatSet : new Set(opts.floatFields);
-  return serializeWith(rec, extra);
+  return (opts?.floatFields === undefined ? defaultSerializer : recordSerializer(opts))(rec);
 }
 
-/** A serializer with its float-field set built once, for hot loops. */
+/** A serializer with its float-field set and a per-key cache built once, for hot loops. */
 export function recordSerializer(opts?: SerializeOptions): (rec: object) => string {
   const extra = opts?.floatFields === undefined ? defaultFloatSet : new Set(opts.floatFields);
-  return (rec) => serializeWith(rec, extra);
+  const keys = new Map<string, KeyInfo>();
+  const info = (k: string): KeyInfo => {
+    let ki = keys.get(k);
+    if (ki === undefined) {
+      ki = { quoted: JSON.stringify(k) + ":", float: isFloatField(k, extra) };
+      if (keys.size < 10_000) keys.set(k, ki);
+    }
+    return ki;
+  };
+  // Fast path: when no float field holds an integer-valued (or -0, or non-finite) number, JSON.stringify's
+  // output is already right (its number form is String(x)); only the rare other records take the slow path.
+  const plainJsonOk = (o: Record<string, unknown>): boolean => {
+    for (const k in o) {
+      if (!info(k).float) continue;
+      const v = o[k];
+      if (typeof v === "number") {
+        if (Number.isInteger(v) || v - v !== 0) return false;
+      } else if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const x = v[i];
+          if (typeof x === "number" && (Number.isInteger(x) || x - x !== 0)) return false;
+        }
+      }
+    }
+    return true;
+  };
+  return (rec) => (plainJsonOk(rec as Record<string, unknown>) ? JSON.stringify(rec) : slow(rec));
+
+  function slow(rec: object): string {
+    let out = "{";
+    let first = true;
+    const o = rec as Record<string, unknown>;
+    for (const k in o) {
+      if (!Object.prototype.hasOwnProperty.call(o, k)) continue;
+      const v = o[k];
+      const ki = info(k);
+      let s: string | undefined;
+      if (ki.float && typeof v === "number") {
+        if (v - v !== 0) throw new RangeError(`cannot write field "${k}" = ${v}: JSON has no NaN/Infinity`);
+        s = floatJson(v);
+      } else if (ki.float && Array.isArray(v)) {
+        s = floatArrayJson(v, k);
+      } else {
+        s = JSON.stringify(v); // undefined for undefined/functions/symbols: skipped, as JSON.stringify does
+      }
+      if (s === undefined) continue;
+      out += first ? ki.quoted + s : "," + ki.quoted + s;
+      first = false;
+    }
+    return out + "}";
+  }
 }
 
-function serializeWith(rec: object, extra: ReadonlySet<string>): string {
-  let out = "{";
-  let first = true;
-  const o = rec as Record<string, unknown>;
-  for (const k in o) {
-    if (!Object.prototype.hasOwnProperty.call(o, k)) continue;
-    const v = o[k];
-    let s: string | undefined;
-    if (typeof v === "number" && isFloatField(k, extra)) {
-      if (v - v !== 0) throw new RangeError(`cannot write field "${k}" = ${v}: JSON has no NaN/Infinity`);
-      s = floatJson(v);
-    } else if (Array.isArray(v) && isFloatField(k, extra)) {
-      for (let i = 0; i < v.length; i++) {
-        const x = v[i];
-        if (typeof x === "number" && x - x !== 0) throw new RangeError(`cannot write field "${k}[${i}]" = ${x}: JSON has no NaN/Infinity`);
-      }
-      s = floatArrayJson(v);
-    } else {
-      s = JSON.stringify(v); // undefined for undefined/functions/symbols: skipped, as JSON.stringify does
-    }
-    if (s === undefined) continue;
-    out += (first ? "" : ",") + quotedKey(k) + s;
-    first = false;
-  }
-  return out + "}";
-}
+const defaultSerializer = recordSerializer();
 
 /** A file being written through a temporary name; see openAtomicWriter. */
 export interface AtomicWriter {
