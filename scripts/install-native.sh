@@ -26,6 +26,9 @@ TF_WHEEL_VERSION=2.21.0
 # The addon is linked against libtensorflow.so.2.9.1 by name; the 2.21 C API is a superset.
 LIBTF_SONAME_VERSION=2.9.1
 PROBE_URL=https://storage.googleapis.com/tf-builds/
+# What binding/*.cc include, transitively (g++ -M): the TF C API, ctstring and tsl_status.
+C_API_HEADERS=('tensorflow/include/tensorflow/c/*' 'tensorflow/include/tensorflow/core/platform/*'
+  'tensorflow/include/tsl/platform/*' 'tensorflow/include/xla/tsl/c/*')
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -47,7 +50,7 @@ PKG=@tensorflow/tfjs-node
 [ "$GPU" = 1 ] && PKG=@tensorflow/tfjs-node-gpu
 PKG_DIR="$ROOT/node_modules/$PKG"
 
-say() { echo "install-native: $*" >&2; }
+say() { echo "install-native: [${SECONDS}s] $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
 # npm installs are serialised when several processes share one checkout (flock is optional).
@@ -125,9 +128,10 @@ if [ "$CHECK" = 1 ]; then
 fi
 [ "$status" = 1 ] && say "$PKG is present but does not load ($out); reinstalling"
 
-start=$SECONDS
+SECONDS=0
 before_mb=$(disk_mb node_modules "$CACHE")
-trap 'say "failed"; rollback' ERR
+STEP="npm install"
+trap 'say "FAILED during: $STEP"; rollback' ERR
 
 if [ "$GPU" = 1 ]; then
   if ! online; then
@@ -148,11 +152,12 @@ else
   npm_locked install --no-save --ignore-scripts --no-audit --no-fund "$PKG@$TFJS_VERSION" >&2
   [ "$(node -p "require('$PKG/package.json').name")" = "$PKG" ] || false
 
+  STEP="getting the wheel"
   mkdir -p "$CACHE"
   wheel="$(ls "$CACHE"/${TF_WHEEL//-/_}-$TF_WHEEL_VERSION-*.whl 2>/dev/null | head -n1 || true)"
   if [ -z "$wheel" ]; then
     say "downloading the $TF_WHEEL==$TF_WHEEL_VERSION wheel with pip into $CACHE"
-    if ! python3 -m pip download --no-deps --only-binary=:all: -q -d "$CACHE" "$TF_WHEEL==$TF_WHEEL_VERSION" >&2; then
+    if ! python3 -m pip download --no-deps --only-binary=:all: --retries 1 --timeout 15 -q -d "$CACHE" "$TF_WHEEL==$TF_WHEEL_VERSION" >&2; then
       say "pip could not get $TF_WHEEL==$TF_WHEEL_VERSION (no internet and no pip mirror that has it)."
       say "Either connect to the internet and re-run, or put the wheel into $CACHE yourself."
       false
@@ -162,12 +167,18 @@ else
     say "using cached wheel $wheel"
   fi
 
+  STEP="unpacking libtensorflow"
   deps="$PKG_DIR/deps"
   tmp="$deps/.unpack"
   rm -rf "$deps" && mkdir -p "$deps/lib" "$tmp"
   say "unpacking libtensorflow from $(basename "$wheel")"
-  unzip -q -o "$wheel" 'tensorflow/libtensorflow_cc.so.2' 'tensorflow/libtensorflow_framework.so.2' \
-    'tensorflow/include/*' -d "$tmp"
+  # Only the C API headers the addon includes (~1.5 MB; the wheel's whole include/ is ~290 MB).
+  if ! unzip -q -o "$wheel" 'tensorflow/libtensorflow_cc.so.2' 'tensorflow/libtensorflow_framework.so.2' \
+    "${C_API_HEADERS[@]}" -d "$tmp" >&2; then
+    say "cannot unpack $wheel (corrupt or unexpected layout); deleting it so the next run downloads it again"
+    rm -f "$wheel"
+    false
+  fi
   mv "$tmp/tensorflow/libtensorflow_cc.so.2" "$tmp/tensorflow/libtensorflow_framework.so.2" "$deps/lib/"
   mv "$tmp/tensorflow/include" "$deps/include"
   rm -rf "$tmp"
@@ -179,15 +190,23 @@ else
     ln -sf libtensorflow_framework.so.2 libtensorflow_framework.so
     ln -sf libtensorflow_framework.so.2 "libtensorflow_framework.so.$LIBTF_SONAME_VERSION"
   )
+  STEP="building the addon"
   say "building the addon (node-gyp)"
   # build-from-source: skip node-pre-gyp's attempt to download a prebuilt addon (no internet anyway).
-  npm_config_build_from_source=true npm_locked rebuild --foreground-scripts "$PKG" >&2
+  if ! npm_config_build_from_source=true npm_locked rebuild --foreground-scripts "$PKG" >&2; then
+    # A newer wheel may include more headers from the C API ones: retry once with the whole include/.
+    say "build failed with the C API headers alone; retrying with the wheel's whole include/ (~290 MB)"
+    rm -rf "$deps/include" && unzip -q -o "$wheel" 'tensorflow/include/*' -d "$tmp"
+    mv "$tmp/tensorflow/include" "$deps/include" && rm -rf "$tmp"
+    npm_config_build_from_source=true npm_locked rebuild --foreground-scripts "$PKG" >&2
+  fi
 fi
 
+STEP="verifying"
 out="$(verify 2>&1)" || { say "verification failed: $out"; false; }
 trap - ERR
 say "$out"
 check_danfo || say "WARNING: danfojs-node does not load next to $PKG"
 after_mb=$(disk_mb node_modules "$CACHE")
-say "done in $((SECONDS - start)) s, +$((after_mb - before_mb)) MB (node_modules + wheel cache)"
+say "done in ${SECONDS} s, disk +$((after_mb - before_mb)) MB (node_modules and wheel cache)"
 say "note: \`npm ci\` / \`npm install\` remove it again; re-run \`npm run native\` after them"
