@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { notebookJson, readNotebook, type Notebook } from "../scripts/notebooks-core";
+import { JUPYTER_INSTALL_HINT, findJupyterPython, resolveNotebooks, runNotebook } from "../scripts/notebooks";
+
+// Executes every notebook in notebooks/ on the smoke preset through Jupyter and the committed tslab
+// kernelspec: a cell error, a type error, an exceeded budget or a missing plot fails `npm test`.
+// Without Jupyter the suite is skipped locally (with the install command) but FAILS under CI=true.
+const python = findJupyterPython();
+const ci = !!process.env.CI && process.env.CI !== "false" && process.env.CI !== "0";
+const outDir = path.resolve("runs", "notebooks", "smoke");
+
+if (!python && !ci) {
+  describe("notebooks (smoke)", () => {
+    it.skip(`SKIPPED: Jupyter is not installed. ${JUPYTER_INSTALL_HINT.replace(/\n/g, " ")}`, () => {});
+  });
+} else {
+  describe("notebooks (smoke)", () => {
+    it("Jupyter is installed (required under CI)", () => {
+      if (!python) throw new Error(JUPYTER_INSTALL_HINT);
+    });
+
+    for (const file of python ? resolveNotebooks([]) : []) {
+      const budget = ((readNotebook(file).metadata.infifpo as { budget_s?: { smoke?: number } }) ?? {}).budget_s?.smoke ?? 300;
+      it(
+        `${path.basename(file)} runs clean on the smoke preset`,
+        () => {
+          const r = runNotebook(file, { preset: "smoke", params: {}, outDir, python: python!, log: () => {} });
+          expect(r.problems.join("\n\n")).toBe("");
+          expect(r.ok).toBe(true);
+        },
+        (budget + 180) * 1000,
+      );
+    }
+  });
+
+  describe.skipIf(!python)("the runner fails loudly", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "infifpo-nb-"));
+    const make = (name: string, cells: string[], infifpo: Record<string, unknown>): string => {
+      const nb: Notebook = {
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: "tslab", display_name: "TypeScript", language: "typescript" }, infifpo },
+        cells: cells.map((source, i) => ({
+          cell_type: "code",
+          id: `c${i}`,
+          metadata: i === 0 ? { tags: ["parameters"] } : {},
+          source,
+          outputs: [],
+          execution_count: null,
+        })),
+      };
+      const file = path.join(dir, `${name}.ipynb`);
+      writeFileSync(file, notebookJson(nb));
+      return file;
+    };
+
+    it(
+      "a type error: failing cell's source and tslab's message (with the injected parameter applied)",
+      () => {
+        const file = make("typeerr", ["let n = 1;", "const s: string = n;", "console.log('never')"], {});
+        const r = runNotebook(file, { preset: "smoke", params: { n: 2 }, outDir: dir, python: python!, log: () => {} });
+        expect(r.ok).toBe(false);
+        expect(r.problems[0]).toContain("cell 2 failed");
+        expect(r.problems[0]).toContain("| const s: string = n;");
+        expect(r.problems[0]).toContain("Type 'number' is not assignable to type 'string'");
+        expect(readNotebook(r.executed).cells[1].source).toContain("n = 2;");
+      },
+      90_000,
+    );
+
+    it(
+      "a budget overrun and too few plots",
+      () => {
+        const slow = make("slow", ["let x = 1;", "await new Promise((r) => setTimeout(r, 30_000));"], { budget_s: { smoke: 2 } });
+        const r = runNotebook(slow, { preset: "smoke", params: {}, outDir: dir, python: python!, log: () => {} });
+        expect(r.problems.join("\n")).toMatch(/cell 1 exceeded the 2 s budget \(preset smoke\)/);
+        const noPlots = make("noplots", ["let x = 1;", "x + 1"], { expected_plots: 1 });
+        const r2 = runNotebook(noPlots, { preset: "smoke", params: {}, outDir: dir, python: python!, log: () => {} });
+        expect(r2.problems).toEqual(["expected at least 1 plot(s) (metadata.infifpo.expected_plots), found 0"]);
+      },
+      120_000,
+    );
+  });
+}
