@@ -21,6 +21,9 @@
  *   registered it outranks `cpu`, and tfjs would try to use it synchronously before it is ready.
  * - wasm has no kernel for the gradient of `tf.gather` (UnsortedSegmentSum): differentiate embeddings as
  *   `tf.oneHot(ids, V).matMul(E)` or with a custom gradient (lib/model does this). Forward gather is fine.
+ * - Requiring tfjs-node calls `tf.setBackend("tensorflow")` at load time, and danfojs-node requires it. So
+ *   when wasm or cpu is chosen while the real tfjs-node is installed, it is loaded first (~1.5 s), so that a
+ *   later `import("danfojs-node")` cannot switch the backend behind the caller's back.
  * - The native backend must register on the same `@tensorflow/tfjs-core` instance as `@tensorflow/tfjs`;
  *   this is checked after loading (a second core copy would leave `tf.getBackend()` unchanged).
  *
@@ -213,14 +216,36 @@ async function activateCpu(): Promise<BackendInfo> {
   return { name: "cpu", kind: "cpu", version: `tfjs ${tf.version_core} (pure JS)`, package: PKG.cpu, threads: 1 };
 }
 
+/**
+ * Loads an installed tfjs-node (whose load switches tfjs to "tensorflow") before a non-native backend is
+ * activated, so that a later require of it (danfojs-node does one) finds it cached and changes nothing.
+ * A tfjs-node that fails to load is ignored here; danfojs-node would then fail on its own.
+ */
+function preloadNative(): void {
+  if (tf.findBackendFactory("tensorflow") !== null) return;
+  for (const pkg of [PKG.tensorflow, PKG["tensorflow-gpu"]]) {
+    const res = resolvePackage(pkg);
+    if (!res) continue;
+    process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+    try {
+      res.req(pkg);
+    } catch {
+      /* broken install: nothing registered */
+    }
+    return;
+  }
+}
+
 function activate(cand: Candidate): Promise<BackendInfo> {
   switch (cand) {
     case "tensorflow-gpu":
     case "tensorflow":
       return activateNative(cand);
     case "wasm":
+      preloadNative();
       return activateWasm();
     case "cpu":
+      preloadNative();
       return activateCpu();
   }
 }
