@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BPE_FIRST_MERGE_ID, BpeTokenizer, pretokenize, trainBpeTokenizer, type Pretokenizer } from "../lib/tokenizers";
+import { mergeByRankHeap, mergeByRankSimple } from "../lib/tokenizers/bpe";
 import { utf8Encode } from "../lib/tokenizers/utf8";
 import { labStrings, seededRandom, UNICODE_SAMPLES } from "./tokenizers-fixtures";
 
@@ -132,5 +133,34 @@ describe("BPE", () => {
     const first = strings.map((s) => tok.encode(s));
     expect(strings.map((s) => tok.encode(s))).toEqual(first);
     expect(strings.map((s) => fresh.encode(s))).toEqual(first);
+  });
+});
+
+describe("BPE encoding forms", () => {
+  it("the heap form (long pre-tokens) equals the simple scan on random merges and inputs", () => {
+    const docs = [...labStrings(300, 4), "aaaaaaaabbbbabababab", "😀😀😀 ééé"];
+    for (const pretokenizer of ["gpt2", "none"] as const) {
+      const tok = trainBpeTokenizer(docs, { vocabSize: 420, pretokenizer });
+      const ranks = new Map(tok.merges.map(([a, b], r) => [a * 2 ** 21 + b, r]));
+      const bytesOf = (s: string) => utf8Encode(s).map((b) => b + 3);
+      fc.assert(
+        fc.property(fc.string({ unit: fc.constantFrom(..."0123456789+=()[],$abé😀 "), maxLength: 200 }), (s) => {
+          const ids = bytesOf(s);
+          expect(mergeByRankHeap(ids, ranks)).toEqual(mergeByRankSimple(ids, ranks));
+        }),
+        { numRuns: 300 },
+      );
+      for (const s of ["", "a", "aaaaaaaa", "abababab"]) expect(mergeByRankHeap(bytesOf(s), ranks)).toEqual(mergeByRankSimple(bytesOf(s), ranks));
+    }
+  });
+
+  it("encodes a long text with pretokenizer none like the sum of its parts would be merged", () => {
+    const docs = labStrings(200, 8);
+    const tok = trainBpeTokenizer(docs, { vocabSize: 350, pretokenizer: "none" });
+    const long = docs.join("");
+    const ids = tok.encode(long); // one 5 kB pre-token: heap form
+    expect(tok.decode(ids)).toBe(long);
+    const ranks = new Map(tok.merges.map(([a, b], r) => [a * 2 ** 21 + b, r]));
+    expect(ids).toEqual(mergeByRankSimple(utf8Encode(long).map((b) => b + 3), ranks));
   });
 });

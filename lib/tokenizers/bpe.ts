@@ -16,6 +16,10 @@ const KEY = 2 ** 21;
 /** Largest vocabulary a BPE tokenizer may have (ids must fit the pair key). */
 export const BPE_MAX_VOCAB = KEY;
 const ENCODE_CACHE_LIMIT = 1 << 16;
+/** Pre-tokens longer than this (in UTF-16 units) are not cached. */
+const CACHED_WORD_LENGTH = 256;
+/** Pre-tokens with more bytes than this are merged with the O(n log n) heap form instead of the O(n²) scan. */
+const LONG_WORD = 64;
 
 /**
  * Pre-tokenisation patterns. "gpt2" is GPT-2's split (contractions, optional-space + letters, + numbers,
@@ -96,28 +100,20 @@ export class BpeTokenizer implements Tokenizer {
       let ids = this.cache.get(word);
       if (ids === undefined) {
         ids = this.encodeWord(word);
-        if (this.cache.size >= ENCODE_CACHE_LIMIT) this.cache.clear();
-        this.cache.set(word, ids);
+        if (word.length <= CACHED_WORD_LENGTH) {
+          if (this.cache.size >= ENCODE_CACHE_LIMIT) this.cache.clear();
+          this.cache.set(word, ids);
+        }
       }
       for (const id of ids) out.push(id);
     }
     return out;
   }
 
-  /** One pre-token: bytes, then repeatedly the lowest-rank adjacent pair, merged everywhere left to right. */
+  /** One pre-token: its bytes, then merges by rank (the heap form for long pre-tokens, e.g. pretokenizer "none"). */
   private encodeWord(word: string): number[] {
-    let ids = byteIds(word);
-    while (ids.length >= 2) {
-      let best = Infinity;
-      for (let j = 0; j + 1 < ids.length; j++) {
-        const r = this.ranks.get(ids[j] * KEY + ids[j + 1]);
-        if (r !== undefined && r < best) best = r;
-      }
-      if (best === Infinity) break;
-      const [a, b] = this.merges[best];
-      ids = mergePair(ids, a, b, BPE_FIRST_MERGE_ID + best);
-    }
-    return ids;
+    const ids = byteIds(word);
+    return ids.length <= LONG_WORD ? mergeByRankSimple(ids, this.ranks) : mergeByRankHeap(ids, this.ranks);
   }
 
   decode(ids: readonly number[]): string {
@@ -158,6 +154,66 @@ function mergePair(ids: readonly number[], a: number, b: number, id: number): nu
       j += 2;
     } else out.push(ids[j++]);
   }
+  return out;
+}
+
+/**
+ * Merges by rank, the obvious way: find the lowest-rank adjacent pair, merge all its occurrences left to right,
+ * repeat. A merge only creates pairs of higher rank, so ranks are applied in increasing order. O(n²) per word.
+ */
+export function mergeByRankSimple(ids: readonly number[], ranks: ReadonlyMap<number, number>): number[] {
+  let out = [...ids];
+  while (out.length >= 2) {
+    let best = Infinity;
+    let at = -1;
+    for (let j = 0; j + 1 < out.length; j++) {
+      const r = ranks.get(out[j] * KEY + out[j + 1]);
+      if (r !== undefined && r < best) {
+        best = r;
+        at = j;
+      }
+    }
+    if (at < 0) break;
+    out = mergePair(out, out[at], out[at + 1], BPE_FIRST_MERGE_ID + best);
+  }
+  return out;
+}
+
+/**
+ * The same result as `mergeByRankSimple` in O(n log n): a doubly linked list of symbols and a heap of
+ * (rank, position) for adjacent pairs, popped lowest rank first and, within a rank, leftmost first (which is
+ * the left-to-right, non-overlapping rule). Entries whose pair has changed since they were pushed are skipped.
+ */
+export function mergeByRankHeap(ids: readonly number[], ranks: ReadonlyMap<number, number>): number[] {
+  const n = ids.length;
+  const sym = Int32Array.from(ids);
+  const next = new Int32Array(n);
+  const prev = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    next[i] = i + 1 < n ? i + 1 : -1;
+    prev[i] = i - 1;
+  }
+  const heap = new PairHeap(); // (−rank, position): the highest "count" is the lowest rank
+  const push = (i: number) => {
+    const j = next[i];
+    if (j < 0) return;
+    const r = ranks.get(sym[i] * KEY + sym[j]);
+    if (r !== undefined) heap.push(-r, i);
+  };
+  for (let i = 0; i + 1 < n; i++) push(i);
+  while (heap.size > 0) {
+    const [negRank, i] = heap.pop();
+    const j = next[i];
+    if (sym[i] < 0 || j < 0 || ranks.get(sym[i] * KEY + sym[j]) !== -negRank) continue;
+    sym[i] = BPE_FIRST_MERGE_ID - negRank;
+    sym[j] = -1;
+    next[i] = next[j];
+    if (next[j] >= 0) prev[next[j]] = i;
+    if (prev[i] >= 0) push(prev[i]);
+    push(i);
+  }
+  const out: number[] = [];
+  for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]) out.push(sym[i]);
   return out;
 }
 
