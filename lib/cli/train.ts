@@ -24,7 +24,7 @@ export function readConfigFile(file: string): { preset: string | null; values: R
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new UserError(`${file}: expected a JSON object`);
   const { preset, ...values } = raw as Record<string, unknown>;
-  if (preset !== undefined && typeof preset !== "string") throw new UserError(`${file}: "preset" must be a string`);
+  if (preset != null && typeof preset !== "string") throw new UserError(`${file}: "preset" must be a string or null`);
   const dir = path.dirname(path.resolve(file));
   const abs = (p: unknown) => (typeof p === "string" && p !== "" ? path.resolve(dir, p) : p);
   for (const [a, b] of PATH_KEYS) {
