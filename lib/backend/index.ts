@@ -121,6 +121,20 @@ function resolvePackage(name: string): Resolved | undefined {
   return undefined;
 }
 
+/** Which native package this process has already loaded (Node's module cache is shared by every require). */
+function loadedNativePackage(): string | undefined {
+  for (const pkg of [PKG.tensorflow, PKG["tensorflow-gpu"]]) {
+    const res = resolvePackage(pkg);
+    if (!res) continue;
+    try {
+      if (res.req.cache[res.req.resolve(pkg)] !== undefined) return pkg;
+    } catch {
+      /* unresolvable main: not loaded */
+    }
+  }
+  return undefined;
+}
+
 /** True when an NVIDIA device is visible: the driver's device node exists and CUDA_VISIBLE_DEVICES allows it. */
 export function gpuVisible(env: NodeJS.ProcessEnv = process.env): boolean {
   const cvd = env.CUDA_VISIBLE_DEVICES;
@@ -154,6 +168,11 @@ async function activateNative(cand: "tensorflow" | "tensorflow-gpu"): Promise<Ba
   if (!res) throw new Error(`${pkg} is not installed`);
   // TensorFlow's C++ INFO/WARNING lines (CPU feature notes) would drown the one-line report.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+  const loaded = loadedNativePackage();
+  if (loaded !== undefined && loaded !== pkg) {
+    // Both packages register the backend "tensorflow"; the first one loaded in a process keeps it.
+    throw new Error(`${loaded} is already loaded in this process, so ${pkg} cannot be; start a new process`);
+  }
   if (tf.findBackendFactory("tensorflow") === null) {
     try {
       res.req(pkg);
@@ -223,7 +242,9 @@ async function activateCpu(): Promise<BackendInfo> {
  */
 function preloadNative(): void {
   if (tf.findBackendFactory("tensorflow") !== null) return;
-  for (const pkg of [PKG.tensorflow, PKG["tensorflow-gpu"]]) {
+  // The package "auto" would pick, so that a later initBackend() can still switch to it.
+  const order = gpuVisible() ? [PKG["tensorflow-gpu"], PKG.tensorflow] : [PKG.tensorflow, PKG["tensorflow-gpu"]];
+  for (const pkg of order) {
     const res = resolvePackage(pkg);
     if (!res) continue;
     process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
