@@ -5,8 +5,8 @@
  *
  * @example
  *   const tok = trainTokenizer("digit", ["47+8=55", "13+65=78"], { chunk: 3 });
- *   tok.encode("123+4");                       // 2 chunk tokens + "+" + 1 chunk token
- *   tokenizerFromJSON(tok.toJSON()).decode(encodeWithSpecials(tok, "123+4")); // "123+4"
+ *   tok.encode("1234+5").map((id) => tok.idToToken(id)); // ["123", "4", "+", "5"]
+ *   tokenizerFromJSON(tok.toJSON()).decode(encodeWithSpecials(tok, "1234+5")); // "1234+5"
  */
 export * from "./types";
 export { trainTokenizer, type TrainOptionsByKind, type TokenizerByKind } from "./train";
