@@ -162,6 +162,14 @@ describe("char tokenizer", () => {
     expect(tok.decode(ids.slice(0, 3))).toBe("a\uFFFD"); // a partial character never throws
   });
 
+  it("serialises an alphabet holding a lone surrogate or an astral character", () => {
+    const tok = trainTokenizer("char", "a\uD800😀");
+    const back = tokenizerFromJSON(JSON.parse(JSON.stringify(tok)));
+    expect(back.vocabSize).toBe(259 + 3);
+    expect(back.encode("\uD800😀a")).toEqual(tok.encode("\uD800😀a"));
+    expect(tok.encode("\uD800😀a")).toHaveLength(3);
+  });
+
   it("accepts an explicit alphabet and the extra option", () => {
     const tok = trainTokenizer("char", "ab", { extra: "$" });
     expect(tok.toJSON().alphabet).toEqual(["$", "a", "b"]);
