@@ -8,6 +8,7 @@ import {
   describeModel,
   disposeModel,
   embedTokens,
+  linear,
   encodePair,
   forward,
   MODEL_PRESETS,
@@ -173,6 +174,28 @@ describe("gradients", () => {
     a.forEach((row, i) => row.forEach((v, j) => expect(b[i][j]).toBeCloseTo(v, 6)));
     expect(b[3][0]).not.toBe(0);
     tf.dispose([w, ids, y]);
+  });
+});
+
+describe("linear", () => {
+  it("the explicit-transpose gradient (used on wasm) equals tfjs's matMul gradient, with and without bias", () => {
+    const x = tf.variable(tf.randomNormal([5, 4], 0, 1, "float32", 3)) as tf.Variable<tf.Rank.R2>;
+    const w = tf.variable(tf.randomNormal([4, 3], 0, 1, "float32", 4)) as tf.Variable<tf.Rank.R2>;
+    const b = tf.variable(tf.randomNormal([3], 0, 1, "float32", 5)) as tf.Variable<tf.Rank.R1>;
+    const y = tf.randomNormal([5, 3], 0, 1, "float32", 6);
+    for (const bias of [b, null]) {
+      const run = (mode: "plain" | "explicit-grad") =>
+        tf.tidy(() => {
+          const vars = bias ? [x, w, b] : [x, w];
+          const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(linear(x, w, bias, mode), y)) as tf.Scalar, vars);
+          return [value.dataSync()[0], ...vars.map((v) => Array.from(grads[v.name].dataSync()))] as [number, ...number[][]];
+        });
+      const [va, ...ga] = run("plain");
+      const [vb, ...gb] = run("explicit-grad");
+      expect(vb).toBeCloseTo(va, 5);
+      ga.forEach((g, i) => g.forEach((v, j) => expect(gb[i][j]).toBeCloseTo(v, 5)));
+    }
+    tf.dispose([x, w, b, y]);
   });
 });
 

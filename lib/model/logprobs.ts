@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { UserError } from "../errors";
 import type { Tokenizer } from "../tokenizers/types";
-import { head, trunk, type Model } from "./transformer";
+import { head, oneHotFloat, trunk, type Model } from "./transformer";
 
 /** What to do when [BOS] + prompt + response + [EOS] needs more than the context length C positions. */
 export type TruncateMode = "left" | "error";
@@ -107,7 +107,7 @@ export function tokenLogProbs(model: Model, inputIds: tf.Tensor2D, targets: tf.T
     const [B, T] = inputIds.shape;
     const V = model.config.vocabSize;
     const logits = head(model, trunk(model, inputIds).h); // [B·T, V]
-    const oh = tf.oneHot(tf.reshape(targets, [B * T]) as tf.Tensor1D, V, 1, 0, "float32"); // [B·T, V]
+    const oh = oneHotFloat(tf.reshape(targets, [B * T]) as tf.Tensor1D, V); // [B·T, V]
     const picked = tf.sum(tf.mul(logits, oh), -1); // [B·T]
     const lp = tf.sub(picked, tf.logSumExp(logits, -1)); // [B·T]
     return tf.reshape(lp, [B, T]) as tf.Tensor2D;

@@ -4,7 +4,7 @@
  *
  * Conventions: B batch, T positions in this call, P positions already in a KV cache, C context length,
  * D width, H heads, d = D/H head width, V vocabulary, M = mlpRatio·D. Activations are kept 2-D as [B·T, D]
- * between blocks so every dense layer is one `fused.matMul` with its bias (no per-layer reshapes).
+ * between blocks so every dense layer is one `linear` (a `fused.matMul` with its bias; no per-layer reshapes).
  */
 import * as tf from "@tensorflow/tfjs";
 import { countParameters, resolveModelConfig, type ModelConfig, type ResolvedModelConfig } from "./config";
@@ -218,12 +218,59 @@ export function embedTokens(
     return {
       value: tf.gather(w, ids), // [N, D]
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const oh = tf.oneHot(saved[0] as tf.Tensor1D, V, 1, 0, "float32"); // [N, V]
-        return [tf.matMul(oh, dy as tf.Tensor2D, true, false)]; // [V, D]
+        const oh = oneHotFloat(saved[0] as tf.Tensor1D, V); // [N, V]
+        return [tf.matMul(tf.transpose(oh), dy as tf.Tensor2D)]; // [V, D] (explicit transpose: see `linear`)
       },
     };
   });
   return f(wte) as tf.Tensor2D;
+}
+
+/**
+ * One-hot rows as float32: [N] → [N, depth]. Built as int32 then cast, because tfjs-backend-wasm 4.22's OneHot
+ * kernel ignores a float32 dtype and writes integer bit patterns (1 reads as 1.4e-45).
+ */
+export function oneHotFloat(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
+  return tf.cast(tf.oneHot(ids, depth), "float32") as tf.Tensor2D;
+}
+
+/**
+ * Dense layer x · W (+ b): [N, I] · [I, O] → [N, O]. On wasm, a matMul with a transposed operand (what
+ * tfjs's own matMul gradient uses) falls off XNNPACK onto a scalar loop 30–50x slower (measured: 1024×256ᵀ ·
+ * 1024×64 takes 106 ms vs 3.6 ms with an explicit transpose), so there the gradient is written out with
+ * explicit transposes: dx = dy · Wᵀ, dW = xᵀ · dy, db = Σ_rows dy. Elsewhere (native BLAS, cpu) it is plain
+ * `fused.matMul`. `mode` forces one path (tests compare them).
+ */
+export function linear(
+  x: tf.Tensor2D,
+  w: tf.Tensor2D,
+  b: tf.Tensor1D | null,
+  mode: "auto" | "plain" | "explicit-grad" = "auto",
+): tf.Tensor2D {
+  if (mode === "plain" || (mode === "auto" && !slowTransposes())) {
+    return b ? (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D) : tf.matMul(x, w);
+  }
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, wi] = args as tf.Tensor2D[];
+    (args[args.length - 1] as tf.GradSaveFunc)([xi, wi]);
+    const value = b ? (tf.fused.matMul({ a: xi, b: wi, bias: args[2] as tf.Tensor1D }) as tf.Tensor2D) : tf.matMul(xi, wi);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as tf.Tensor2D[];
+        const d = dy as tf.Tensor2D;
+        const dx = tf.matMul(d, tf.transpose(ws)); // [N, I]
+        const dw = tf.matMul(tf.transpose(xs), d); // [I, O]
+        return b ? [dx, dw, tf.sum(d, 0)] : [dx, dw];
+      },
+    };
+  });
+  return (b ? f(x, w, b) : f(x, w)) as tf.Tensor2D;
+}
+
+/** True on backends whose transposed matMul is slow (wasm: only the plain 2-D case uses XNNPACK). */
+function slowTransposes(): boolean {
+  return tf.getBackend() === "wasm";
 }
 
 let segmentSumCache: { backend: string; has: boolean } | null = null;
@@ -266,7 +313,7 @@ export function trunk(
     const b = p.blocks[l];
     // --- attention
     const a = layerNorm(x, b.ln1G as tf.Tensor1D, b.ln1B as tf.Tensor1D, eps); // [B·T, D]
-    const qkv = tf.fused.matMul({ a, b: b.qkvW as tf.Tensor2D, bias: b.qkvB }); // [B·T, 3D]
+    const qkv = linear(a, b.qkvW as tf.Tensor2D, b.qkvB as tf.Tensor1D); // [B·T, 3D]
     const heads = tf.transpose(tf.reshape(qkv, [B, T, 3 * H, d]), [0, 2, 1, 3]); // [B, 3H, T, d]
     let [q, k, v] = tf.split(heads, 3, 1) as tf.Tensor4D[]; // each [B, H, T, d]
     if (cache) {
@@ -278,11 +325,11 @@ export function trunk(
     if (bias) att = tf.add(att, bias);
     att = tf.softmax(att); // [B, H, T, P+T]
     const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B * T, D]); // [B·T, D]
-    x = tf.add(x, tf.fused.matMul({ a: y as tf.Tensor2D, b: b.projW as tf.Tensor2D, bias: b.projB }));
+    x = tf.add(x, linear(y as tf.Tensor2D, b.projW as tf.Tensor2D, b.projB as tf.Tensor1D)); // [B·T, D]
     // --- MLP
     const m = layerNorm(x, b.ln2G as tf.Tensor1D, b.ln2B as tf.Tensor1D, eps); // [B·T, D]
-    const hdn = gelu(tf.fused.matMul({ a: m, b: b.fcW as tf.Tensor2D, bias: b.fcB }) as tf.Tensor2D); // [B·T, M]
-    x = tf.add(x, tf.fused.matMul({ a: hdn, b: b.outW as tf.Tensor2D, bias: b.outB })); // [B·T, D]
+    const hdn = gelu(linear(m, b.fcW as tf.Tensor2D, b.fcB as tf.Tensor1D)); // [B·T, M]
+    x = tf.add(x, linear(hdn, b.outW as tf.Tensor2D, b.outB as tf.Tensor1D)); // [B·T, D]
   }
   const h = layerNorm(x, p.lnfG as tf.Tensor1D, p.lnfB as tf.Tensor1D, eps); // [B·T, D]
   return { h, cache: newCache };
@@ -291,7 +338,8 @@ export function trunk(
 /** Output head: [N, D] → logits [N, V]. */
 export function head(model: Model, h: tf.Tensor2D): tf.Tensor2D {
   const p = model.params;
-  return p.head ? tf.matMul(h, p.head as tf.Tensor2D) : tf.matMul(h, p.wte as tf.Tensor2D, false, true);
+  if (p.head) return linear(h, p.head as tf.Tensor2D, null);
+  return slowTransposes() ? linear(h, tf.transpose(p.wte as tf.Tensor2D), null) : tf.matMul(h, p.wte as tf.Tensor2D, false, true);
 }
 
 /**
