@@ -6,6 +6,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DataError } from "../lib/data/errors";
+import { UserError } from "../lib/errors";
 import {
   LineSplitter, loadRecords, parseJsonl, readJsonl, readJsonlBatches, readPairs, readRecordBatches, readRecords,
   type BadRow, type Row,
@@ -207,5 +208,35 @@ describe("line limit at chunk edges", () => {
       const rows = await collect(readJsonl(p, any, { maxLineBytes: 100, chunkBytes, onInvalid: "yield" }));
       expect(rows.map((r) => (r.error ? "long" : "ok"))).toEqual(["ok", "long", "ok", "long"]);
     }
+  });
+});
+
+describe("sources", () => {
+  it("reads gzip files (*.gz) transparently", async () => {
+    const { gzipSync } = await import("node:zlib");
+    const recs = [...generateSampleRecords({ n: 100, sources: 2, seed: 8 })];
+    const p = await file("recs.jsonl.gz", gzipSync(recs.map((r) => serializeRecord(r) + "\n").join("")));
+    expect(await loadRecords(p, { chunkBytes: 1000 })).toEqual(recs);
+    const broken = await file("broken.jsonl.gz", Buffer.from("not gzip"));
+    await expect(loadRecords(broken)).rejects.toThrow();
+  });
+
+  it('reads standard input when the path is "-", named <stdin> in errors', async () => {
+    const { execFileSync } = await import("node:child_process");
+    const script = `
+      import { readRecords } from "./lib/data/jsonl.ts";
+      for await (const r of readRecords("-", { onInvalid: "yield" })) console.log(r.error ? r.error.message : r.line);`;
+    const input = serializeRecord([...generateSampleRecords({ n: 1, sources: 2, seed: 1 })][0]) + "\n[]\n";
+    const out = execFileSync("node", ["--import", "tsx", "--input-type=module", "-e", script], { input, encoding: "utf8" });
+    expect(out.trim().split("\n")).toEqual(["1", "<stdin>:2: expected a JSON object, got an array of 0"]);
+  });
+
+  it("a missing file, a directory or a broken gzip file is a one-line UserError", async () => {
+    const missing = loadRecords(join(dir, "nope.jsonl"));
+    await expect(missing).rejects.toBeInstanceOf(UserError);
+    await expect(missing).rejects.toThrow(`cannot read ${join(dir, "nope.jsonl")}: no such file`);
+    await expect(loadRecords(dir)).rejects.toThrow(/is a directory/);
+    const broken = await file("broken2.jsonl.gz", Buffer.from("not gzip"));
+    await expect(loadRecords(broken)).rejects.toThrow(UserError);
   });
 });

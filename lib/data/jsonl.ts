@@ -17,6 +17,8 @@
  * and reading goes on (`onInvalid: "yield"`, for `--skip-invalid`).
  */
 import { createReadStream } from "node:fs";
+import { createGunzip } from "node:zlib";
+import { UserError } from "../errors";
 import { DataError, type Loc } from "./errors";
 import { validatePair } from "./trl";
 import type { PreferencePair, PreferenceRecord } from "./types";
@@ -60,7 +62,10 @@ export interface ReadOptions {
 export type ThrowOptions = ReadOptions & { onInvalid?: "throw" };
 export type YieldOptions = ReadOptions & { onInvalid: "yield" };
 
-/** Where the reader takes bytes from: a path, or any byte stream (process.stdin, a Readable, an async iterable). */
+/**
+ * Where the reader takes bytes from: a path ("-" = standard input; "*.gz" is decompressed), or any byte
+ * stream (a Readable, an async iterable of chunks).
+ */
 export type Source = string | AsyncIterable<Uint8Array | string>;
 
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
@@ -170,11 +175,30 @@ export class LineSplitter {
   }
 }
 
-async function* chunksOf(source: Source, chunkBytes: number): AsyncGenerator<Buffer> {
-  const it: AsyncIterable<Uint8Array | string> =
-    typeof source === "string" ? createReadStream(source, { highWaterMark: chunkBytes }) : source;
-  for await (const c of it) {
-    yield typeof c === "string" ? Buffer.from(c, "utf8") : Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+/** A path's bytes: "-" is standard input, a name ending in ".gz" is gunzipped on the fly. */
+function openPath(path: string, chunkBytes: number): AsyncIterable<Uint8Array | string> {
+  if (path === "-") return process.stdin;
+  const raw = createReadStream(path, { highWaterMark: chunkBytes });
+  if (!path.endsWith(".gz")) return raw;
+  const gunzip = createGunzip({ chunkSize: chunkBytes });
+  raw.on("error", (err) => gunzip.destroy(err));
+  return raw.pipe(gunzip);
+}
+
+async function* chunksOf(source: Source, chunkBytes: number, name: string): AsyncGenerator<Buffer> {
+  const it = typeof source === "string" ? openPath(source, chunkBytes) : source;
+  try {
+    for await (const c of it) {
+      yield typeof c === "string" ? Buffer.from(c, "utf8") : Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+    }
+  } catch (err) {
+    // File-system and gzip errors are the user's to fix (wrong path, not a gzip file): say so in one line.
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e?.code === "string") {
+      const why = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : e.code === "EACCES" ? "permission denied" : e.message;
+      throw Object.assign(new UserError(`cannot read ${name}: ${why}`), { cause: err });
+    }
+    throw err;
   }
 }
 
@@ -246,7 +270,7 @@ function lineParser<T>(name: string, validate: Validator<T>, opts: ReadOptions, 
 export function readJsonlBatches<T>(source: Source, validate: Validator<T>, opts?: ThrowOptions): AsyncGenerator<Row<T>[]>;
 export function readJsonlBatches<T>(source: Source, validate: Validator<T>, opts: YieldOptions): AsyncGenerator<(Row<T> | BadRow)[]>;
 export async function* readJsonlBatches<T>(source: Source, validate: Validator<T>, opts: ReadOptions = {}): AsyncGenerator<(Row<T> | BadRow)[]> {
-  const name = opts.name ?? (typeof source === "string" ? source : "<stream>");
+  const name = opts.name ?? (source === "-" ? "<stdin>" : typeof source === "string" ? source : "<stream>");
   let batch: (Row<T> | BadRow)[] = [];
   const splitter = lineParser(name, validate, opts, (row) => batch.push(row));
 
@@ -260,7 +284,7 @@ export async function* readJsonlBatches<T>(source: Source, validate: Validator<T
     }
   };
   let bytesRead = 0;
-  for await (const chunk of chunksOf(source, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES)) {
+  for await (const chunk of chunksOf(source, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, name)) {
     feed(() => splitter.push(chunk));
     bytesRead += chunk.length;
     opts.onProgress?.(bytesRead);
