@@ -18,7 +18,7 @@
 #
 # Options: --force (reinstall), --offline (skip the internet probe), --check (only report), --remove
 # (restore node_modules to package-lock.json), --gpu. Env: INFIFPO_WHEEL_CACHE (default .cache/wheels).
-set -euo pipefail
+set -Eeuo pipefail  # -E: the rollback trap also fires inside functions
 
 TFJS_VERSION=4.22.0
 TF_WHEEL=tensorflow-cpu
@@ -110,44 +110,12 @@ online() {
   fi
 }
 
-if [ "$REMOVE" = 1 ]; then rollback; exit 0; fi
-
-status=0
-out="$(verify 2>&1)" || status=$?
-if [ "$status" = 0 ] && [ "$FORCE" = 0 ]; then
-  say "already installed: $out"
-  exit 0
-fi
-if [ "$CHECK" = 1 ]; then
-  case "$status" in
-    0) say "$out" ;;
-    3) say "$PKG is not installed (run \`npm run native\`)" ;;
-    *) say "$PKG is installed but broken: $out (run \`npm run native -- --force\`)" ;;
-  esac
-  exit "$status"
-fi
-[ "$status" = 1 ] && say "$PKG is present but does not load ($out); reinstalling"
-
-SECONDS=0
-before_mb=$(disk_mb node_modules "$CACHE")
-STEP="npm install"
-trap 'say "FAILED during: $STEP"; rollback' ERR
-
-if [ "$GPU" = 1 ]; then
-  if ! online; then
-    trap - ERR
-    die "$PKG needs internet (its install script downloads libtensorflow-gpu 2.9.1 from storage.googleapis.com)
-  and CUDA 11.2 + cuDNN 8 at run time; there is no offline route for it. Without a GPU use \`npm run native\`."
-  fi
-  say "internet reachable: npm install --no-save $PKG@$TFJS_VERSION"
-  npm_locked install --no-save --no-audit --no-fund "$PKG@$TFJS_VERSION" >&2
-elif online; then
-  say "internet reachable: npm install --no-save $PKG@$TFJS_VERSION"
-  npm_locked install --no-save --no-audit --no-fund "$PKG@$TFJS_VERSION" >&2
-else
-  say "storage.googleapis.com not reachable: offline route (tfjs-node without scripts + libtensorflow from the $TF_WHEEL $TF_WHEEL_VERSION wheel)"
+# The offline route: tfjs-node without its install script, libtensorflow from the tensorflow-cpu wheel,
+# the addon built with node-gyp. Runs under the ERR trap (any failure rolls back).
+install_offline() {
+  STEP="npm install --ignore-scripts"
   for tool in python3 make g++ unzip; do
-    command -v "$tool" >/dev/null 2>&1 || { trap - ERR; die "the offline route needs $tool (apt-get install python3 make g++ unzip)"; }
+    command -v "$tool" >/dev/null 2>&1 || { say "the offline route needs $tool (apt-get install python3 make g++ unzip)"; false; }
   done
   npm_locked install --no-save --ignore-scripts --no-audit --no-fund "$PKG@$TFJS_VERSION" >&2
   [ "$(node -p "require('$PKG/package.json').name")" = "$PKG" ] || false
@@ -182,14 +150,13 @@ else
   mv "$tmp/tensorflow/libtensorflow_cc.so.2" "$tmp/tensorflow/libtensorflow_framework.so.2" "$deps/lib/"
   mv "$tmp/tensorflow/include" "$deps/include"
   rm -rf "$tmp"
-  (
-    cd "$deps/lib"
-    ln -sf libtensorflow_cc.so.2 libtensorflow.so
-    ln -sf libtensorflow_cc.so.2 "libtensorflow.so.$LIBTF_SONAME_VERSION"
-    ln -sf libtensorflow_cc.so.2 libtensorflow.so.2
-    ln -sf libtensorflow_framework.so.2 libtensorflow_framework.so
-    ln -sf libtensorflow_framework.so.2 "libtensorflow_framework.so.$LIBTF_SONAME_VERSION"
-  )
+  # The addon links -ltensorflow -ltensorflow_framework and libtensorflow.so.2.9.1 by name (relative links).
+  for name in libtensorflow.so libtensorflow.so.2 "libtensorflow.so.$LIBTF_SONAME_VERSION"; do
+    ln -sf libtensorflow_cc.so.2 "$deps/lib/$name"
+  done
+  for name in libtensorflow_framework.so "libtensorflow_framework.so.$LIBTF_SONAME_VERSION"; do
+    ln -sf libtensorflow_framework.so.2 "$deps/lib/$name"
+  done
   STEP="building the addon"
   say "building the addon (node-gyp)"
   # build-from-source: skip node-pre-gyp's attempt to download a prebuilt addon (no internet anyway).
@@ -200,6 +167,50 @@ else
     mv "$tmp/tensorflow/include" "$deps/include" && rm -rf "$tmp"
     npm_config_build_from_source=true npm_locked rebuild --foreground-scripts "$PKG" >&2
   fi
+}
+
+if [ "$REMOVE" = 1 ]; then rollback; exit 0; fi
+
+status=0
+out="$(verify 2>&1)" || status=$?
+if [ "$status" = 0 ] && [ "$FORCE" = 0 ]; then
+  say "already installed: $out"
+  exit 0
+fi
+if [ "$CHECK" = 1 ]; then
+  case "$status" in
+    0) say "$out" ;;
+    3) say "$PKG is not installed (run \`npm run native\`)" ;;
+    *) say "$PKG is installed but broken: $out (run \`npm run native -- --force\`)" ;;
+  esac
+  exit "$status"
+fi
+[ "$status" = 1 ] && say "$PKG is present but does not load ($out); reinstalling"
+
+SECONDS=0
+before_mb=$(disk_mb node_modules "$CACHE")
+STEP="npm install"
+trap 'say "FAILED during: $STEP"; rollback' ERR
+
+if [ "$GPU" = 1 ]; then
+  if ! online; then
+    trap - ERR
+    die "$PKG needs internet (its install script downloads libtensorflow-gpu 2.9.1 from storage.googleapis.com)
+  and CUDA 11.2 + cuDNN 8 at run time; there is no offline route for it. Without a GPU use \`npm run native\`."
+  fi
+  say "internet reachable: npm install --no-save $PKG@$TFJS_VERSION"
+  npm_locked install --no-save --no-audit --no-fund "$PKG@$TFJS_VERSION" >&2
+elif online; then
+  say "internet reachable: npm install --no-save $PKG@$TFJS_VERSION"
+  if npm_locked install --no-save --no-audit --no-fund "$PKG@$TFJS_VERSION" >&2 && verify >/dev/null 2>&1; then
+    :
+  else
+    say "the ordinary install gave no working backend; trying the offline route"
+    install_offline
+  fi
+else
+  say "storage.googleapis.com not reachable: offline route (tfjs-node without scripts + libtensorflow from the $TF_WHEEL $TF_WHEEL_VERSION wheel)"
+  install_offline
 fi
 
 STEP="verifying"
