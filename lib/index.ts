@@ -1,5 +1,24 @@
 /**
- * infifpo-ts public API. Grouped by layer, bottom to top (see shared architecture notes):
- * fusion → losses → data → backend → tokenizers → model → train → viz.
+ * infifpo-ts public API, grouped by layer from the bottom up (see docs: fusion → losses → data → records →
+ * backend → tokenizers → model → train → viz). Notebooks and scripts import from here.
  */
+
+// Errors shown to users as one line (file:line:field for data)
 export { UserError } from "./errors";
+
+// Sequence-level probability synthesis (infifpo.md, "The three add-ons")
+export * from "./fusion";
+
+// Preference losses by name, TRL metric names (infifpo.md, "Final loss", "Baselines")
+export * from "./losses";
+
+// The published JSONL format: validation, streaming, writing, DataFrames, sample data
+export * from "./data";
+
+// Record-level fusion and statistics (what `infifpo fuse` / `stats` compute)
+export * from "./records";
+export { fuseFile, rejectsPathFor, type FuseFileOptions, type FuseFileResult } from "./cli/fuse";
+export { statsFile, formatSummary } from "./cli/stats";
+
+// Tokenizers: char, byte-level BPE, word, digit-chunk (heterogeneous on purpose)
+export * from "./tokenizers";

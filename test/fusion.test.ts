@@ -169,7 +169,7 @@ describe("fusion properties", () => {
           const pivot = side === "chosen" ? p.pivotChosen : p.pivotRejected;
           const src = side === "chosen" ? p.sourceChosen : p.sourceRejected;
           const got = fuseSide(side, pivot, src, o);
-          const want = oracleFuse(side === "chosen", pivot, src, o);
+          const want = oracleFuse(side === "chosen", pivot, src, { ...o, lengthNorm: true, beta: 1 });
           if (Math.abs(got.value - want.value) > 1e-12 * (1 + Math.abs(want.value))) return false;
           if (got.selected !== want.index) return false;
         }
