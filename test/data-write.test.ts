@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadRecords } from "../lib/data/jsonl";
+import { UserError } from "../lib/errors";
 import { generateSampleRecords } from "../lib/data/sample";
 import type { PreferenceRecord } from "../lib/data/types";
 import { floatJson, isFloatField, openAtomicWriter, serializeRecord, writeRecords } from "../lib/data/write";
@@ -173,7 +174,9 @@ describe("openAtomicWriter", () => {
   it("fails cleanly when the output can't be created", async () => {
     const blocker = join(dir, "afile");
     await writeFile(blocker, "");
-    await expect(openAtomicWriter(join(blocker, "out.jsonl"))).rejects.toThrow();
+    const p = openAtomicWriter(join(blocker, "out.jsonl"));
+    await expect(p).rejects.toBeInstanceOf(UserError);
+    await expect(p).rejects.toThrow(/^cannot write .*afile\/out\.jsonl: E[A-Z]+: /);
   });
 });
 

@@ -9,6 +9,7 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
+import { UserError } from "../errors";
 
 /** Float fields the `fuse` command adds besides `fused_*_logps`: written with a fraction too. */
 export const DEFAULT_FLOAT_FIELDS: readonly string[] = ["logit", "loss", "disparity_weight"];
@@ -182,8 +183,13 @@ export async function openAtomicWriter(path: string, opts: AtomicWriterOptions =
   const tmpPath = `${path}.tmp`;
   const bufferBytes = opts.bufferBytes ?? 1024 * 1024;
   const serialize = recordSerializer(opts);
-  await mkdir(dirname(path), { recursive: true });
-  const handle: FileHandle = await open(tmpPath, "w");
+  let handle: FileHandle;
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    handle = await open(tmpPath, "w");
+  } catch (err) {
+    throw Object.assign(new UserError(`cannot write ${path}: ${(err as Error).message}`), { cause: err });
+  }
   const stream: WriteStream = createWriteStream("", { fd: handle.fd, autoClose: false, highWaterMark: bufferBytes });
   let failure: Error | null = null;
   stream.on("error", (err) => {
