@@ -9,6 +9,10 @@ import {
   disposeModel,
   embedTokens,
   linear,
+  layerNorm,
+  layerNormPlain,
+  gelu,
+  geluPlain,
   encodePair,
   forward,
   MODEL_PRESETS,
@@ -196,6 +200,33 @@ describe("linear", () => {
       ga.forEach((g, i) => g.forEach((v, j) => expect(gb[i][j]).toBeCloseTo(v, 5)));
     }
     tf.dispose([x, w, b, y]);
+  });
+});
+
+describe("written-out gradients", () => {
+  it("layerNorm and gelu: values and gradients equal tfjs autodiff's", () => {
+    const x = tf.variable(tf.randomNormal([6, 5], 0.3, 1.5, "float32", 3)) as tf.Variable<tf.Rank.R2>;
+    const g = tf.variable(tf.randomNormal([5], 1, 0.5, "float32", 4)) as tf.Variable<tf.Rank.R1>;
+    const b = tf.variable(tf.randomNormal([5], 0, 0.5, "float32", 5)) as tf.Variable<tf.Rank.R1>;
+    const y = tf.randomNormal([6, 5], 0, 1, "float32", 6);
+    const run = (f: () => tf.Tensor) =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(f(), y)) as tf.Scalar, [x, g, b]);
+        return [[value.dataSync()[0]], ...[x, g, b].map((v) => Array.from(grads[v.name]?.dataSync() ?? []))];
+      });
+    const pairs: [() => tf.Tensor, () => tf.Tensor][] = [
+      [() => layerNorm(x, g, b, 1e-5), () => layerNormPlain(x, g, b, 1e-5)],
+      [() => tf.add(gelu(x), tf.mul(tf.sum(g), tf.sum(b))), () => tf.add(geluPlain(x), tf.mul(tf.sum(g), tf.sum(b)))],
+    ];
+    for (const [mine, plain] of pairs) {
+      const a = run(mine), r = run(plain);
+      r.forEach((vals, i) => {
+        expect(a[i].length).toBe(vals.length);
+        vals.forEach((v, j) => expect(a[i][j]).toBeCloseTo(v, 4));
+      });
+      expect(r[1].some((v) => Math.abs(v) > 1e-3)).toBe(true);
+    }
+    tf.dispose([x, g, b, y]);
   });
 });
 

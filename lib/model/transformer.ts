@@ -187,16 +187,64 @@ export function describeModel(model: Model | ModelConfig): string {
 // ---------------------------------------------------------------------------------------------------------
 // Forward pass
 
-/** LayerNorm over the last axis (biased variance, as PyTorch): (x − μ)/√(σ² + ε) · g + b. */
+/**
+ * LayerNorm over the last axis (biased variance, as PyTorch): y = x̂ · g + b, x̂ = (x − μ) · r, r = 1/√(σ² + ε).
+ * The gradient is written out (llm.c `layernorm_backward`), about half the ops of tfjs's autodiff here:
+ *   dx̂ = dy · g;  dx = r · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂));  dg = Σ_rows dy · x̂;  db = Σ_rows dy.
+ * `layerNormPlain` is the autodiff version (tests compare them).
+ */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, gi, bi] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+    const mean = tf.mean(xi, -1, true); // [N, 1]
+    const xc = tf.sub(xi, mean); // [N, D]
+    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps)); // [N, 1]
+    const xhat = tf.mul(xc, r); // [N, D]
+    (args[3] as tf.GradSaveFunc)([xhat, r, gi]);
+    return {
+      value: tf.add(tf.mul(xhat, gi), bi),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, gs] = saved;
+        const dxhat = tf.mul(dy, gs); // [N, D]
+        const inner = tf.sub(tf.sub(dxhat, tf.mean(dxhat, -1, true)), tf.mul(xh, tf.mean(tf.mul(dxhat, xh), -1, true)));
+        return [tf.mul(inner, rs), tf.sum(tf.mul(dy, xh), 0), tf.sum(dy, 0)];
+      },
+    };
+  });
+  return f(x, g, b) as tf.Tensor2D;
+}
+
+/** LayerNorm by plain tfjs autodiff (the reference for `layerNorm`'s written-out gradient). */
+export function layerNormPlain(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
   const mean = tf.mean(x, -1, true); // [N, 1]
   const xc = tf.sub(x, mean); // [N, D]
   const variance = tf.mean(tf.square(xc), -1, true); // [N, 1]
   return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), g), b);
 }
 
-/** Exact (erf) GELU, PyTorch's `nn.GELU()` default: x · Φ(x) = x · ½(1 + erf(x/√2)). */
+/**
+ * Exact (erf) GELU, PyTorch's `nn.GELU()` default: y = x · Φ(x), Φ(x) = ½(1 + erf(x/√2)), with the gradient
+ * written out: dy · (Φ(x) + x · φ(x)), φ(x) = exp(−x²/2)/√(2π). `geluPlain` is the autodiff version.
+ */
 export function gelu(x: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xi = args[0] as tf.Tensor2D;
+    const phi = tf.add(0.5, tf.mul(0.5, tf.erf(tf.mul(xi, Math.SQRT1_2)))); // Φ(x)
+    (args[1] as tf.GradSaveFunc)([xi, phi]);
+    return {
+      value: tf.mul(xi, phi),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ph] = saved;
+        const density = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), 1 / Math.sqrt(2 * Math.PI)); // φ(x)
+        return [tf.mul(dy, tf.add(ph, tf.mul(xs, density)))];
+      },
+    };
+  });
+  return f(x) as tf.Tensor2D;
+}
+
+/** GELU by plain tfjs autodiff (the reference for `gelu`'s written-out gradient). */
+export function geluPlain(x: tf.Tensor2D): tf.Tensor2D {
   return tf.mul(x, tf.add(0.5, tf.mul(0.5, tf.erf(tf.mul(x, Math.SQRT1_2)))));
 }
 
