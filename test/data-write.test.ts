@@ -171,6 +171,17 @@ describe("openAtomicWriter", () => {
     expect(text.length).toBe(5000 * (line.length + 1));
   });
 
+  it("a failed commit (rename onto a non-empty directory) removes the temporary file", async () => {
+    const out = join(dir, "adir");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(join(out, "inner"), { recursive: true });
+    const w = await openAtomicWriter(out);
+    await w.write("{}");
+    await expect(w.commit()).rejects.toThrow();
+    expect(existsSync(`${out}.tmp`)).toBe(false);
+    await expect(w.commit()).rejects.toThrow(/EISDIR|ENOTEMPTY|EEXIST/); // the original failure, again
+  });
+
   it("fails cleanly when the output can't be created", async () => {
     const blocker = join(dir, "afile");
     await writeFile(blocker, "");

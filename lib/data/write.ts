@@ -257,8 +257,8 @@ export async function openAtomicWriter(path: string, opts: AtomicWriterOptions =
     write,
     writeRecord: (rec) => write(serialize(rec)),
     async commit() {
-      check();
       try {
+        check();
         await flush();
         await finish();
         if (opts.fsync ?? true) await handle.sync();
