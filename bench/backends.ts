@@ -3,6 +3,7 @@
 // matMul n×n (float32) and a tiny op chain (matMul 64² → add → relu → softmax → sum, forward+backward),
 // which is dominated by per-op dispatch overhead. Median of N timed runs after 2 warm-ups; each run ends
 // with a data download so lazy backends are timed in full. Slow cases (> 1 s) run once after one warm-up.
+import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, backendInfo, cpuCount, initBackend, requestFor } from "../lib/backend";
 
@@ -63,6 +64,7 @@ for (const cand of backends) {
     version: info.version,
     threads: info.threads ?? null,
     cores: cpuCount(),
+    load1: Number(os.loadavg()[0].toFixed(1)), // 1-minute load average: shared machines make timings noisy
     matMul256_ms: await matMulMs(256),
     matMul1024_ms: await matMulMs(1024),
     opChain64_fwd_bwd_ms: await opChainMs(),
