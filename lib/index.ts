@@ -20,5 +20,8 @@ export * from "./records";
 export { fuseFile, rejectsPathFor, type FuseFileOptions, type FuseFileResult } from "./cli/fuse";
 export { statsFile, formatSummary } from "./cli/stats";
 
+// TensorFlow.js backend choice (native → wasm → cpu) and info
+export * from "./backend";
+
 // Tokenizers: char, byte-level BPE, word, digit-chunk (heterogeneous on purpose)
 export * from "./tokenizers";
