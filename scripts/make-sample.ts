@@ -41,8 +41,9 @@ A test (\`test/data-sample.test.ts\`) regenerates it and checks it byte for byte
 - \`ref_*\`: the pivot at init; \`fuse_*\`: one entry per source, in a fixed order. Sums and per-token means.
 - Each model has its own tokenizer granularity, so token counts n_M(y) differ per model, as with
   heterogeneous tokenizers; every sum is mean × n_M (mean = sum / n_M), values rounded through float32.
-- Per-token NLL = scale × difficulty × exp(preference [rejected only] + noise·N(0,1)), with a per-record
-  difficulty shared by all models. Sources beat the pivot on some responses and not others, so clipping
+- Per-token NLL = scale × affinity[task type] × difficulty × exp(preference [rejected only] + noise·N(0,1)),
+  with a per-record difficulty shared by all models and per-task-type affinities (domain expertise,
+  log-normal around 1) for each source. Sources beat the pivot on some responses and not others, so clipping
   and max-margin selection vary from record to record.
 - Log-probs are written with a fractional part (\`-60.0\`, never \`-60\`).
 

@@ -7,8 +7,10 @@
  *   as heterogeneous tokenizers do; every sum is mean × n_M and every mean is sum / n_M;
  * - values pass through float32 (as `.item()` of a float32 tensor would), e.g. -37.21905517578125;
  * - per model: a scale (how unlikely its tokens are on this data; the pivot, an SFT model, is among the
- *   most confident), a preference strength (how much less likely it finds the rejected answer; some
- *   sources even prefer the rejected one) and per-record noise, over a shared per-record difficulty.
+ *   most confident), a per-task-type affinity (domain expertise), a preference strength (how much less
+ *   likely it finds the rejected answer; some sources even prefer the rejected one) and per-response
+ *   noise, over a per-record difficulty shared by all models:
+ *   per-token NLL = scale · affinity[task] · difficulty · exp(preference [rejected only] + noise · N(0,1)).
  *   So sources beat the pivot on some responses and not others: clipping rates, max-margin selections
  *   and the sign of the fused margin all vary from record to record.
  *
