@@ -269,6 +269,7 @@ function lineParser<T>(name: string, validate: Validator<T>, opts: ReadOptions, 
  */
 export function readJsonlBatches<T>(source: Source, validate: Validator<T>, opts?: ThrowOptions): AsyncGenerator<Row<T>[]>;
 export function readJsonlBatches<T>(source: Source, validate: Validator<T>, opts: YieldOptions): AsyncGenerator<(Row<T> | BadRow)[]>;
+export function readJsonlBatches<T>(source: Source, validate: Validator<T>, opts?: ReadOptions): AsyncGenerator<(Row<T> | BadRow)[]>;
 export async function* readJsonlBatches<T>(source: Source, validate: Validator<T>, opts: ReadOptions = {}): AsyncGenerator<(Row<T> | BadRow)[]> {
   const name = opts.name ?? (source === "-" ? "<stdin>" : typeof source === "string" ? source : "<stream>");
   let batch: (Row<T> | BadRow)[] = [];
@@ -308,6 +309,7 @@ export async function* readJsonlBatches<T>(source: Source, validate: Validator<T
  */
 export function readJsonl<T>(source: Source, validate: Validator<T>, opts?: ThrowOptions): AsyncGenerator<Row<T>>;
 export function readJsonl<T>(source: Source, validate: Validator<T>, opts: YieldOptions): AsyncGenerator<Row<T> | BadRow>;
+export function readJsonl<T>(source: Source, validate: Validator<T>, opts?: ReadOptions): AsyncGenerator<Row<T> | BadRow>;
 export async function* readJsonl<T>(source: Source, validate: Validator<T>, opts?: ReadOptions): AsyncGenerator<Row<T> | BadRow> {
   for await (const batch of readJsonlBatches(source, validate, opts as YieldOptions)) {
     for (let i = 0; i < batch.length; i++) yield batch[i];
@@ -341,6 +343,7 @@ export interface RecordReadOptions extends ReadOptions {
  */
 export function readRecords(source: Source, opts?: RecordReadOptions & { onInvalid?: "throw" }): AsyncGenerator<Row<PreferenceRecord>>;
 export function readRecords(source: Source, opts: RecordReadOptions & { onInvalid: "yield" }): AsyncGenerator<Row<PreferenceRecord> | BadRow>;
+export function readRecords(source: Source, opts?: RecordReadOptions): AsyncGenerator<Row<PreferenceRecord> | BadRow>;
 export function readRecords(source: Source, opts: RecordReadOptions = {}): AsyncGenerator<Row<PreferenceRecord> | BadRow> {
   return readJsonl(source, recordValidator(opts.sources), opts as YieldOptions);
 }
@@ -348,6 +351,7 @@ export function readRecords(source: Source, opts: RecordReadOptions = {}): Async
 /** Batched form of readRecords (one array per ~1 MiB chunk): the fast path for large files. */
 export function readRecordBatches(source: Source, opts?: RecordReadOptions & { onInvalid?: "throw" }): AsyncGenerator<Row<PreferenceRecord>[]>;
 export function readRecordBatches(source: Source, opts: RecordReadOptions & { onInvalid: "yield" }): AsyncGenerator<(Row<PreferenceRecord> | BadRow)[]>;
+export function readRecordBatches(source: Source, opts?: RecordReadOptions): AsyncGenerator<(Row<PreferenceRecord> | BadRow)[]>;
 export function readRecordBatches(source: Source, opts: RecordReadOptions = {}): AsyncGenerator<(Row<PreferenceRecord> | BadRow)[]> {
   return readJsonlBatches(source, recordValidator(opts.sources), opts as YieldOptions);
 }
@@ -355,6 +359,7 @@ export function readRecordBatches(source: Source, opts: RecordReadOptions = {}):
 /** Unscored TRL pairs (prompt/chosen/rejected) from a JSONL file, e.g. the input of `infifpo score`. */
 export function readPairs(source: Source, opts?: ThrowOptions): AsyncGenerator<Row<PreferencePair>>;
 export function readPairs(source: Source, opts: YieldOptions): AsyncGenerator<Row<PreferencePair> | BadRow>;
+export function readPairs(source: Source, opts?: ReadOptions): AsyncGenerator<Row<PreferencePair> | BadRow>;
 export function readPairs(source: Source, opts: ReadOptions = {}): AsyncGenerator<Row<PreferencePair> | BadRow> {
   return readJsonl(source, validatePair, opts as YieldOptions);
 }
@@ -372,6 +377,7 @@ export async function loadRecords(source: Source, opts: Omit<RecordReadOptions, 
  */
 export function parseJsonl<T>(text: string, validate: Validator<T>, opts?: ThrowOptions): Row<T>[];
 export function parseJsonl<T>(text: string, validate: Validator<T>, opts: YieldOptions): (Row<T> | BadRow)[];
+export function parseJsonl<T>(text: string, validate: Validator<T>, opts?: ReadOptions): (Row<T> | BadRow)[];
 export function parseJsonl<T>(text: string, validate: Validator<T>, opts: ReadOptions = {}): (Row<T> | BadRow)[] {
   const out: (Row<T> | BadRow)[] = [];
   const splitter = lineParser(opts.name ?? "<string>", validate, opts, (row) => out.push(row));
