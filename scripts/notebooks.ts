@@ -25,6 +25,8 @@ import {
   readNotebook,
   writeNotebook,
 } from "./notebooks-core";
+import { findChromium } from "./figures";
+import { checkNotebookHtml } from "./html-check";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const NOTEBOOK_DIR = path.join(ROOT, "notebooks");
@@ -158,6 +160,27 @@ export function runNotebook(
   return { name, ok: problems.length === 0, elapsed_s: res.elapsed_s, kernel_start_s: res.kernel_start_s, plots, problems, executed, html };
 }
 
+/**
+ * Opens the run's HTML export in headless chromium (as exported, and with an AMD `define` present) and adds a
+ * problem for every figure plotly did not draw. Mutates and returns `r`.
+ */
+export async function checkRunHtml(
+  r: RunResult,
+  executablePath: string,
+  log: (s: string) => void = (s) => void process.stderr.write(s + "\n"),
+): Promise<RunResult> {
+  const t0 = performance.now();
+  const checks = await checkNotebookHtml(r.html, executablePath);
+  for (const c of checks) {
+    if (c.drawn < c.plots) r.problems.push(`HTML export (${c.mode}): ${c.drawn} of ${c.plots} plot(s) drawn`);
+    for (const p of c.problems) r.problems.push(`HTML export (${c.mode}): ${p}`);
+  }
+  const counts = checks.map((c) => `${c.drawn}/${c.plots} ${c.mode === "amd" ? "with an AMD define" : "as exported"}`).join(", ");
+  log(`     ${r.name}: HTML export in chromium draws ${counts} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  r.ok = r.problems.length === 0;
+  return r;
+}
+
 function indent(text: string, prefix: string): string {
   return text
     .trimEnd()
@@ -182,6 +205,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option("--param <key=value>", "set a parameter of the `parameters` cell (value parsed as JSON, else a string); repeatable", collect, [])
     .option("--out <dir>", "output folder", path.join(ROOT, "runs", "notebooks"))
     .option("--budget <seconds>", "override the notebook's time budget", (v) => Number(v))
+    .option("--check-html", "also open each HTML export in headless chromium and check every plot is drawn")
     .option("--list", "list the notebooks and their declared budgets, run nothing")
     .exitOverride();
   try {
@@ -190,7 +214,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code ?? 2;
   }
-  const o = program.opts<{ preset: Preset; param: string[]; out: string; budget?: number; list?: boolean }>();
+  const o = program.opts<{ preset: Preset; param: string[]; out: string; budget?: number; list?: boolean; checkHtml?: boolean }>();
   let files: string[];
   let params: Record<string, unknown>;
   try {
@@ -216,11 +240,17 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     process.stderr.write(JUPYTER_INSTALL_HINT + "\n");
     return 3;
   }
+  const chromiumPath = o.checkHtml ? findChromium() : null;
+  if (o.checkHtml && !chromiumPath) {
+    process.stderr.write("--check-html needs chromium: sudo apt-get install -y --no-install-recommends chromium (or set CHROMIUM_PATH)\n");
+    return 3;
+  }
   let failed = 0;
   for (const f of files) {
     let r: RunResult;
     try {
       r = runNotebook(f, { preset: o.preset, params, outDir: path.resolve(o.out), python, budgetS: o.budget });
+      if (r.ok && chromiumPath) await checkRunHtml(r, chromiumPath);
     } catch (e) {
       process.stderr.write(`FAIL ${path.basename(f)}: ${(e as Error).message}\n`);
       failed++;

@@ -3,12 +3,15 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { notebookJson, readNotebook, type Notebook } from "../scripts/notebooks-core";
-import { JUPYTER_INSTALL_HINT, findJupyterPython, resolveNotebooks, runNotebook } from "../scripts/notebooks";
+import { findChromium } from "../scripts/figures";
+import { JUPYTER_INSTALL_HINT, checkRunHtml, findJupyterPython, resolveNotebooks, runNotebook } from "../scripts/notebooks";
 
 // Executes every notebook in notebooks/ on the smoke preset through Jupyter and the committed tslab
 // kernelspec: a cell error, a type error, an exceeded budget or a missing plot fails `npm test`.
 // Without Jupyter the suite is skipped locally (with the install command) but FAILS under CI=true.
+// Where chromium is installed, each HTML export is also opened headlessly and every plot must be drawn.
 const python = findJupyterPython();
+const chromiumPath = findChromium();
 const ci = !!process.env.CI && process.env.CI !== "false" && process.env.CI !== "0";
 const outDir = path.resolve("runs", "notebooks", "smoke");
 
@@ -26,12 +29,14 @@ if (!python && !ci) {
       const budget = ((readNotebook(file).metadata.infifpo as { budget_s?: { smoke?: number } }) ?? {}).budget_s?.smoke ?? 300;
       it(
         `${path.basename(file)} runs clean on the smoke preset`,
-        () => {
+        async () => {
           const r = runNotebook(file, { preset: "smoke", params: {}, outDir, python: python!, log: () => {} });
+          expect(r.problems.join("\n\n")).toBe("");
+          if (chromiumPath) await checkRunHtml(r, chromiumPath, () => {});
           expect(r.problems.join("\n\n")).toBe("");
           expect(r.ok).toBe(true);
         },
-        (budget + 180) * 1000,
+        (budget + 240) * 1000,
       );
     }
   });
