@@ -91,7 +91,7 @@ describe("line splitting", () => {
   it("LineSplitter holds at most one partial line", () => {
     const seen: string[] = [];
     const s = new LineSplitter(10, (t, n) => seen.push(`${n}:${t}`), (n, b) => seen.push(`${n}:long(${b})`));
-    for (const piece of ["ab", "c\nde", "fghijklmnopq", "rs", "\n\nxyz"]) s.push(Buffer.from(piece));
+    for (const piece of ["ab", "c\r", "\nde", "fghijklmnopq", "rs", "\n\r\nxyz\r"]) s.push(Buffer.from(piece));
     s.end();
     expect(seen).toEqual(["1:abc", "2:long(16)", "3:", "4:xyz"]);
   });
