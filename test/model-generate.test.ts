@@ -96,6 +96,16 @@ describe("generate", () => {
     disposeModel(m);
   });
 
+  it("never produces ids outside the tokenizer when the model's vocabulary is larger", async () => {
+    const m = createModel(resolveModelConfig("tiny", { vocabSize: 64, contextLength: C, seed: 1 }));
+    for (const [, v] of namedParameters(m)) v.assign(tf.tidy(() => tf.mul(v, 8)));
+    const free = await generateIds(m, [[1, 5, 6]], { maxNewTokens: 12, temperature: 2, seed: 3 });
+    expect(free[0].ids.some((id) => id >= tok.vocabSize)).toBe(true); // not vacuous
+    const g = await generate(m, tok, PROMPTS, { maxNewTokens: 12, temperature: 2, seed: 3 });
+    expect(g.every((r) => r.ids.every((id) => id < tok.vocabSize))).toBe(true);
+    disposeModel(m);
+  });
+
   it("leaves no tensors behind (cache on and off)", async () => {
     const m = model(4);
     await generate(m, tok, PROMPTS, { maxNewTokens: 3 });

@@ -28,6 +28,8 @@ export interface GenerateOptions {
   batchSize?: number;
   /** Decode with a KV cache (default true); false recomputes the whole prefix per token (reference path). */
   useCache?: boolean;
+  /** Only ids below this are ever produced (default: the model's vocabulary; `generate`: the tokenizer's). */
+  vocabLimit?: number;
 }
 
 /** Why a row ended: its stop token, `maxNewTokens`, or the context being full. */
@@ -67,7 +69,11 @@ export async function generate(
     return { ids: dropped > 0 ? [tokenizer.bosId, ...ids.slice(1 + dropped)] : ids, dropped };
   });
   const stopToken = opts.stopToken === undefined ? tokenizer.eosId : opts.stopToken;
-  const out = await generateIds(model, encoded.map((e) => e.ids), { ...opts, stopToken });
+  const out = await generateIds(model, encoded.map((e) => e.ids), {
+    ...opts,
+    stopToken,
+    vocabLimit: Math.min(opts.vocabLimit ?? tokenizer.vocabSize, tokenizer.vocabSize),
+  });
   return out.map((g, i) => ({ ...g, text: tokenizer.decode(g.ids), promptTokensDropped: encoded[i].dropped }));
 }
 
@@ -87,6 +93,8 @@ export async function generateIds(
   const batchSize = opts.batchSize ?? 64;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
   const seed = opts.seed ?? 0;
+  const limit = opts.vocabLimit ?? V;
+  if (!Number.isInteger(limit) || limit < 1 || limit > V) throw new UserError(`vocabLimit must be in 1..${V}, got ${limit}`);
   const stop = opts.stopToken ?? null;
   promptIds.forEach((p, i) => {
     if (p.length < 1 || p.length > C) {
@@ -105,7 +113,7 @@ export async function generateIds(
       const chunk = rows.slice(s, s + batchSize);
       const rngs = chunk.map((i) => new Rng(hashSeed(seed, `generate:${i}`)));
       const gen = await decodeChunk(model, chunk.map((i) => promptIds[i]), maxNew, stop, (row, logits) =>
-        pickToken(logits, temperature, topK, rngs[row]),
+        pickToken(limit < V ? logits.subarray(0, limit) : logits, temperature, topK, rngs[row]),
         opts.useCache ?? true,
       );
       chunk.forEach((i, j) => (results[i] = gen[j]));
