@@ -153,7 +153,11 @@ export function tableHtml(table: TableLike, opts: { maxRows?: number; digits?: n
       "</tr>",
   );
   const more = rows.length > shown.length ? `<p>${rows.length - shown.length} more row(s) of ${rows.length}</p>` : "";
-  return `<table class="dataframe infifpo-table"><thead><tr>${head.join("")}</tr></thead><tbody>${body.join("")}</tbody></table>${more}`;
+  // Wide tables scroll inside their output instead of overflowing the page (nbconvert HTML has no output scroller).
+  return (
+    `<div style="overflow-x:auto;max-width:100%"><table class="dataframe infifpo-table"><thead><tr>${head.join("")}</tr></thead>` +
+    `<tbody>${body.join("")}</tbody></table></div>${more}`
+  );
 }
 
 /** The same table as fixed-width text (text-only front ends). */
