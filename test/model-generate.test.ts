@@ -7,6 +7,7 @@ import {
   forward,
   generate,
   generateIds,
+  greedyMatches,
   namedParameters,
   pickToken,
   resolveModelConfig,
@@ -113,6 +114,45 @@ describe("generate", () => {
     await generate(m, tok, PROMPTS, { maxNewTokens: 5, temperature: 1, seed: 1 });
     await generate(m, tok, PROMPTS, { maxNewTokens: 5, useCache: false });
     expect(tf.memory().numTensors).toBe(n0);
+    disposeModel(m);
+  });
+});
+
+describe("greedyMatches (teacher-forced)", () => {
+  it("is true exactly when greedy decoding reproduces the response and then stops", async () => {
+    const m = model(6);
+    const greedy = await generate(m, tok, PROMPTS, { maxNewTokens: 4 });
+    const wholeAnswer = PROMPTS.map((p, i) => ({ prompt: p, response: greedy[i].text }));
+    // Greedy's own output matches only where greedy stopped at EOS within the budget.
+    const ok = await greedyMatches(m, tok, wholeAnswer, { batchSize: 4 });
+    ok.forEach((v, i) => expect(v).toBe(greedy[i].finish === "stop"));
+    // A prefix of a longer greedy output never matches (the model would continue, not stop).
+    const long = await generate(m, tok, PROMPTS, { maxNewTokens: 3, stopToken: null });
+    const prefixes = PROMPTS.map((p, i) => ({ prompt: p, response: tok.decode(long[i].ids.slice(0, 2)) }));
+    const full6 = await generate(m, tok, PROMPTS, { maxNewTokens: 6 });
+    (await greedyMatches(m, tok, prefixes)).forEach((v, i) => {
+      const stopsAfter2 = full6[i].finish === "stop" && full6[i].ids.length === 2;
+      expect(v).toBe(stopsAfter2);
+    });
+    // A response that differs in its first token never matches.
+    const wrong = PROMPTS.map((p, i) => ({ prompt: p, response: tok.decode([long[i].ids[0] === 5 ? 6 : 5]) }));
+    expect((await greedyMatches(m, tok, wrong)).every((v) => !v)).toBe(true);
+    disposeModel(m);
+  });
+
+  it("agrees with decoding on a model trained to answer (EOS reached)", async () => {
+    // Make EOS the argmax everywhere (final LayerNorm outputs all ones, head column EOS is the largest):
+    // greedy output is "", and the response "" matches.
+    const m = model(7);
+    const p = new Map(namedParameters(m));
+    p.get("lnf.g")!.assign(tf.zerosLike(p.get("lnf.g")!));
+    p.get("lnf.b")!.assign(tf.onesLike(p.get("lnf.b")!));
+    const D = m.config.dModel;
+    p.get("head")!.assign(tf.tidy(() => tf.tile(tf.oneHot([tok.eosId], tok.vocabSize).cast("float32"), [D, 1])) as tf.Tensor2D);
+    const g = await generate(m, tok, PROMPTS, { maxNewTokens: 3 });
+    expect(g.every((r) => r.finish === "stop" && r.ids.length === 0)).toBe(true);
+    const ok = await greedyMatches(m, tok, PROMPTS.map((p) => ({ prompt: p, response: "" })));
+    expect(ok.every(Boolean)).toBe(true);
     disposeModel(m);
   });
 });

@@ -201,6 +201,57 @@ export async function sequenceLogProbs(
   return out;
 }
 
+/**
+ * Teacher-forced greedy check (lab-scale.md §8.1): 1 for a pair when the argmax of the model's next-token
+ * distribution equals the target at EVERY response position (EOS included), else 0: [B]. This equals "greedy
+ * decoding reproduces the response exactly and then stops", in one forward pass. Ties in the argmax count as
+ * a match only for the lowest id (as greedy decoding picks). Not differentiable.
+ */
+export function greedyMatchFromBatch(model: Model, batch: PairBatch): tf.Tensor1D {
+  const { batchSize: B, length: T } = batch;
+  return tf.tidy(() => {
+    const ids = tf.tensor2d(batch.inputIds, [B, T], "int32");
+    const tgt = tf.tensor2d(batch.targets, [B, T], "int32");
+    const mask = tf.tensor2d(batch.mask, [B, T], "float32");
+    const logits = head(model, trunk(model, ids).h); // [B·T, V]
+    const pred = tf.reshape(tf.argMax(logits, -1), [B, T]); // [B, T] (argMax: first maximum)
+    const wrong = tf.mul(tf.cast(tf.notEqual(pred, tgt), "float32"), mask); // [B, T]
+    return tf.cast(tf.equal(tf.sum(wrong, 1), 0), "float32") as tf.Tensor1D;
+  });
+}
+
+/**
+ * `greedyMatchFromBatch` over a list of pairs, in batches: true where greedy decoding would produce exactly
+ * `response` followed by EOS.
+ *
+ * @example
+ * const ok = await greedyMatches(model, tok, tests.map((t) => ({ prompt: t.prompt, response: t.answer })));
+ * const accuracy = ok.filter(Boolean).length / ok.length;
+ */
+export async function greedyMatches(
+  model: Model,
+  tokenizer: Tokenizer,
+  pairs: readonly { prompt: string; response: string }[],
+  opts: Omit<SequenceLogProbsOptions, "onProgress"> = {},
+): Promise<boolean[]> {
+  checkTokenizer(model, tokenizer);
+  const batchSize = opts.batchSize ?? 64;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
+  const enc = pairs.map((p) =>
+    encodePair(tokenizer, p.prompt, p.response, model.config.contextLength, opts.truncate ?? "left"),
+  );
+  const order = enc.map((_, i) => i).sort((a, b) => enc[b].ids.length - enc[a].ids.length || a - b);
+  const out: boolean[] = new Array(pairs.length);
+  for (let start = 0; start < order.length; start += batchSize) {
+    const idx = order.slice(start, start + batchSize);
+    const r = greedyMatchFromBatch(model, collatePairs(idx.map((i) => enc[i]), tokenizer.padId));
+    const v = await r.data();
+    r.dispose();
+    idx.forEach((i, j) => (out[i] = v[j] === 1));
+  }
+  return out;
+}
+
 /** Throws a UserError when the tokenizer cannot drive this model (a model vocabulary may be larger). */
 export function checkTokenizer(model: Model, tokenizer: Pick<Tokenizer, "vocabSize">): void {
   if (tokenizer.vocabSize > model.config.vocabSize) {
