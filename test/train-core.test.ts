@@ -113,6 +113,32 @@ describe("AdamW", () => {
     tf.dispose([W, b]);
   });
 
+  it("the flat (one concatenated vector) and per-tensor updates give the same bits", () => {
+    const r = new Rng(8);
+    const vals = (n: number) => Array.from({ length: n }, () => r.next() * 2 - 1);
+    const shapes = [[3, 4], [4], [2, 2, 2], [5]];
+    const init = shapes.map((s) => vals(s.reduce((a, b) => a * b, 1)));
+    const grads = [0, 1, 2].map(() => shapes.map((s) => vals(s.reduce((a, b) => a * b, 1))));
+    const run = (flat: boolean, tag: string) => {
+      const ps = shapes.map((s, i) => tf.variable(tf.tensor(init[i], s), true, `flat${tag}/${i}`));
+      const opt = new AdamW(ps, { weightDecay: 0.1, flat });
+      grads.forEach((gs, s) => {
+        const named = Object.fromEntries(ps.map((p, i) => [p.name, tf.tensor(gs[i], shapes[i])]));
+        opt.apply(named, 0.01 * (s + 1));
+        tf.dispose(Object.values(named));
+      });
+      const out = ps.map((p) => Array.from(p.dataSync()));
+      const st = opt.state();
+      opt.dispose();
+      tf.dispose(ps);
+      return { out, m: st.m.map((a) => Array.from(a)), v: st.v.map((a) => Array.from(a)) };
+    };
+    const a = run(true, "a"), b = run(false, "b");
+    expect(a.out).toEqual(b.out);
+    expect(a.m).toEqual(b.m);
+    expect(a.v).toEqual(b.v);
+  });
+
   it("skips parameters without a gradient", () => {
     const a = tf.variable(tf.ones([2, 2]), true, "skip/a");
     const opt = new AdamW([a], { weightDecay: 0.5 });
