@@ -50,6 +50,10 @@ def main() -> int:
 
     try:
         with client.setup_kernel():
+            # As NotebookClient.execute does: language_info lets the HTML export highlight TypeScript.
+            info = client.wait_for_reply(client.kc.kernel_info())
+            if info and "language_info" in info["content"]:
+                nb.metadata["language_info"] = info["content"]["language_info"]
             result["kernel_start_s"] = round(time.monotonic() - t0, 3)
             deadline = time.monotonic() + a.budget
             for index, cell in enumerate(nb.cells):
@@ -62,7 +66,7 @@ def main() -> int:
                 client.timeout = max(1, int(remaining + 0.999))
                 c0 = time.monotonic()
                 try:
-                    client.execute_cell(cell, index)
+                    client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
                 except CellTimeoutError:
                     result.update(status="timeout", failed_cell=index, message=f"budget of {a.budget:g} s ran out in this cell")
                     break
