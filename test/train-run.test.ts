@@ -163,6 +163,40 @@ describe("every registry loss trains through the preference trainer", () => {
   });
 });
 
+describe("SFT trainer", () => {
+  it("learns prompt/completion data from a fresh model (loss falls), saves a loadable model", async () => {
+    const dir = tmpDir("sft");
+    const { saveTokenizer, trainCharTokenizer } = await import("../lib/tokenizers");
+    const tokFile = path.join(dir, "tok.json");
+    saveTokenizer(tokFile, trainCharTokenizer("0123456789+= ", { fallback: "unk" }));
+    const data = path.join(dir, "sft.jsonl");
+    fs.writeFileSync(data, Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `${i}+${i}=`, completion: String(2 * i) })).join("\n") + "\n");
+    const cfg = resolveTrainConfig(null, [
+      {
+        where: "test",
+        values: {
+          kind: "sft",
+          outDir: path.join(dir, "o"),
+          data: { train: data, eval: data },
+          model: { init: null, tokenizer: tokFile, preset: "tiny", overrides: { contextLength: 16 } },
+          optim: { lr: 1e-2, warmupSteps: 5 },
+          loop: { maxSteps: 60, batchSize: 8, evalEvery: 30, checkpointEvery: 0 },
+          progress: "none",
+        },
+      },
+    ]);
+    const r = await runTraining(cfg, { log: () => {} });
+    const evals = r.history.filter((h) => "eval_loss" in h);
+    expect(evals).toHaveLength(2);
+    const first = r.history[0].loss as number;
+    expect(first).toBeGreaterThan(2); // ≈ ln(vocab) at init
+    expect(evals[1].eval_loss as number).toBeLessThan(first / 2);
+    const m = loadModel(r.modelFile);
+    expect(m.model.config.contextLength).toBe(16);
+    disposeModel(m.model);
+  });
+});
+
 describe("preference trainer on the real model", () => {
   async function fixture(n: number) {
     const s = setup(n);

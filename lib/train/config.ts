@@ -12,7 +12,7 @@ export interface TrainConfig {
   /** Where config.json, metrics.jsonl, checkpoints/, final/ and model/ go. */
   outDir: string;
   data: {
-    /** JSONL file: the published record format (preference) or prompt/chosen records (sft trains on chosen). */
+    /** JSONL file: the published record format (preference); for sft, prompt/completion or prompt/chosen records (trains on chosen). */
     train: string;
     /** Optional eval file, same format. */
     eval: string | null;

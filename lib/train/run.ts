@@ -57,6 +57,20 @@ async function readAll<T>(file: string, validate: (o: unknown, loc: { file: stri
   return out;
 }
 
+/**
+ * SFT records: TRL's prompt/completion (strings), or any preference pair (trains on `chosen`).
+ * Returns a pair-shaped record so the prompt/response helpers apply.
+ */
+export function validateSftRecord(obj: unknown, loc: { file: string; line: number }): PreferencePair {
+  if (typeof obj === "object" && obj !== null && !Array.isArray(obj) && "completion" in obj) {
+    const o = obj as Record<string, unknown>;
+    if (typeof o.completion !== "string") throw new DataError(loc, "completion", `expected a string, got ${JSON.stringify(o.completion)}`);
+    if (o.prompt !== undefined && typeof o.prompt !== "string") throw new DataError(loc, "prompt", `expected a string, got ${JSON.stringify(o.prompt)}`);
+    return { prompt: o.prompt as string | undefined, chosen: o.completion, rejected: o.completion };
+  }
+  return validatePair(obj, loc);
+}
+
 function loadPolicy(c: TrainConfig): { model: Model; tokenizer: Tokenizer } {
   if (c.model.init) {
     const { model, tokenizer } = loadModel(c.model.init, { trainable: true });
@@ -117,7 +131,7 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
       params,
       optimizer,
       outDir: config.outDir,
-      runConfig: config,
+      runConfig: { ...config, progress: undefined }, // how progress is shown does not change the run
       extra: { model: model.config },
       progress: config.progress,
       onCheckpoint: opts.onCheckpoint,
@@ -145,7 +159,7 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
       });
     } else {
       const encodeFile = async (file: string) =>
-        (await readAll<PreferencePair>(file, validatePair, file === config.data.train ? config.data.maxExamples : null)).map((r) => {
+        (await readAll<PreferencePair>(file, validateSftRecord, file === config.data.train ? config.data.maxExamples : null)).map((r) => {
           try {
             return encodePair(tokenizer, promptText(r.record), responseText(r.record.chosen), C, trunc);
           } catch (e) {
