@@ -24,7 +24,7 @@ export interface GenerateOptions {
   seed?: number;
   /** Id that ends a row; default the tokenizer's EOS (`generateIds`: none unless given). null = never stop. */
   stopToken?: number | null;
-  /** Rows per forward pass (default 64). */
+  /** Rows per forward pass (default 256: decoding one position costs mostly per-op overhead, so wide batches pay). */
   batchSize?: number;
   /** Decode with a KV cache (default true); false recomputes the whole prefix per token (reference path). */
   useCache?: boolean;
@@ -90,7 +90,7 @@ export async function generateIds(
   if (!(temperature >= 0)) throw new UserError(`temperature must be ≥ 0, got ${temperature}`);
   const topK = opts.topK ?? 0;
   if (!Number.isInteger(topK) || topK < 0) throw new UserError(`topK must be a non-negative integer, got ${topK}`);
-  const batchSize = opts.batchSize ?? 64;
+  const batchSize = opts.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
   const seed = opts.seed ?? 0;
   const limit = opts.vocabLimit ?? V;

@@ -156,7 +156,7 @@ export interface SequenceScore {
 }
 
 export interface SequenceLogProbsOptions {
-  /** Pairs per forward pass (default 64). Results do not depend on it. */
+  /** Pairs per forward pass (default 128). Results do not depend on it. */
   batchSize?: number;
   truncate?: TruncateMode;
   /** Called after each batch with (pairs done, total). */
@@ -178,7 +178,7 @@ export async function sequenceLogProbs(
   opts: SequenceLogProbsOptions = {},
 ): Promise<SequenceScore[]> {
   checkTokenizer(model, tokenizer);
-  const batchSize = opts.batchSize ?? 64;
+  const batchSize = opts.batchSize ?? 128;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
   const enc = pairs.map((p) =>
     encodePair(tokenizer, p.prompt, p.response, model.config.contextLength, opts.truncate ?? "left"),
@@ -235,7 +235,7 @@ export async function greedyMatches(
   opts: Omit<SequenceLogProbsOptions, "onProgress"> = {},
 ): Promise<boolean[]> {
   checkTokenizer(model, tokenizer);
-  const batchSize = opts.batchSize ?? 64;
+  const batchSize = opts.batchSize ?? 128;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
   const enc = pairs.map((p) =>
     encodePair(tokenizer, p.prompt, p.response, model.config.contextLength, opts.truncate ?? "left"),
