@@ -167,7 +167,7 @@ export async function sampleFigures(input: string, beta: number, betaSum: number
   return [
     { name: "fused-vs-pivot-margin", figure: fusedVsPivotMarginPlot(margins), width: 800, height: 560 },
     { name: "clip-rate", figure: clipRatePlot(paper.summary, { title: `Clip rate per source and side (${paper.label})` }), width: 700, height: 420 },
-    { name: "max-margin-selection", figure: selectionPlot(paper.summary, { title: `Max-margin selection per source (${paper.label})` }), width: 700, height: 420 },
+    { name: "max-margin-selection", figure: selectionPlot(paper.summary, { title: `Max-margin selection per source (${paper.label})`, pivotKept: paper.pivotKept }), width: 700, height: 420 },
     { name: "settings-loss-disparity", figure: settingsComparisonPlot(sweep), width: 900, height: 640 },
   ];
 }

@@ -125,6 +125,12 @@ describe("fusion figures", () => {
       [0, 0, 3],
     ]);
     expect(() => selectionPlot({ selection: null })).toThrow(/max-margin/);
+    const split = selectionPlot(summary, { pivotKept: { chosen: 1, rejected: 0 } });
+    expect(split.data.map((t) => [t.x, t.y])).toEqual([
+      [["pivot (all clipped)", "source 0", "source 1", "source 2"], [1, 1, 1, 0]],
+      [["pivot (all clipped)", "source 0", "source 1", "source 2"], [0, 0, 0, 3]],
+    ]);
+    expect(() => selectionPlot(summary, { pivotKept: { chosen: 3, rejected: 0 } })).toThrow(/source 0 holds only 2/);
   });
 
   it("settingsComparisonPlot: loss and weight on two stacked axes with DPO reference lines", () => {

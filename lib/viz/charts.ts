@@ -98,7 +98,9 @@ export function groupedBarChart(
     const trace: Trace = { type: "bar", name, x: [...categories], y: [...values] };
     if (opts.textFormat) {
       trace.text = values.map(opts.textFormat);
-      trace.textposition = "auto";
+      // Above the bar: "auto" rotates labels that do not fit inside a short bar.
+      trace.textposition = "outside";
+      trace.cliponaxis = false;
     }
     data.push(trace);
   }

@@ -74,16 +74,35 @@ export function clipRatePlot(summary: ClipRates, opts: ChartOptions = {}): Figur
 
 /**
  * How often max-margin picked each source, per side. Throws for a summary of another strategy (selection null).
+ * With `pivotKept` (records where clipping changed every source, see lib/viz/sweep `SweepRow.pivotKept`), those
+ * records move from "source 0" — where the lowest-index tie rule files them — to a first bar "pivot (all clipped)".
  *   selectionPlot({ selection: { chosen: [120, 80], rejected: [50, 150] } }).data[0].y → [120, 80]
+ *   selectionPlot(s, { pivotKept: { chosen: 100, rejected: 0 } }).data[0].y → [100, 20, 80]
  */
-export function selectionPlot(summary: Selection, opts: ChartOptions = {}): Figure {
+export function selectionPlot(
+  summary: Selection,
+  opts: ChartOptions & { pivotKept?: { chosen: number; rejected: number } } = {},
+): Figure {
   if (!summary.selection) throw new Error("selectionPlot needs a max-margin summary (its selection is null)");
-  const { chosen, rejected } = summary.selection;
-  return groupedBarChart(sourceNames(chosen.length), { chosen, rejected }, {
+  const { pivotKept, ...chart } = opts;
+  let { chosen, rejected } = summary.selection;
+  let names = sourceNames(chosen.length);
+  if (pivotKept) {
+    for (const side of ["chosen", "rejected"] as const) {
+      const first = summary.selection[side][0];
+      if (!(pivotKept[side] >= 0 && pivotKept[side] <= first)) {
+        throw new RangeError(`pivotKept.${side} = ${pivotKept[side]} but source 0 holds only ${first} ${side} selections`);
+      }
+    }
+    chosen = [pivotKept.chosen, chosen[0] - pivotKept.chosen, ...chosen.slice(1)];
+    rejected = [pivotKept.rejected, rejected[0] - pivotKept.rejected, ...rejected.slice(1)];
+    names = ["pivot (all clipped)", ...names];
+  }
+  return groupedBarChart(names, { chosen, rejected }, {
     title: "Max-margin selection per source",
     yTitle: "records",
     textFormat: (v) => String(v),
-    ...opts,
+    ...chart,
   });
 }
 

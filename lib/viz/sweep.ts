@@ -24,6 +24,12 @@ export interface SweepRow {
   label: string;
   settings: FuseSettings;
   summary: FuseSummary;
+  /**
+   * Records where clipping changed EVERY source on that side, so ℓ_fu = ℓ_p0 there (no source beats the pivot).
+   * Max-margin then sees only ties at distance 0 and records source 0 (ties → lowest index): these counts
+   * separate that case from a real pick of source 0. Zero when clipping is off.
+   */
+  pivotKept: { chosen: number; rejected: number };
 }
 
 /** The settings of the grid, in a stable order: LN outer, then clip, then strategy. */
@@ -49,8 +55,14 @@ export function sweepFusionSettings(records: readonly PreferenceRecord[], o: Swe
   if (records.length === 0) throw new Error("sweepFusionSettings: no records");
   return sweepSettings(o).map((settings) => {
     const stats = new FuseStats(settings);
-    for (const r of records) stats.add(annotateRecord(r, settings));
-    return { label: settingsLabel(settings), settings, summary: stats.summary() };
+    const pivotKept = { chosen: 0, rejected: 0 };
+    for (const r of records) {
+      const a = annotateRecord(r, settings);
+      stats.add(a);
+      if (a.fused.chosen.clipped.every(Boolean) && settings.clip) pivotKept.chosen++;
+      if (a.fused.rejected.clipped.every(Boolean) && settings.clip) pivotKept.rejected++;
+    }
+    return { label: settingsLabel(settings), settings, summary: stats.summary(), pivotKept };
   });
 }
 
