@@ -36,7 +36,8 @@ export function createProgress(
   const resolved = mode === "auto" ? (stream.isTTY ? "bar" : "lines") : mode;
   if (resolved === "none") return { start() {}, update() {}, log() {}, stop() {} };
   if (resolved === "bar") {
-    const bar = new cliProgress.SingleBar(
+    // A MultiBar with one bar: its log() prints above the bar and redraws it (SingleBar has no log API).
+    const multi = new cliProgress.MultiBar(
       {
         stream,
         format: `${label} |{bar}| {value}/{total} loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
@@ -46,14 +47,19 @@ export function createProgress(
       },
       cliProgress.Presets.shades_classic,
     );
+    let bar: cliProgress.SingleBar | null = null;
     return {
-      start: (total, start) => bar.start(total, start, { loss: "-", tps: "-" }),
-      update: (done, v) => bar.update(done, { loss: fmt(v.loss), tps: v.tokensPerS == null ? "-" : Math.round(v.tokensPerS) }),
+      start: (total, start) => void (bar = multi.create(total, start, { loss: "-", tps: "-" })),
+      update: (done, v) => bar?.update(done, { loss: fmt(v.loss), tps: v.tokensPerS == null ? "-" : Math.round(v.tokensPerS) }),
       log: (line) => {
-        // cli-progress has no log API: clear the bar's line, print, and let the next redraw restore it
-        stream.write(`\r\x1b[K${line}\n`);
+        // a line wider than the terminal would wrap and break the in-place redraw: cut it
+        const width = (stream.columns || 120) - 1;
+        multi.log(`${line.length > width ? line.slice(0, width - 1) + "…" : line}\n`);
       },
-      stop: () => bar.stop(),
+      stop: () => {
+        multi.update(); // flush lines logged since the last redraw
+        multi.stop();
+      },
     };
   }
   const every = Math.max(1, opts.every ?? 1);

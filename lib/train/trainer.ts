@@ -354,12 +354,14 @@ export class Trainer<T> {
         if (this.step % L.logEvery === 0 || this.step === L.maxSteps) this.metrics?.append(rec);
         progress.update(this.step, { loss: rec.loss as number, tokensPerS: rec.tokens_per_s as number | undefined });
         await this.opts.onStep?.(rec);
+        // let timers and signals run between steps (progress redraws, SIGINT)
+        await new Promise((resolve) => setImmediate(resolve));
         const last = this.step === L.maxSteps;
         if (this.opts.evalData && L.evalEvery > 0 && (this.step % L.evalEvery === 0 || last)) {
           const ev = this.evaluate();
           history.push(ev);
           this.metrics?.append(ev);
-          progress.log(`eval step ${this.step}: ` + Object.entries(ev).filter(([n]) => n !== "step").map(([n, v]) => `${n} ${typeof v === "number" ? v.toFixed(4) : v}`).join(" "));
+          progress.log(`eval step ${this.step}: ` + Object.entries(ev).filter(([n]) => n !== "step").map(([n, v]) => `${n.replace(/^eval_/, "")} ${typeof v === "number" ? v.toFixed(4) : v}`).join(" "));
         }
         if (this.checkpointRoot && L.checkpointEvery > 0 && this.step % L.checkpointEvery === 0) {
           const dir = this.saveCheckpoint();
