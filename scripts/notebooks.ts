@@ -227,7 +227,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   if (o.list) {
     for (const f of files) {
       const nb = readNotebook(f);
-      process.stdout.write(`${path.basename(f)}  budget_s=${JSON.stringify(nb.metadata.infifpo ?? {})}\n`);
+      process.stdout.write(`${path.basename(f)}  metadata.infifpo=${JSON.stringify(nb.metadata.infifpo ?? {})}\n`);
     }
     return 0;
   }
