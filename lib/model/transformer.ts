@@ -365,7 +365,8 @@ export function trunk(
     // --- attention
     const a = layerNorm(x, b.ln1G as tf.Tensor1D, b.ln1B as tf.Tensor1D, eps); // [B·T, D]
     const qkv = linear(a, b.qkvW as tf.Tensor2D, b.qkvB as tf.Tensor1D); // [B·T, 3D]
-    const heads = tf.transpose(tf.reshape(qkv, [B, T, 3 * H, d]), [0, 2, 1, 3]); // [B, 3H, T, d]
+    // [B, T, 3H, d] → [B, 3H, T, d]; with one position the transpose is a no-op on memory, so just reshape.
+    const heads = T === 1 ? tf.reshape(qkv, [B, 3 * H, 1, d]) : tf.transpose(tf.reshape(qkv, [B, T, 3 * H, d]), [0, 2, 1, 3]);
     let [q, k, v] = tf.split(heads, 3, 1) as tf.Tensor4D[]; // each [B, H, T, d]
     if (cache) {
       k = tf.concat([cache[l].k, k], 2); // [B, H, P+T, d]
@@ -375,7 +376,8 @@ export function trunk(
     let att = tf.matMul(tf.mul(q, scale), k, false, true); // [B, H, T, P+T]
     if (bias) att = tf.add(att, bias);
     att = tf.softmax(att); // [B, H, T, P+T]
-    const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B * T, D]); // [B·T, D]
+    const yh = tf.matMul(att, v); // [B, H, T, d]
+    const y = tf.reshape(T === 1 ? yh : tf.transpose(yh, [0, 2, 1, 3]), [B * T, D]); // [B·T, D]
     x = tf.add(x, linear(y as tf.Tensor2D, b.projW as tf.Tensor2D, b.projB as tf.Tensor1D)); // [B·T, D]
     // --- MLP
     const m = layerNorm(x, b.ln2G as tf.Tensor1D, b.ln2B as tf.Tensor1D, eps); // [B·T, D]
