@@ -1,6 +1,6 @@
 /** `infifpo fuse`: add the fused reference, logit, loss and disparity weight to every record of a JSONL file. */
 import type { Command } from "commander";
-import { openAtomicWriter, readRecordBatches, type AtomicWriter } from "../data";
+import { floatJson, openAtomicWriter, recordSerializer, readRecordBatches, type AtomicWriter, type FusedColumns, type PreferenceRecord } from "../data";
 import { annotateRecord } from "../records/annotate";
 import { settingsLabel, type FuseSettings } from "../records/settings";
 import { byteProgress } from "./byte-progress";
@@ -28,6 +28,60 @@ export function rejectsPathFor(output: string): string {
   return output.replace(/\.jsonl$/i, "") + ".rejects.jsonl";
 }
 
+const FUSED_KEYS: readonly (keyof FusedColumns)[] = [
+  "fused_chosen_logps", "fused_rejected_logps", "fused_source_chosen", "fused_source_rejected", "logit", "loss", "disparity_weight",
+];
+
+/** The fused columns as JSON members to append inside a record: `,"fused_chosen_logps":-0.5,…` (ASCII only). */
+export function fusedMembers(c: FusedColumns): string {
+  const sel = (i: number | null) => (i === null ? "null" : String(i));
+  return (
+    `,"fused_chosen_logps":${floatJson(c.fused_chosen_logps)},"fused_rejected_logps":${floatJson(c.fused_rejected_logps)}` +
+    `,"fused_source_chosen":${sel(c.fused_source_chosen)},"fused_source_rejected":${sel(c.fused_source_rejected)}` +
+    `,"logit":${floatJson(c.logit)},"loss":${floatJson(c.loss)},"disparity_weight":${floatJson(c.disparity_weight)}`
+  );
+}
+
+/** Whether a record already carries fused columns (a re-fuse): then it is re-serialised so no key appears twice. */
+function hasFusedColumns(r: PreferenceRecord): boolean {
+  for (const k of FUSED_KEYS) if (r[k] !== undefined) return true;
+  return false;
+}
+
+/**
+ * Output lines for one batch: each input line byte for byte with the fused members inserted before its closing
+ * brace (no re-encoding of the input, and its own number formatting is kept), in one buffer.
+ */
+function fuseBatch(rows: { record: PreferenceRecord; bytes: Buffer }[], settings: FuseSettings, serialize: (rec: object) => string): Buffer {
+  const tails: string[] = new Array(rows.length);
+  const heads: number[] = new Array(rows.length);
+  let total = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const { record, bytes } = rows[i];
+    const columns = annotateRecord(record, settings).columns;
+    if (hasFusedColumns(record)) {
+      heads[i] = -1;
+      tails[i] = serialize({ ...record, ...columns }) + "\n";
+      total += Buffer.byteLength(tails[i]);
+    } else {
+      heads[i] = bytes.lastIndexOf(0x7d); // the record's closing '}' (validated: the line is a JSON object)
+      tails[i] = fusedMembers(columns) + "}\n";
+      total += heads[i] + tails[i].length;
+    }
+  }
+  const out = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (let i = 0; i < rows.length; i++) {
+    if (heads[i] < 0) {
+      off += out.write(tails[i], off, "utf8");
+    } else {
+      off += rows[i].bytes.copy(out, off, 0, heads[i]);
+      off += out.write(tails[i], off, "latin1");
+    }
+  }
+  return out;
+}
+
 /**
  * Streams `input` to `output`, each record with the fused columns added. Both files are written atomically:
  * on any error nothing appears under the output names.
@@ -43,20 +97,24 @@ export async function fuseFile(o: FuseFileOptions): Promise<FuseFileResult> {
   try {
     if (rejectsPath) rejects = await openAtomicWriter(rejectsPath);
     // Invalid lines come back as rows; without --skip-invalid the first one aborts the run.
-    const batches = readRecordBatches(o.input, { onInvalid: "yield", onProgress: (b: number) => (bytes = b) });
+    const batches = readRecordBatches(o.input, { onInvalid: "yield", keepBytes: true, keepText: Boolean(rejects), onProgress: (b: number) => (bytes = b) });
+    const serialize = recordSerializer();
     for await (const batch of batches) {
+      const good: { record: PreferenceRecord; bytes: Buffer }[] = [];
       for (const row of batch) {
-        if (row.error) {
-          if (!rejects) throw row.error;
-          rejected++;
-          const p = rejects.write(JSON.stringify({ line: row.line, field: row.error.field, error: row.error.message }));
-          if (p) await p;
+        if (!row.error) {
+          good.push(row as { record: PreferenceRecord; bytes: Buffer });
           continue;
         }
-        const record = row.record!;
-        const p = out.writeRecord({ ...record, ...annotateRecord(record, o.settings).columns });
+        if (!rejects) throw row.error;
+        rejected++;
+        const p = rejects.write(JSON.stringify({ line: row.line, field: row.error.field, error: row.error.message, text: row.text ?? null }));
         if (p) await p;
-        records++;
+      }
+      if (good.length > 0) {
+        const p = out.writeBuffer(fuseBatch(good, o.settings, serialize), good.length);
+        if (p) await p;
+        records += good.length;
       }
       o.onProgress?.(bytes, records);
     }

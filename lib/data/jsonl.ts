@@ -29,6 +29,10 @@ export interface Row<T> {
   line: number;
   record: T;
   error?: undefined;
+  /** The line as read (CR and BOM stripped), with `keepText: true`. */
+  text?: string;
+  /** The line's UTF-8 bytes (CR and BOM stripped), with `keepBytes: true`: a view into the read buffer, valid until the next batch is read. */
+  bytes?: Buffer;
 }
 
 /** A bad line, yielded only with `onInvalid: "yield"`. */
@@ -36,6 +40,8 @@ export interface BadRow {
   line: number;
   record?: undefined;
   error: DataError;
+  /** The line as read, with `keepText: true` (absent for lines over the length limit). */
+  text?: string;
 }
 
 /**
@@ -57,6 +63,10 @@ export interface ReadOptions {
   chunkBytes?: number;
   /** Called after each chunk with the total bytes read so far (for progress bars). */
   onProgress?: (bytesRead: number) => void;
+  /** Attach each line's text to its row (`row.text`): lets a writer pass records through byte for byte. */
+  keepText?: boolean;
+  /** Attach each good line's bytes to its row (`row.bytes`): a writer can copy them out without re-encoding. */
+  keepBytes?: boolean;
 }
 
 export type ThrowOptions = ReadOptions & { onInvalid?: "throw" };
@@ -88,7 +98,8 @@ export class LineSplitter {
 
   constructor(
     private readonly maxLineBytes: number,
-    private readonly onLine: (text: string, lineNo: number, last: boolean) => void,
+    /** `buf[start, end)` holds the line's bytes (CR and BOM stripped); valid only during the call. */
+    private readonly onLine: (text: string, lineNo: number, last: boolean, buf: Buffer, start: number, end: number) => void,
     private readonly onTooLong: (lineNo: number, bytes: number, last: boolean) => void,
   ) {}
 
@@ -169,9 +180,8 @@ export class LineSplitter {
 
   private emit(buf: Buffer, start: number, end: number, last: boolean): void {
     if (end > start && buf[end - 1] === CR) end--;
-    let text = buf.toString("utf8", start, end);
-    if (this.lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    this.onLine(text, this.lineNo, last);
+    if (this.lineNo === 1 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3;
+    this.onLine(buf.toString("utf8", start, end), this.lineNo, last, buf, start, end);
   }
 }
 
@@ -227,31 +237,33 @@ function lineParser<T>(name: string, validate: Validator<T>, opts: ReadOptions, 
   const yieldBad = opts.onInvalid === "yield";
   const skipBlank = opts.blankLines === "skip";
   const maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const keepText = opts.keepText === true;
+  const keepBytes = opts.keepBytes === true;
   const loc: Loc = { file: name, line: 0 };
-  const bad = (e: DataError): void => {
+  const bad = (e: DataError, text?: string): void => {
     if (!yieldBad) throw e;
-    sink({ line: e.line, error: e });
+    sink({ line: e.line, error: e, text: keepText ? text : undefined });
   };
   return new LineSplitter(
     maxLineBytes,
-    (text, lineNo, last) => {
+    (text, lineNo, last, buf, start, end) => {
       loc.line = lineNo;
       let obj: unknown;
       try {
         obj = JSON.parse(text);
       } catch (err) {
-        if (!isBlank(text)) bad(parseError(text, err, loc, last));
-        else if (!skipBlank) bad(new DataError(loc, null, "blank line (blank lines are errors unless skipped explicitly)"));
+        if (!isBlank(text)) bad(parseError(text, err, loc, last), text);
+        else if (!skipBlank) bad(new DataError(loc, null, "blank line (blank lines are errors unless skipped explicitly)"), text);
         return;
       }
       let record: T;
       try {
         record = validate(obj, loc);
       } catch (err) {
-        if (err instanceof DataError) return bad(err);
+        if (err instanceof DataError) return bad(err, text);
         throw err;
       }
-      sink({ line: lineNo, record });
+      sink({ line: lineNo, record, text: keepText ? text : undefined, bytes: keepBytes ? buf.subarray(start, end) : undefined });
     },
     (lineNo, bytes, last) => {
       bad(new DataError({ file: name, line: lineNo }, null,

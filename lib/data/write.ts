@@ -151,6 +151,11 @@ export interface AtomicWriter {
   write(line: string): Promise<void> | void;
   /** serializeRecord + write. */
   writeRecord(rec: object): Promise<void> | void;
+  /**
+   * Appends raw bytes holding `lineCount` whole lines, each ending in "\n" (a fast path for writers that pass
+   * input bytes through). Await it like `write`.
+   */
+  writeBuffer(buf: Buffer, lineCount: number): Promise<void> | void;
   /** Flushes, fsyncs and renames the temporary file onto `path`. */
   commit(): Promise<void>;
   /** Stops writing and deletes the temporary file; `path` is left as it was. Safe to call twice or after a failure. */
@@ -256,6 +261,16 @@ export async function openAtomicWriter(path: string, opts: AtomicWriterOptions =
     },
     write,
     writeRecord: (rec) => write(serialize(rec)),
+    writeBuffer(buf, lineCount) {
+      check();
+      if (pending.length > 0) {
+        stream.write(pending.join(""));
+        pending = [];
+        pendingChars = 0;
+      }
+      lines += lineCount;
+      if (!stream.write(buf)) return drain();
+    },
     async commit() {
       try {
         check();
