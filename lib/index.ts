@@ -25,3 +25,7 @@ export * from "./backend";
 
 // Tokenizers: char, byte-level BPE, word, digit-chunk (heterogeneous on purpose)
 export * from "./tokenizers";
+
+// Figures: plain plotly {data, layout} specs and their HTML; notebook display lives in lib/viz/notebook (loads tslab)
+export * from "./viz/index";
+export { sweepFusionSettings, sweepSettings, sweepTable, fusedRecords, type SweepOptions, type SweepRow } from "./viz/sweep";
