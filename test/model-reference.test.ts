@@ -154,3 +154,31 @@ describe("sequenceLogProbs vs float64 recomputation", () => {
     expect(sum).toBeLessThan(-1); // not vacuous
   });
 });
+
+/**
+ * Numbers pinned from PyTorch 2.13 in float64 (an independent implementation: F.layer_norm, F.gelu (erf),
+ * masked_fill causal softmax, log_softmax), for the `tiny` preset at vocab 16, seed 0, every parameter × 8.
+ * This also pins the seeded initialiser: changing it changes these numbers. Regenerate: dump
+ * namedParameters(model) and encodePair(...) to JSON, rebuild the same GPT in torch (qkv = ln1(x) @ W + b,
+ * split into q|k|v, heads h·d + j), and sum log_softmax at response targets (EOS included).
+ */
+const TORCH_FLOAT64 = [
+  { prompt: "1+2=", response: "3", sum: -19.21046836032571, count: 2 },
+  { prompt: "12+34=", response: "46", sum: -44.083236692177465, count: 3 },
+  { prompt: "", response: "7", sum: -24.878602533353742, count: 2 },
+  { prompt: "99+1=", response: "100", sum: -47.71782842737434, count: 4 },
+];
+
+describe("sequenceLogProbs vs PyTorch float64 (pinned)", () => {
+  it("matches sums, means and counts for four pairs", async () => {
+    const tok = new CharTokenizer({ alphabet: "0123456789+=", fallback: "unk" });
+    const model = createModel(resolveModelConfig("tiny", { vocabSize: tok.vocabSize, seed: 0 }));
+    for (const [, v] of namedParameters(model)) v.assign(tf.tidy(() => tf.mul(v, 8)));
+    const got = await sequenceLogProbs(model, tok, TORCH_FLOAT64, { batchSize: 3 });
+    TORCH_FLOAT64.forEach((ref, i) => {
+      expect(got[i].count).toBe(ref.count);
+      expect(Math.abs(got[i].sum - ref.sum)).toBeLessThan(1e-5 * Math.abs(ref.sum));
+      expect(Math.abs(got[i].mean - ref.sum / ref.count)).toBeLessThan(1e-5 * Math.abs(ref.sum / ref.count));
+    });
+  });
+});
