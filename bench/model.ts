@@ -1,7 +1,7 @@
 /**
  * Model benchmark: prints one JSON object.
  *
- *   node --import tsx bench/model.ts [--iters N] [--no-lab]      (INFIFPO_BACKEND=wasm|cpu|tensorflow to force)
+ *   node --import tsx bench/model.ts [--iters N] [--no-lab] [--ab]   (INFIFPO_BACKEND=wasm|cpu|tensorflow to force)
  *
  * - `score`: forward-only scoring (response log-probs of every position, as `sequenceLogProbsFromBatch`, read
  *   back to JS) for bench-small (vocab 512, d128 H4 L4) at batch 16 × T 128: tokens/s and ms per batch.
@@ -10,6 +10,8 @@
  * - `lab` (d64 L2 H4, ctx 64, 55 ids; lab-scale.md §5's PyTorch peers: score 500 pairs 76 ms, greedy 500 with a KV
  *   cache 148 ms, without 1,086 ms): scoring 500 lab-like pairs and greedy-decoding 500 prompts × 17 tokens, EOS
  *   banned, cache on and off.
+ * - `--ab`: `kernelAB`, the bench-small step and scoring with the default kernels vs a "straightforward" graph
+ *   (tfjs autodiff for LayerNorm and GELU, tf.fused.matMul), interleaved.
  * Timings are medians after warm-up; on a shared 2-core machine they are noisy.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -25,12 +27,15 @@ import {
   resolveModelConfig,
   Rng,
   sequenceLogProbsFromBatch,
+  setKernelChoices,
+  type KernelChoices,
   type PairBatch,
 } from "../lib/model";
 
 const args = process.argv.slice(2);
 const iters = Number(args[args.indexOf("--iters") + 1] ?? 0) || 10;
 const withLab = !args.includes("--no-lab");
+const withAb = args.includes("--ab");
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -89,6 +94,39 @@ async function main() {
     value.dispose();
     tf.dispose(grads);
   }, Math.max(3, Math.ceil(iters / 2)), 1);
+  let ab: Record<string, unknown> | undefined;
+  if (withAb) {
+    // The same step and scoring with tfjs's own autodiff for LayerNorm/GELU and fused.matMul (a
+    // "straightforward" graph), interleaved with the defaults so machine load hits both alike.
+    const variants: Record<string, Partial<KernelChoices>> = {
+      defaults: { layerNorm: "custom", gelu: "custom", linear: "auto" },
+      straightforward: { layerNorm: "plain", gelu: "plain", linear: "fused" },
+    };
+    const acc: Record<string, { step: number[]; score: number[] }> = {};
+    for (let r = 0; r < Math.max(4, iters); r++) {
+      for (const [name, v] of Object.entries(variants)) {
+        const before = setKernelChoices(v);
+        acc[name] ??= { step: [], score: [] };
+        let t0 = performance.now();
+        const { value, grads } = tf.variableGrads(
+          () => tf.neg(tf.mean(sequenceLogProbsFromBatch(model, batch).mean)) as tf.Scalar,
+          modelVariables(model),
+        );
+        await value.data();
+        tf.dispose([value, grads]);
+        const st = performance.now() - t0;
+        t0 = performance.now();
+        const sc = sequenceLogProbsFromBatch(model, batch);
+        await sc.sum.data();
+        tf.dispose([sc.sum, sc.mean, sc.count]);
+        if (r > 0) acc[name].step.push(st), acc[name].score.push(performance.now() - t0);
+        setKernelChoices(before);
+      }
+    }
+    ab = Object.fromEntries(
+      Object.entries(acc).map(([n, a]) => [n, { trainStepMs: +median(a.step).toFixed(1), scoreMs: +median(a.score).toFixed(1) }]),
+    );
+  }
   ids.dispose();
   disposeModel(model);
   out.benchSmall = {
@@ -97,6 +135,7 @@ async function main() {
     score: { msPerBatch: +scoreMs.toFixed(2), tokensPerSec: Math.round((B * T * 1000) / scoreMs) },
     logits: { msPerBatch: +logitsMs.toFixed(2), tokensPerSec: Math.round((B * T * 1000) / logitsMs) },
     trainStep: { msPerBatch: +stepMs.toFixed(2), note: "fwd + bwd of mean response log-prob, no optimiser" },
+    ...(ab ? { kernelAB: ab } : {}),
   };
 
   // --- lab size

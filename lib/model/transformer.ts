@@ -294,8 +294,9 @@ export function linear(
   x: tf.Tensor2D,
   w: tf.Tensor2D,
   b: tf.Tensor1D | null,
-  mode: "auto" | "plain" | "explicit-grad" = "auto",
+  mode: "auto" | "plain" | "fused" | "explicit-grad" = KERNELS.linear,
 ): tf.Tensor2D {
+  if (mode === "fused") return b ? (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D) : tf.matMul(x, w);
   if (mode === "plain" || (mode === "auto" && !slowTransposes())) {
     // Not fused.matMul: its bias path wraps the op in a customGrad and reshapes, which on the native backend
     // measured slower than matMul + add (0.20 vs 0.38 ms at 125×64·64×192; equal at 2048×128·128×512).
@@ -334,6 +335,30 @@ function hasSegmentSum(): boolean {
 }
 
 /**
+ * Which implementation of each piece the forward pass uses. The defaults are the measured-fastest ones; the
+ * alternatives compute the same function and exist for A/B benchmarks (bench/model.ts) and tests.
+ */
+export interface KernelChoices {
+  /** "custom": written-out gradient (default); "plain": tfjs autodiff. */
+  layerNorm: "custom" | "plain";
+  gelu: "custom" | "plain";
+  /** "auto": per backend (see `linear`); "plain": matMul + add; "fused": tf.fused.matMul; "explicit-grad". */
+  linear: "auto" | "plain" | "fused" | "explicit-grad";
+}
+const KERNELS: KernelChoices = { layerNorm: "custom", gelu: "custom", linear: "auto" };
+
+/** Changes kernel choices process-wide (benchmarks); returns the previous choices. */
+export function setKernelChoices(choices: Partial<KernelChoices>): KernelChoices {
+  const before = { ...KERNELS };
+  Object.assign(KERNELS, choices);
+  return before;
+}
+
+const LN = (x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number) =>
+  KERNELS.layerNorm === "plain" ? layerNormPlain(x, g, b, eps) : layerNorm(x, g, b, eps);
+const GELU = (x: tf.Tensor2D) => (KERNELS.gelu === "plain" ? geluPlain(x) : gelu(x));
+
+/**
  * The transformer trunk for ids [B, T] at positions P..P+T−1, attending to `past` (a KV cache of P
  * positions, default none) and to itself causally. Returns the final-LayerNorm hidden states [B·T, D] and,
  * when `past` is given or `keepCache` is set, the cache extended to P+T positions (the caller owns and
@@ -363,7 +388,7 @@ export function trunk(
   for (let l = 0; l < p.blocks.length; l++) {
     const b = p.blocks[l];
     // --- attention
-    const a = layerNorm(x, b.ln1G as tf.Tensor1D, b.ln1B as tf.Tensor1D, eps); // [B·T, D]
+    const a = LN(x, b.ln1G as tf.Tensor1D, b.ln1B as tf.Tensor1D, eps); // [B·T, D]
     const qkv = linear(a, b.qkvW as tf.Tensor2D, b.qkvB as tf.Tensor1D); // [B·T, 3D]
     // [B, T, 3H, d] → [B, 3H, T, d]; with one position the transpose is a no-op on memory, so just reshape.
     const heads = T === 1 ? tf.reshape(qkv, [B, 3 * H, 1, d]) : tf.transpose(tf.reshape(qkv, [B, T, 3 * H, d]), [0, 2, 1, 3]);
@@ -380,11 +405,11 @@ export function trunk(
     const y = tf.reshape(T === 1 ? yh : tf.transpose(yh, [0, 2, 1, 3]), [B * T, D]); // [B·T, D]
     x = tf.add(x, linear(y as tf.Tensor2D, b.projW as tf.Tensor2D, b.projB as tf.Tensor1D)); // [B·T, D]
     // --- MLP
-    const m = layerNorm(x, b.ln2G as tf.Tensor1D, b.ln2B as tf.Tensor1D, eps); // [B·T, D]
-    const hdn = gelu(linear(m, b.fcW as tf.Tensor2D, b.fcB as tf.Tensor1D)); // [B·T, M]
+    const m = LN(x, b.ln2G as tf.Tensor1D, b.ln2B as tf.Tensor1D, eps); // [B·T, D]
+    const hdn = GELU(linear(m, b.fcW as tf.Tensor2D, b.fcB as tf.Tensor1D)); // [B·T, M]
     x = tf.add(x, linear(hdn, b.outW as tf.Tensor2D, b.outB as tf.Tensor1D)); // [B·T, D]
   }
-  const h = layerNorm(x, p.lnfG as tf.Tensor1D, p.lnfB as tf.Tensor1D, eps); // [B·T, D]
+  const h = LN(x, p.lnfG as tf.Tensor1D, p.lnfB as tf.Tensor1D, eps); // [B·T, D]
   return { h, cache: newCache };
 }
 
