@@ -85,6 +85,23 @@ describe("wasm and native backends vs cpu", () => {
     }
   });
 
+  it("a pair's log-prob does not depend on batch size beyond float32 rounding (exact on cpu, see model-logprobs)", async () => {
+    for (const be of others) {
+      await tf.setBackend(be);
+      const m = createModel(resolveModelConfig("tiny", { vocabSize: tok.vocabSize, seed: 6 }));
+      for (const [, v] of namedParameters(m)) v.assign(tf.tidy(() => tf.mul(v, 4)));
+      const pairs = Array.from({ length: 12 }, (_, i) => ({ prompt: "1+2=".repeat(1 + (i % 3)), response: "1234567".slice(0, 1 + (i % 5)) }));
+      const ref = await sequenceLogProbs(m, tok, pairs, { batchSize: 1 });
+      for (const bs of [5, 12]) {
+        (await sequenceLogProbs(m, tok, pairs, { batchSize: bs })).forEach((s, i) => {
+          expect(s.count).toBe(ref[i].count);
+          expect(Math.abs(s.sum - ref[i].sum), be).toBeLessThan(2e-6 * Math.abs(ref[i].sum));
+        });
+      }
+      disposeModel(m);
+    }
+  });
+
   it("scores and generates without leaking tensors", async () => {
     for (const be of others) {
       await tf.setBackend(be);
