@@ -26,6 +26,11 @@ export * from "./backend";
 // Tokenizers: char, byte-level BPE, word, digit-chunk (heterogeneous on purpose)
 export * from "./tokenizers";
 
+// Small causal transformer: config/presets, forward, sequence log-probs, generation, save/load
+export * from "./model";
+// Several layers have a seeded RNG; the public `Rng` is the model's (sfc32), data's generator is `rng()`.
+export { Rng } from "./model";
+
 // Figures: plain plotly {data, layout} specs and their HTML; notebook display lives in lib/viz/notebook (loads tslab)
 export * from "./viz/index";
 export { sweepFusionSettings, sweepSettings, sweepTable, fusedRecords, type SweepOptions, type SweepRow } from "./viz/sweep";
