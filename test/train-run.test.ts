@@ -90,6 +90,12 @@ describe("infifpo train (CLI)", () => {
     const again = spawnSync(process.execPath, [CLI, "train", "--config", s.cfgFile], { encoding: "utf8" });
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/already holds checkpoints .* pass --resume/);
+    // --resume with a different config is refused, and config.json is left as it was
+    const before = fs.readFileSync(path.join(s.out, "config.json"), "utf8");
+    const changed = spawnSync(process.execPath, [CLI, "train", "--config", s.cfgFile, "--resume", "--set", "optim.lr=0.5"], { encoding: "utf8" });
+    expect(changed.status).toBe(2);
+    expect(changed.stderr).toMatch(/step-00000004: the checkpoint was written with a different config/);
+    expect(fs.readFileSync(path.join(s.out, "config.json"), "utf8")).toBe(before);
   });
 
   it("rejects unknown config keys and bad data with messages naming file, line and field", () => {

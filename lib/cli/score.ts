@@ -57,22 +57,38 @@ interface Sidecar {
   truncate: string;
 }
 
-/** Counts complete lines of `file` and cuts off a torn last line; returns the count. */
-function completeLines(file: string): number {
-  const buf = fs.readFileSync(file);
-  const lastNl = buf.lastIndexOf(10);
-  const keep = lastNl + 1;
-  if (keep < buf.length) fs.truncateSync(file, keep);
-  let n = 0;
-  for (let i = 0; i < keep; i++) if (buf[i] === 10) n++;
-  return n;
+/** Newlines in `file` and whether it ends without one, read in 1 MiB chunks (constant memory). */
+function scanLines(file: string): { newlines: number; lastNewlineEnd: number; size: number } {
+  const fd = fs.openSync(file, "r");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let newlines = 0, pos = 0, lastNewlineEnd = 0, n: number;
+  try {
+    while ((n = fs.readSync(fd, buf, 0, buf.length, pos)) > 0) {
+      for (let i = 0; i < n; i++) {
+        if (buf[i] === 10) {
+          newlines++;
+          lastNewlineEnd = pos + i + 1;
+        }
+      }
+      pos += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { newlines, lastNewlineEnd, size: pos };
 }
 
+/** Counts complete lines of `file` and cuts off a torn last line; returns the count. */
+function completeLines(file: string): number {
+  const s = scanLines(file);
+  if (s.lastNewlineEnd < s.size) fs.truncateSync(file, s.lastNewlineEnd);
+  return s.newlines;
+}
+
+/** Lines in `file`, a last line without a newline included. */
 function countLines(file: string): number {
-  const buf = fs.readFileSync(file);
-  let n = 0;
-  for (let i = 0; i < buf.length; i++) if (buf[i] === 10) n++;
-  return buf.length && buf[buf.length - 1] !== 10 ? n + 1 : n;
+  const s = scanLines(file);
+  return s.newlines + (s.lastNewlineEnd < s.size ? 1 : 0);
 }
 
 /** A log-prob as written: float32 value, never above 0 (float rounding can give +1e-8 for a sure token). */

@@ -182,12 +182,12 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
       });
     }
 
-    fs.mkdirSync(config.outDir, { recursive: true });
-    writeFileAtomic(path.join(config.outDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
     if (opts.resume) {
-      const at = trainer.resume();
+      const at = trainer.resume(); // refuses a checkpoint written with another config
       log(at ? `[infifpo] resumed from step ${at} (${latestCheckpoint(ckRoot)})` : `[infifpo] no checkpoint in ${ckRoot}: starting from step 0`);
     }
+    fs.mkdirSync(config.outDir, { recursive: true });
+    writeFileAtomic(path.join(config.outDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
     log(`[infifpo] ${config.kind} training, loss ${spec.name}: ${nTrain} examples, ${loop.maxSteps} steps of ${loop.batchSize} on ${backend.name}`);
     const result = await trainer.train();
     const modelFile = saveModel(path.join(config.outDir, "model.infifpo"), model, tokenizer, { step: result.step, loss: spec.name, kind: config.kind });
