@@ -113,6 +113,29 @@ describe("AdamW", () => {
     tf.dispose([W, b]);
   });
 
+  it("matches torch.optim.AdamW (PyTorch 2.13, float32, foreach=False) to float32 precision", () => {
+    // Pinned numbers from an independent implementation: bench/torch_step.py's venv, a 4-step script with
+    // W [2,3] decayed (λ 0.1) and b [2] not, betas (0.9, 0.95), eps 1e-8, lr per step as below.
+    const grads = [[0.3, -0.2, 1.5, -0.7, 0.01, 2.5, 0.9, -1.1], [-0.4, 0.6, 0.2, 0.05, -3.0, 1.0, 0.1, 0.2], [0.0001, -0.0002, 0.5, 0.5, -0.5, 0.0, -0.3, 0.7], [0.25, 0.25, -0.25, 1.0, 2.0, -1.0, 0.0, -0.5]];
+    const lrs = [0.01, 0.03, 0.02, 0.005];
+    const torchW = [0.49483737349510193, -1.2567883729934692, 0.6938759088516235, 2.0138182640075684, -0.07326887547969818, 0.24507999420166016];
+    const torchB = [0.15870316326618195, -0.3728537857532501];
+    for (const flat of [false, true]) {
+      const W = tf.variable(tf.tensor2d([0.5, -1.25, 0.75, 2.0, -0.1, 0.3], [2, 3]), true, `torch${flat}/W`);
+      const b = tf.variable(tf.tensor1d([0.2, -0.4]), true, `torch${flat}/b`);
+      const opt = new AdamW([W, b], { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, flat });
+      grads.forEach((g, s) => {
+        const gw = tf.tensor2d(g.slice(0, 6), [2, 3]), gb = tf.tensor1d(g.slice(6));
+        opt.apply({ [W.name]: gw, [b.name]: gb }, lrs[s]);
+        tf.dispose([gw, gb]);
+      });
+      Array.from(W.dataSync()).forEach((x, i) => expect(Math.abs(x - torchW[i])).toBeLessThan(1e-6));
+      Array.from(b.dataSync()).forEach((x, i) => expect(Math.abs(x - torchB[i])).toBeLessThan(1e-6));
+      opt.dispose();
+      tf.dispose([W, b]);
+    }
+  });
+
   it("the flat (one concatenated vector) and per-tensor updates give the same bits", () => {
     const r = new Rng(8);
     const vals = (n: number) => Array.from({ length: n }, () => r.next() * 2 - 1);
@@ -286,6 +309,28 @@ describe("Trainer (stand-in linear model)", () => {
     again.dispose();
     const a = fs.readFileSync(path.join(d1, "final", "params.bin")), b = fs.readFileSync(path.join(d2, "final", "params.bin"));
     expect(Buffer.compare(a, b)).toBe(0);
+  });
+});
+
+describe("checkpoint files", () => {
+  it("a writer killed mid-checkpoint leaves only a temp dir, which is ignored and cleaned", async () => {
+    const dir = tmp();
+    const { trainer, dispose } = linearSetup({ maxSteps: 6, batchSize: 4, checkpointEvery: 3 }, { outDir: dir });
+    await trainer.train();
+    dispose();
+    const root = path.join(dir, "checkpoints");
+    // what a SIGKILL during writeCheckpoint leaves behind: a half-written temp directory
+    fs.mkdirSync(path.join(root, "step-00000009.tmp-999-1"));
+    fs.writeFileSync(path.join(root, "step-00000009.tmp-999-1", "params.bin"), Buffer.alloc(3));
+    expect(listCheckpoints(root).map((c) => c.step)).toEqual([3, 6]);
+    const again = linearSetup({ maxSteps: 6, batchSize: 4, checkpointEvery: 3 }, { outDir: dir });
+    expect(again.trainer.resume()).toBe(6);
+    await again.trainer.train(); // nothing left to do, but it cleans up
+    again.dispose();
+    expect(fs.readdirSync(root).sort()).toEqual(["step-00000003", "step-00000006"]);
+    // a truncated params.bin is reported with its path, not loaded
+    fs.truncateSync(path.join(root, "step-00000006", "params.bin"), 5);
+    expect(() => readCheckpoint(path.join(root, "step-00000006"))).toThrow(/params\.bin: 5 bytes, expected 16/);
   });
 });
 
