@@ -98,7 +98,7 @@ const lp = (x: number) => Math.min(0, x);
 export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
   const t0 = performance.now();
   const log = o.log ?? ((l: string) => process.stderr.write(l + "\n"));
-  if (o.sources.length === 0) throw new UserError("score: at least one --source is required");
+  if (o.sources.length === 0) throw new UserError("score: at least one --source is required (the source models, in column order)");
   if (!fs.existsSync(o.input)) throw new UserError(`${o.input}: no such file`);
   const { initBackend } = await import("../backend");
   const { loadModel, sequenceLogProbs, disposeModel } = await import("../model");
@@ -213,14 +213,14 @@ export function register(program: Command): void {
     .description("fill the ref_* (pivot) and fuse_* (sources, in order) log-prob columns of every pair, each model with its own tokenizer")
     .requiredOption("--input <file>", "JSONL pairs: prompt/chosen/rejected (strings or chat message lists)")
     .requiredOption("--pivot <model>", "the pivot at init (SFT checkpoint): a .infifpo file or a directory holding model.infifpo")
-    .requiredOption("--source <model>", "a source model (repeat for each; order = column order)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--source <model>", "a source model, required (repeat for each; order = fuse_* column order)", (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
     .requiredOption("--output <file>", "output JSONL (written via OUT.partial; rerun the same command to resume after a crash)")
     .option("--batch-size <n>", "pairs per forward pass", (v) => parseInt(v, 10), 64)
     .option("--chunk <n>", "records scored and appended (fsync'ed) together", (v) => parseInt(v, 10), 256)
     .option("--truncate <mode>", "prompt longer than a model's context: left (drop oldest tokens) or error", "left")
     .option("--backend <name>", "tfjs backend: auto, native, wasm, cpu (default: INFIFPO_BACKEND or auto)")
     .option("--progress <mode>", "auto, bar, lines or none", "auto")
-    .action(async (opts: { input: string; pivot: string; source: string[]; output: string; batchSize: number; chunk: number; truncate: string; backend?: string; progress: string }) => {
+    .action(async (opts: { input: string; pivot: string; source?: string[]; output: string; batchSize: number; chunk: number; truncate: string; backend?: string; progress: string }) => {
       if (opts.truncate !== "left" && opts.truncate !== "error") throw new UserError(`--truncate must be left or error, got ${opts.truncate}`);
       for (const [k, v] of [["--batch-size", opts.batchSize], ["--chunk", opts.chunk]] as const)
         if (!Number.isInteger(v) || v < 1) throw new UserError(`${k} must be a positive integer`);
@@ -228,7 +228,7 @@ export function register(program: Command): void {
         input: opts.input,
         output: opts.output,
         pivot: opts.pivot,
-        sources: opts.source,
+        sources: opts.source ?? [],
         batchSize: opts.batchSize,
         chunk: opts.chunk,
         truncate: opts.truncate,
