@@ -142,20 +142,11 @@ function wrpo(name: string, reference: ReferenceKind) {
 /** SimPO (reference-free): −log σ(β \bar ℓ_θ(y_w) − β \bar ℓ_θ(y_l) − γ); always per-token means. */
 function simpo(inputs: LossInputs, cfg: LossConfig): LossOutput {
   return tf.tidy(() => {
-    const rW = tf.mul(cfg.beta, inputs.chosen.policy.mean);
-    const rL = tf.mul(cfg.beta, inputs.rejected.policy.mean);
-    const z = tf.sub(tf.sub(rW, rL), cfg.simpoGamma);
-    return {
-      loss: tf.mean(sigmoidLoss(z)) as tf.Scalar,
-      metrics: {
-        "rewards/chosen": tf.mean(rW) as tf.Scalar,
-        "rewards/rejected": tf.mean(rL) as tf.Scalar,
-        "rewards/accuracies": tf.mean(tf.greater(rW, rL).cast("float32")) as tf.Scalar,
-        "rewards/margins": tf.mean(tf.sub(rW, rL)) as tf.Scalar,
-        "logps/chosen": tf.mean(inputs.chosen.policy.sum) as tf.Scalar,
-        "logps/rejected": tf.mean(inputs.rejected.policy.sum) as tf.Scalar,
-      },
-    };
+    const mW = inputs.chosen.policy.mean;
+    const mL = inputs.rejected.policy.mean;
+    const z = tf.sub(tf.mul(cfg.beta, tf.sub(mW, mL)), cfg.simpoGamma);
+    // Reference-free rewards: β · \bar ℓθ(y).
+    return { loss: tf.mean(sigmoidLoss(z)) as tf.Scalar, metrics: rewardMetrics(cfg.beta, mW, mL, inputs) };
   });
 }
 
