@@ -37,5 +37,11 @@ const trainer = new Trainer({
   onCheckpoint: (_dir, step) => void process.stdout.write(`CKPT ${step}\n`),
 });
 if (flags.includes("--resume")) process.stdout.write(`RESUMED ${trainer.resume()}\n`);
-await trainer.train();
-process.stdout.write("DONE\n");
+try {
+  await trainer.train();
+  process.stdout.write("DONE\n");
+} catch (e) {
+  if ((e as Error).name !== "TrainingInterrupted") throw e;
+  process.stdout.write(`INTERRUPTED ${(e as Error).message}\n`);
+  process.exitCode = 130;
+}

@@ -10,17 +10,17 @@ const child = path.join(__dirname, "train-child.ts");
 const run = (dir: string, ...flags: string[]) =>
   execFileSync(process.execPath, ["--import", "tsx", child, dir, ...flags], { encoding: "utf8" });
 
-/** Starts the child and SIGKILLs it as soon as it reports checkpoint `atStep`. */
-function runAndKill(dir: string, atStep: number): Promise<{ signal: NodeJS.Signals | null; out: string }> {
+/** Starts the child and sends `signal` as soon as it reports checkpoint `atStep`. */
+function runAndKill(dir: string, atStep: number, signal: NodeJS.Signals = "SIGKILL"): Promise<{ signal: NodeJS.Signals | null; code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ["--import", "tsx", child, dir, "--slow"], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     p.stdout.on("data", (d) => {
       out += d;
-      if (out.includes(`CKPT ${atStep}\n`)) p.kill("SIGKILL");
+      if (out.includes(`CKPT ${atStep}\n`) && !p.killed) p.kill(signal);
     });
     p.on("error", reject);
-    p.on("exit", (_code, signal) => resolve({ signal, out }));
+    p.on("exit", (code, sig) => resolve({ signal: sig, code, out }));
   });
 }
 
@@ -48,5 +48,21 @@ describe("kill -9 and resume", () => {
     expect(strip(path.join(b, "metrics.jsonl"))).toEqual(strip(path.join(a, "metrics.jsonl")));
     // only the newest two checkpoints are kept, and no temp directories are left
     expect(fs.readdirSync(path.join(b, "checkpoints")).sort()).toEqual(["step-00000030", "step-00000040"]);
+  });
+
+  it("SIGINT: finishes the step, writes a checkpoint, exits; resuming gives the same final bytes", async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), "infifpo-sigint-"));
+    const a = path.join(base, "uninterrupted"), b = path.join(base, "interrupted");
+    run(a);
+    const r = await runAndKill(b, 10, "SIGINT");
+    expect(r.code).toBe(130);
+    const m = /INTERRUPTED training interrupted after step (\d+); checkpoint written to (\S+)/.exec(r.out);
+    expect(m, r.out).not.toBeNull();
+    const step = Number(m![1]);
+    expect(step).toBeGreaterThanOrEqual(10);
+    expect(step).toBeLessThan(40);
+    expect(listCheckpoints(path.join(b, "checkpoints")).map((c) => c.step)).toContain(step);
+    expect(run(b, "--resume")).toContain(`RESUMED ${step}`);
+    expect(Buffer.compare(fs.readFileSync(path.join(a, "final", "params.bin")), fs.readFileSync(path.join(b, "final", "params.bin")))).toBe(0);
   });
 });

@@ -95,6 +95,23 @@ export interface TrainerOptions<T> {
   onStep?: (rec: MetricsRecord) => void | Promise<void>;
   /** Called after each checkpoint is complete on disk. */
   onCheckpoint?: (dir: string, step: number) => void | Promise<void>;
+  /**
+   * On SIGINT/SIGTERM finish the current step, write a checkpoint (when outDir is set) and stop with
+   * `TrainingInterrupted`; a second signal exits at once. Default: true when outDir is set.
+   */
+  handleSignals?: boolean;
+}
+
+/** Training stopped on SIGINT/SIGTERM after writing a checkpoint; resume continues from it. */
+export class TrainingInterrupted extends UserError {
+  constructor(readonly step: number, readonly checkpoint: string | null) {
+    super(
+      `training interrupted after step ${step}` +
+        (checkpoint ? `; checkpoint written to ${checkpoint} (continue with --resume)` : " (no outDir: nothing saved)"),
+      130,
+    );
+    this.name = "TrainingInterrupted";
+  }
 }
 
 /** Training stopped because the loss or gradient norm was NaN/±Inf. A UserError: the CLI prints it plainly. */
@@ -329,6 +346,11 @@ export class Trainer<T> {
     return dir;
   }
 
+  /** The checkpoint directory for `step` if the last one written is that step's. */
+  private lastCheckpointAt(step: number): string | null {
+    return this.lastCheckpoint && this.lastCheckpoint.endsWith(checkpointDirName(step)) ? this.lastCheckpoint : null;
+  }
+
   /** Writes `<outDir>/final/` (parameters only, same layout as a checkpoint). */
   saveFinal(): string {
     if (!this.opts.outDir) throw new Error("saveFinal needs outDir");
@@ -347,8 +369,23 @@ export class Trainer<T> {
     const progress: Progress = createProgress(this.opts.label ?? "train", this.opts.progress ?? "auto", { every: L.logEvery });
     if (this.checkpointRoot) pruneCheckpoints(this.checkpointRoot, 0); // stale temp dirs only
     progress.start(L.maxSteps, this.step);
+    let signalled: string | null = null;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signalled) process.exit(130); // second signal: leave now
+      signalled = sig;
+      progress.log(`[infifpo] ${sig}: stopping after this step and writing a checkpoint (again to quit at once)`);
+    };
+    const handle = this.opts.handleSignals ?? !!this.opts.outDir;
+    if (handle) {
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+    }
     try {
       while (this.step < L.maxSteps) {
+        if (signalled) {
+          const dir = this.checkpointRoot ? this.lastCheckpointAt(this.step) ?? this.saveCheckpoint() : null;
+          throw new TrainingInterrupted(this.step, dir);
+        }
         const rec = this.trainStep();
         history.push(rec);
         if (this.step % L.logEvery === 0 || this.step === L.maxSteps) this.metrics?.append(rec);
@@ -370,6 +407,10 @@ export class Trainer<T> {
       }
     } finally {
       progress.stop();
+      if (handle) {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
     }
     const finalDir = this.opts.outDir ? this.saveFinal() : null;
     return { step: this.step, history, finalDir };
