@@ -33,7 +33,7 @@ const trainer = new Trainer({
   outDir,
   runConfig: { maxSteps, lr: 0.02 },
   progress: "none",
-  onStep: flags.includes("--slow") ? () => new Promise((res) => setTimeout(res, 25)) : undefined,
+  onStep: flags.includes("--slow") ? () => new Promise((res) => setTimeout(res, 40)) : undefined,
   onCheckpoint: (_dir, step) => void process.stdout.write(`CKPT ${step}\n`),
 });
 if (flags.includes("--resume")) process.stdout.write(`RESUMED ${trainer.resume()}\n`);
