@@ -31,6 +31,20 @@ export * from "./model";
 // Several layers have a seeded RNG; the public `Rng` is the model's (sfc32), data's generator is `rng()`.
 export { Rng } from "./model";
 
+// Training: generic loop, AdamW, schedule, checkpoints/resume, metrics, SFT and preference adapters, runTraining
+// (lib/train's own Rng, with savable state, is imported from "./lib/train" directly: the public `Rng` is the model's)
+export {
+  Trainer, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, AdamW, ADAMW_DEFAULTS, warmupCosine,
+  globalNorm, clipCoefficient, clipByGlobalNorm, deriveSeed, EpochSampler, MetricsLog, readMetrics,
+  writeCheckpoint, readCheckpoint, listCheckpoints, latestCheckpoint, pruneCheckpoints, restoreParams, writeFileAtomic,
+  CHECKPOINT_FORMAT, createProgress, TRAIN_DEFAULTS, TRAIN_PRESETS, resolveTrainConfig, parseSetting,
+  encodePreferenceExample, preferenceLossFn, preferenceTokens, sftLossFn, sftTokens, runTraining, validateSftRecord,
+  type LoopConfig, type LossFn, type StepContext, type TrainerOptions, type TrainResult, type AdamWConfig,
+  type AdamWState, type ScheduleConfig, type RngState, type SamplerState, type MetricsRecord, type Checkpoint,
+  type CheckpointState, type Progress, type ProgressMode, type TrainConfig, type PreferenceExample,
+  type ResponseColumns, type RunOptions, type RunResult,
+} from "./train";
+
 // Figures: plain plotly {data, layout} specs and their HTML; notebook display lives in lib/viz/notebook (loads tslab)
 export * from "./viz/index";
 export { sweepFusionSettings, sweepSettings, sweepTable, fusedRecords, type SweepOptions, type SweepRow } from "./viz/sweep";
