@@ -99,19 +99,49 @@ export function collatePairs(pairs: readonly PairEncoding[], padId: number): Pai
 
 /**
  * log M(target_t | inputs_≤t) for every position: inputs, targets [B, T] → [B, T]
- * (= logit[target] − logsumexp(logits), the target picked by a one-hot product so it is differentiable on
- * every backend).
+ * (= logit[target] − logsumexp(logits); see `targetLogProbs`).
  */
 export function tokenLogProbs(model: Model, inputIds: tf.Tensor2D, targets: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     const [B, T] = inputIds.shape;
-    const V = model.config.vocabSize;
     const logits = head(model, trunk(model, inputIds).h); // [B·T, V]
-    const oh = oneHotFloat(tf.reshape(targets, [B * T]) as tf.Tensor1D, V); // [B·T, V]
-    const picked = tf.sum(tf.mul(logits, oh), -1); // [B·T]
-    const lp = tf.sub(picked, tf.logSumExp(logits, -1)); // [B·T]
+    const lp = targetLogProbs(logits, tf.reshape(targets, [B * T]) as tf.Tensor1D); // [B·T]
     return tf.reshape(lp, [B, T]) as tf.Tensor2D;
   });
+}
+
+/**
+ * log softmax(logits)[target] per row: logits [N, V], targets [N] (int32) → [N], as
+ * logit[target] − (m + log Σ exp(logit − m)), m = the row max (tfjs's logSumExp, op for op). The gradient is
+ * written out, dlogits = dlp · (onehot(target) − softmax), so the backward never differentiates the max (on
+ * wasm its Equal-mask gradient alone cost ~130 ms per bench-small step) nor the one-hot product.
+ * `targetLogProbsPlain` is the autodiff version (tests compare them).
+ */
+export function targetLogProbs(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const [N, V] = logits.shape;
+  const oh = oneHotFloat(targets, V); // [N, V]
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor2D;
+    const m = tf.max(x, -1, true); // [N, 1]
+    const e = tf.exp(tf.sub(x, m)); // [N, V]
+    const s = tf.sum(e, -1, true); // [N, 1]
+    const lse = tf.add(tf.log(s), m); // [N, 1]
+    (args[1] as tf.GradSaveFunc)([e, s, oh]);
+    return {
+      value: tf.reshape(tf.sub(tf.sum(tf.mul(x, oh), -1, true), lse), [N]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [es, ss, ohs] = saved;
+        return [tf.mul(tf.sub(ohs, tf.div(es, ss)), tf.reshape(dy, [N, 1]))];
+      },
+    };
+  });
+  return f(logits) as tf.Tensor1D;
+}
+
+/** `targetLogProbs` by plain tfjs autodiff (the reference for its written-out gradient). */
+export function targetLogProbsPlain(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const oh = oneHotFloat(targets, logits.shape[1]); // [N, V]
+  return tf.sub(tf.sum(tf.mul(logits, oh), -1), tf.logSumExp(logits, -1)) as tf.Tensor1D;
 }
 
 /** Response-only log-prob sum ℓ, per-token mean ℓ/n and count n, one entry per pair. */
