@@ -11,7 +11,7 @@
  *   cache 148 ms, without 1,086 ms): scoring 500 lab-like pairs and greedy-decoding 500 prompts × 17 tokens, EOS
  *   banned, cache on and off.
  * - `--ab`: `kernelAB`, the bench-small step and scoring with the default kernels vs a "straightforward" graph
- *   (tfjs autodiff for LayerNorm and GELU, tf.fused.matMul), interleaved.
+ *   (tfjs autodiff for LayerNorm, GELU and attention, tf.fused.matMul), interleaved.
  * Timings are medians after warm-up; on a shared 2-core machine they are noisy.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -99,8 +99,8 @@ async function main() {
     // The same step and scoring with tfjs's own autodiff for LayerNorm/GELU and fused.matMul (a
     // "straightforward" graph), interleaved with the defaults so machine load hits both alike.
     const variants: Record<string, Partial<KernelChoices>> = {
-      defaults: { layerNorm: "custom", gelu: "custom", linear: "auto" },
-      straightforward: { layerNorm: "plain", gelu: "plain", linear: "fused" },
+      defaults: { layerNorm: "custom", gelu: "custom", linear: "auto", attention: "custom" },
+      straightforward: { layerNorm: "plain", gelu: "plain", linear: "fused", attention: "plain" },
     };
     const acc: Record<string, { step: number[]; score: number[] }> = {};
     for (let r = 0; r < Math.max(4, iters); r++) {
