@@ -340,8 +340,8 @@ export function causalAttention(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, 
     const q = tf.transpose(tf.reshape(q2, [B, T, H, d]), [0, 2, 1, 3]); // [B, H, T, d]
     const kT = tf.transpose(tf.reshape(k2, [B, T, H, d]), [0, 2, 3, 1]); // [B, H, d, T]
     const v = tf.transpose(tf.reshape(v2, [B, T, H, d]), [0, 2, 1, 3]); // [B, H, T, d]
-    const p = tf.softmax(tf.add(tf.matMul(tf.mul(q, scale), kT), mask)); // [B, H, T, T]
-    const y = tf.matMul(p, v); // [B, H, T, d]
+    const p = tf.softmax(tf.add(bmm(tf.mul(q, scale), kT), mask)); // [B, H, T, T]
+    const y = bmm(p, v); // [B, H, T, d]
     (args[1] as tf.GradSaveFunc)([q, kT, v, p]);
     return {
       value: tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, D]),
@@ -349,17 +349,41 @@ export function causalAttention(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, 
         const [qs, kTs, vs, ps] = saved as tf.Tensor4D[];
         const dy4 = tf.reshape(dy, [B, T, H, d]);
         const dY = tf.transpose(dy4, [0, 2, 1, 3]); // [B, H, T, d]
-        const dVT = tf.matMul(tf.transpose(dy4, [0, 2, 3, 1]), ps); // [B, H, d, T]
-        const dP = tf.matMul(dY, tf.transpose(vs, [0, 1, 3, 2])); // [B, H, T, T]
+        const dVT = bmm(tf.transpose(dy4, [0, 2, 3, 1]), ps); // [B, H, d, T]
+        const dP = bmm(dY, tf.transpose(vs, [0, 1, 3, 2])); // [B, H, T, T]
         const dS = tf.mul(tf.mul(ps, tf.sub(dP, tf.sum(tf.mul(dP, ps), -1, true))), scale); // [B, H, T, T]
-        const dQ = tf.matMul(dS, tf.transpose(kTs, [0, 1, 3, 2])); // [B, H, T, d]
-        const dKT = tf.matMul(tf.transpose(qs, [0, 1, 3, 2]), dS); // [B, H, d, T]
+        const dQ = bmm(dS, tf.transpose(kTs, [0, 1, 3, 2])); // [B, H, T, d]
+        const dKT = bmm(tf.transpose(qs, [0, 1, 3, 2]), dS); // [B, H, d, T]
         const back = (t: tf.Tensor, perm: number[]) => tf.reshape(tf.transpose(t, perm), [B * T, D]);
         return [tf.concat([back(dQ, [0, 2, 1, 3]), back(dKT, [0, 3, 1, 2]), back(dVT, [0, 3, 1, 2])], 1)]; // [B·T, 3D]
       },
     };
   });
   return f(qkv) as tf.Tensor2D;
+}
+
+/**
+ * Batched matMul [B, H, m, k] · [B, H, k, n] → [B, H, m, n], no transposes. On wasm, BatchMatMul with a batch
+ * dimension runs a scalar loop (35 ms for 64 × 128×128·128×32) while a 2-D matMul uses XNNPACK (64 of them:
+ * ~7 ms), and slicing the batch apart with tfjs ops costs more than that (tf.split into 64: 137 ms); so there
+ * the operands are read back (wasm memory, synchronous), multiplied as 2-D products and written back. Not
+ * differentiable by itself: only for use inside a customGrad (`causalAttention`).
+ */
+function bmm(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
+  if (!slowTransposes()) return tf.matMul(a, b);
+  const [B, H, m, k] = a.shape;
+  const n = b.shape[3];
+  const ad = a.dataSync() as Float32Array;
+  const bd = b.dataSync() as Float32Array;
+  const out = new Float32Array(B * H * m * n);
+  for (let i = 0; i < B * H; i++) {
+    const r = tf.tidy(() =>
+      tf.matMul(tf.tensor2d(ad.subarray(i * m * k, (i + 1) * m * k), [m, k]), tf.tensor2d(bd.subarray(i * k * n, (i + 1) * k * n), [k, n])),
+    );
+    out.set(r.dataSync() as Float32Array, i * m * n);
+    r.dispose();
+  }
+  return tf.tensor4d(out, [B, H, m, n]);
 }
 
 /** True on backends whose transposed matMul is slow (wasm: only the plain 2-D case uses XNNPACK). */
