@@ -369,10 +369,10 @@ export function causalAttention(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, 
  * the operands are read back (wasm memory, synchronous), multiplied as 2-D products and written back. Not
  * differentiable by itself: only for use inside a customGrad (`causalAttention`).
  */
-function bmm(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
-  if (!slowTransposes()) return tf.matMul(a, b);
-  const [B, H, m, k] = a.shape;
-  const n = b.shape[3];
+function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor4D {
+  if (!slowTransposes()) return tf.matMul(a, b) as tf.Tensor4D;
+  const [B, H, m, k] = a.shape as [number, number, number, number];
+  const n = b.shape[3] as number;
   const ad = a.dataSync() as Float32Array;
   const bd = b.dataSync() as Float32Array;
   const out = new Float32Array(B * H * m * n);
