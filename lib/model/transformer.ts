@@ -207,7 +207,7 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: n
         const [xh, rs, gs] = saved;
         const dxhat = tf.mul(dy, gs); // [N, D]
         const inner = tf.sub(tf.sub(dxhat, tf.mean(dxhat, -1, true)), tf.mul(xh, tf.mean(tf.mul(dxhat, xh), -1, true)));
-        return [tf.mul(inner, rs), tf.sum(tf.mul(dy, xh), 0), tf.sum(dy, 0)];
+        return [tf.mul(inner, rs), sumRows(tf.mul(dy, xh)), sumRows(dy)];
       },
     };
   });
@@ -313,7 +313,7 @@ export function linear(
         const d = dy as tf.Tensor2D;
         const dx = tf.matMul(d, tf.transpose(ws)); // [N, I]
         const dw = tf.matMul(tf.transpose(xs), d); // [I, O]
-        return b ? [dx, dw, tf.sum(d, 0)] : [dx, dw];
+        return b ? [dx, dw, sumRows(d)] : [dx, dw];
       },
     };
   });
@@ -384,6 +384,16 @@ function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor4D {
     r.dispose();
   }
   return tf.tensor4d(out, [B, H, m, n]);
+}
+
+/**
+ * Σ over rows: [N, O] → [O]. On wasm an axis-0 reduction transposes first (~2 ms for 2048×128, every bias
+ * and LayerNorm gradient), so there it is the XNNPACK product ones[1, N] · x; elsewhere tf.sum(x, 0).
+ */
+function sumRows(x: tf.Tensor): tf.Tensor1D {
+  if (!slowTransposes()) return tf.sum(x, 0) as tf.Tensor1D;
+  const [N, O] = x.shape as [number, number];
+  return tf.reshape(tf.matMul(tf.ones([1, N]), x as tf.Tensor2D), [O]) as tf.Tensor1D;
 }
 
 /** True on backends whose transposed matMul is slow (wasm: only the plain 2-D case uses XNNPACK). */
