@@ -323,37 +323,34 @@ export function linear(
 /**
  * Causal self-attention of a whole sequence (no KV cache): qkv [B·T, 3D] (columns q | k | v, head-major) and
  * the additive mask [T, T] → y [B·T, D], y = softmax(q·kᵀ/√d + mask) · v per head, heads concatenated.
- * The gradient is written out, and every matMul (forward and backward) is a plain batched product with
- * explicit transposes of the thin [.., T, d] operands: on wasm a transposed batched matMul is ~4x slower than
- * a plain one (152 vs 35 ms at 64×128×128·128×128ᵀ), on native ~3x (13 vs 4 ms). With P = softmax(S),
- * S = (q/√d)·kᵀ + mask, dY the upstream gradient:
+ * The gradient is written out (one tape node instead of ~15). With P = softmax(S), S = (q/√d)·kᵀ + mask,
+ * dY the upstream gradient:
  *   dVᵀ = dYᵀ·P;  dP = dY·vᵀ;  dS = P ⊙ (dP − Σ_keys dP ⊙ P) / √d;  dQ = dS·k;  dKᵀ = qᵀ·dS.
+ * Every product transposes only a thin [.., T, d] operand: natively as a matMul flag (native measured
+ * vᵀ·P with a flag at 2.2 ms vs an explicit transpose alone at 1.6 ms), on wasm explicitly (see `bmm`).
  * The mask is a constant (no gradient).
  */
 export function causalAttention(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, T: number, H: number): tf.Tensor2D {
   const D = qkv.shape[1] / 3;
   const d = D / H;
   const scale = 1 / Math.sqrt(d);
+  const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, d]), [0, 2, 1, 3]); // [B·T, D] → [B, H, T, d]
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor2D;
-    const [q2, k2, v2] = tf.split(x, 3, 1); // each [B·T, D] (a 2-D split: fast everywhere, unlike a 5-D slice on wasm)
-    const q = tf.transpose(tf.reshape(q2, [B, T, H, d]), [0, 2, 1, 3]); // [B, H, T, d]
-    const kT = tf.transpose(tf.reshape(k2, [B, T, H, d]), [0, 2, 3, 1]); // [B, H, d, T]
-    const v = tf.transpose(tf.reshape(v2, [B, T, H, d]), [0, 2, 1, 3]); // [B, H, T, d]
-    const p = tf.softmax(tf.add(bmm(tf.mul(q, scale), kT), mask)); // [B, H, T, T]
-    const y = bmm(p, v); // [B, H, T, d]
-    (args[1] as tf.GradSaveFunc)([q, kT, v, p]);
+    const [q, k, v] = tf.split(x, 3, 1).map(heads); // each [B, H, T, d] (a 2-D split: a 5-D slice is slow on wasm)
+    const p = tf.softmax(tf.add(mm(tf.mul(q, scale), k, false, true), mask)); // [B, H, T, T]
+    const y = mm(p, v); // [B, H, T, d]
+    (args[1] as tf.GradSaveFunc)([q, k, v, p]);
     return {
       value: tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, D]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [qs, kTs, vs, ps] = saved as tf.Tensor4D[];
-        const dy4 = tf.reshape(dy, [B, T, H, d]);
-        const dY = tf.transpose(dy4, [0, 2, 1, 3]); // [B, H, T, d]
-        const dVT = bmm(tf.transpose(dy4, [0, 2, 3, 1]), ps); // [B, H, d, T]
-        const dP = bmm(dY, tf.transpose(vs, [0, 1, 3, 2])); // [B, H, T, T]
+        const [qs, ks, vs, ps] = saved;
+        const dY = heads(dy); // [B, H, T, d]
+        const dVT = mm(dY, ps, true); // [B, H, d, T]
+        const dP = mm(dY, vs, false, true); // [B, H, T, T]
         const dS = tf.mul(tf.mul(ps, tf.sub(dP, tf.sum(tf.mul(dP, ps), -1, true))), scale); // [B, H, T, T]
-        const dQ = bmm(dS, tf.transpose(kTs, [0, 1, 3, 2])); // [B, H, T, d]
-        const dKT = bmm(tf.transpose(qs, [0, 1, 3, 2]), dS); // [B, H, d, T]
+        const dQ = mm(dS, ks); // [B, H, T, d]
+        const dKT = mm(qs, dS, true); // [B, H, d, T]
         const back = (t: tf.Tensor, perm: number[]) => tf.reshape(tf.transpose(t, perm), [B * T, D]);
         return [tf.concat([back(dQ, [0, 2, 1, 3]), back(dKT, [0, 3, 1, 2]), back(dVT, [0, 3, 1, 2])], 1)]; // [B·T, 3D]
       },
@@ -362,15 +359,20 @@ export function causalAttention(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, 
   return f(qkv) as tf.Tensor2D;
 }
 
+/** Batched a·b with transpose flags; on wasm the flagged operands are transposed explicitly for `bmm`. */
+function mm(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor4D {
+  if (!slowTransposes()) return tf.matMul(a, b, transposeA, transposeB) as tf.Tensor4D;
+  return bmm(transposeA ? tf.transpose(a, [0, 1, 3, 2]) : a, transposeB ? tf.transpose(b, [0, 1, 3, 2]) : b);
+}
+
 /**
  * Batched matMul [B, H, m, k] · [B, H, k, n] → [B, H, m, n], no transposes. On wasm, BatchMatMul with a batch
  * dimension runs a scalar loop (35 ms for 64 × 128×128·128×32) while a 2-D matMul uses XNNPACK (64 of them:
  * ~7 ms), and slicing the batch apart with tfjs ops costs more than that (tf.split into 64: 137 ms); so there
  * the operands are read back (wasm memory, synchronous), multiplied as 2-D products and written back. Not
- * differentiable by itself: only for use inside a customGrad (`causalAttention`).
+ * differentiable by itself: only for use inside a customGrad (`causalAttention`). Wasm only.
  */
 function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor4D {
-  if (!slowTransposes()) return tf.matMul(a, b) as tf.Tensor4D;
   const [B, H, m, k] = a.shape as [number, number, number, number];
   const n = b.shape[3] as number;
   const ad = a.dataSync() as Float32Array;
