@@ -17,6 +17,7 @@ export * from "./data";
 
 // Record-level fusion and statistics (what `infifpo fuse` / `stats` compute)
 export * from "./records";
+export { sweepFusionSettings, sweepSettings, sweepTable, fusedRecords, type SweepOptions, type SweepRow } from "./records/sweep";
 export { fuseFile, rejectsPathFor, type FuseFileOptions, type FuseFileResult } from "./cli/fuse";
 export { statsFile, formatSummary } from "./cli/stats";
 
@@ -47,4 +48,3 @@ export {
 
 // Figures: plain plotly {data, layout} specs and their HTML; notebook display lives in lib/viz/notebook (loads tslab)
 export * from "./viz/index";
-export { sweepFusionSettings, sweepSettings, sweepTable, fusedRecords, type SweepOptions, type SweepRow } from "./viz/sweep";

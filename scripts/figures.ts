@@ -159,7 +159,7 @@ export async function sampleFigures(input: string, beta: number, betaSum: number
   // Imported here so `--help` and the renderer's tests need neither the data layer nor a records file.
   const { loadRecords } = await import("../lib/data/jsonl");
   const { clipRatePlot, fusedVsPivotMarginPlot, selectionPlot, settingsComparisonPlot } = await import("../lib/viz/fusion");
-  const { sweepFusionSettings } = await import("../lib/viz/sweep");
+  const { sweepFusionSettings } = await import("../lib/records/sweep");
   const records = await loadRecords(input);
   const [paper] = sweepFusionSettings(records, { strategies: ["max-margin"], clip: [true], lengthNorm: [true], betaLN: beta });
   const margins = sweepFusionSettings(records, { strategies: ["max-margin", "mean"], lengthNorm: [true], betaLN: beta });

@@ -74,7 +74,7 @@ export function clipRatePlot(summary: ClipRates, opts: ChartOptions = {}): Figur
 
 /**
  * How often max-margin picked each source, per side. Throws for a summary of another strategy (selection null).
- * With `pivotKept` (records where clipping changed every source, see lib/viz/sweep `SweepRow.pivotKept`), those
+ * With `pivotKept` (records where clipping changed every source, see lib/records/sweep `SweepRow.pivotKept`), those
  * records move from "source 0" — where the lowest-index tie rule files them — to a first bar "pivot (all clipped)".
  *   selectionPlot({ selection: { chosen: [120, 80], rejected: [50, 150] } }).data[0].y → [120, 80]
  *   selectionPlot(s, { pivotKept: { chosen: 100, rejected: 0 } }).data[0].y → [100, 20, 80]

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PreferenceRecord } from "../lib/data/types";
-import { fusedRecords, sweepFusionSettings, sweepSettings, sweepTable } from "../lib/viz/sweep";
+import { fusedRecords, sweepFusionSettings, sweepSettings, sweepTable } from "../lib/records/sweep";
 import { resolveFuseSettings } from "../lib/records/settings";
 
 // The worked example of infifpo.md (per-token means; sums are means × 10 and matter only with LN off).

@@ -4,9 +4,9 @@
  */
 import type { PreferenceRecord } from "../data/types";
 import { FUSION_STRATEGIES, type FusionStrategy } from "../fusion/options";
-import { annotateRecord } from "../records/annotate";
-import { resolveFuseSettings, settingsLabel, type FuseOverrides, type FuseSettings } from "../records/settings";
-import { FuseStats, type FuseSummary } from "../records/stats";
+import { annotateRecord } from "./annotate";
+import { resolveFuseSettings, settingsLabel, type FuseOverrides, type FuseSettings } from "./settings";
+import { FuseStats, type FuseSummary } from "./stats";
 
 export interface SweepOptions {
   strategies?: readonly FusionStrategy[];
