@@ -1,11 +1,20 @@
 /** `infifpo fuse`: add the fused reference, logit, loss and disparity weight to every record of a JSONL file. */
 import type { Command } from "commander";
-import { floatJson, openAtomicWriter, recordSerializer, readRecordBatches, type AtomicWriter, type FusedColumns, type PreferenceRecord } from "../data";
-import { annotateRecord } from "../records/annotate";
+import { open, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import { openAtomicWriter, recordSerializer, readRecordBatches, type AtomicWriter, type PreferenceRecord } from "../data";
+import { DEFAULT_CHUNK_BYTES } from "../data/jsonl";
 import { settingsLabel, type FuseSettings } from "../records/settings";
 import { byteProgress } from "./byte-progress";
 import { addFusionFlags, settingsFromFlags, type FusionFlags } from "./fusion-flags";
+import { fuseBatch, fuseChunk, rejectLine, reviveDataError, type ChunkContext, type ChunkResult, type SerializedDataError } from "./fuse-chunk";
 import { inputFile } from "./input";
+import { UserError } from "../errors";
+
+export { fusedMembers } from "./fuse-chunk";
 
 export interface FuseFileOptions {
   input: string;
@@ -14,6 +23,16 @@ export interface FuseFileOptions {
   /** Keep going past invalid lines, writing them with their reasons to `rejectsPath`. */
   skipInvalid?: boolean;
   onProgress?: (bytesRead: number, records: number) => void;
+  /**
+   * Threads that parse and fuse (default min(2, cores)). With 2 or more, a plain input file of at least
+   * `parallelMinBytes` is cut into chunks of whole lines fused by worker threads, written in file order; the
+   * output, the rejects and the errors are the same as with 1 (the single-thread path).
+   */
+  threads?: number;
+  /** Chunk size of the parallel path (default 1 MiB; tests use small ones). */
+  chunkBytes?: number;
+  /** Smallest input that takes the parallel path (default 4 MiB). */
+  parallelMinBytes?: number;
 }
 
 export interface FuseFileResult {
@@ -21,6 +40,8 @@ export interface FuseFileResult {
   rejected: number;
   rejectsPath: string | null;
   seconds: number;
+  /** Threads that fused: 1 on the single-thread path. */
+  threads: number;
 }
 
 /** `OUT.jsonl` → `OUT.rejects.jsonl`. */
@@ -28,58 +49,9 @@ export function rejectsPathFor(output: string): string {
   return output.replace(/\.jsonl$/i, "") + ".rejects.jsonl";
 }
 
-const FUSED_KEYS: readonly (keyof FusedColumns)[] = [
-  "fused_chosen_logps", "fused_rejected_logps", "fused_source_chosen", "fused_source_rejected", "logit", "loss", "disparity_weight",
-];
-
-/** The fused columns as JSON members to append inside a record: `,"fused_chosen_logps":-0.5,…` (ASCII only). */
-export function fusedMembers(c: FusedColumns): string {
-  const sel = (i: number | null) => (i === null ? "null" : String(i));
-  return (
-    `,"fused_chosen_logps":${floatJson(c.fused_chosen_logps)},"fused_rejected_logps":${floatJson(c.fused_rejected_logps)}` +
-    `,"fused_source_chosen":${sel(c.fused_source_chosen)},"fused_source_rejected":${sel(c.fused_source_rejected)}` +
-    `,"logit":${floatJson(c.logit)},"loss":${floatJson(c.loss)},"disparity_weight":${floatJson(c.disparity_weight)}`
-  );
-}
-
-/** Whether a record already carries fused columns (a re-fuse): then it is re-serialised so no key appears twice. */
-function hasFusedColumns(r: PreferenceRecord): boolean {
-  for (const k of FUSED_KEYS) if (r[k] !== undefined) return true;
-  return false;
-}
-
-/**
- * Output lines for one batch: each input line byte for byte with the fused members inserted before its closing
- * brace (no re-encoding of the input, and its own number formatting is kept), in one buffer.
- */
-function fuseBatch(rows: { record: PreferenceRecord; bytes: Buffer }[], settings: FuseSettings, serialize: (rec: object) => string): Buffer {
-  const tails: string[] = new Array(rows.length);
-  const heads: number[] = new Array(rows.length);
-  let total = 0;
-  for (let i = 0; i < rows.length; i++) {
-    const { record, bytes } = rows[i];
-    const columns = annotateRecord(record, settings).columns;
-    if (hasFusedColumns(record)) {
-      heads[i] = -1;
-      tails[i] = serialize({ ...record, ...columns }) + "\n";
-      total += Buffer.byteLength(tails[i]);
-    } else {
-      heads[i] = bytes.lastIndexOf(0x7d); // the record's closing '}' (validated: the line is a JSON object)
-      tails[i] = fusedMembers(columns) + "}\n";
-      total += heads[i] + tails[i].length;
-    }
-  }
-  const out = Buffer.allocUnsafe(total);
-  let off = 0;
-  for (let i = 0; i < rows.length; i++) {
-    if (heads[i] < 0) {
-      off += out.write(tails[i], off, "utf8");
-    } else {
-      off += rows[i].bytes.copy(out, off, 0, heads[i]);
-      off += out.write(tails[i], off, "latin1");
-    }
-  }
-  return out;
+/** Default for `--threads`: min(2, cores). */
+export function defaultFuseThreads(): number {
+  return Math.max(1, Math.min(2, availableParallelism()));
 }
 
 /**
@@ -88,6 +60,24 @@ function fuseBatch(rows: { record: PreferenceRecord; bytes: Buffer }[], settings
  */
 export async function fuseFile(o: FuseFileOptions): Promise<FuseFileResult> {
   const t0 = performance.now();
+  const threads = Math.floor(o.threads ?? defaultFuseThreads());
+  if (threads >= 2 && o.input !== "-" && !/\.gz$/i.test(o.input)) {
+    let size = -1;
+    try {
+      const st = await stat(o.input);
+      if (st.isFile()) size = st.size;
+    } catch {
+      // the single-thread path reports it
+    }
+    if (size >= (o.parallelMinBytes ?? 4 * 1024 * 1024)) {
+      const r = await fuseParallel(o, threads, t0);
+      if (r !== null) return r;
+    }
+  }
+  return fuseSerial(o, t0);
+}
+
+async function fuseSerial(o: FuseFileOptions, t0: number): Promise<FuseFileResult> {
   const out = await openAtomicWriter(o.output);
   const rejectsPath = o.skipInvalid ? rejectsPathFor(o.output) : null;
   let rejects: AtomicWriter | null = null;
@@ -108,7 +98,7 @@ export async function fuseFile(o: FuseFileOptions): Promise<FuseFileResult> {
         }
         if (!rejects) throw row.error;
         rejected++;
-        const p = rejects.write(JSON.stringify({ line: row.line, field: row.error.field, error: row.error.message, text: row.text ?? null }));
+        const p = rejects.write(rejectLine(row));
         if (p) await p;
       }
       if (good.length > 0) {
@@ -125,13 +115,233 @@ export async function fuseFile(o: FuseFileOptions): Promise<FuseFileResult> {
     await rejects?.abort();
     throw err;
   }
-  return { records, rejected, rejectsPath, seconds: (performance.now() - t0) / 1000 };
+  return { records, rejected, rejectsPath, seconds: (performance.now() - t0) / 1000, threads: 1 };
+}
+
+/** Raised inside the parallel path when it can't go on (workers failed to start, a huge line): rerun single-threaded. */
+class Fallback extends Error {}
+
+interface WorkerReply {
+  id: number;
+  ok: boolean;
+  buf?: ArrayBuffer;
+  off?: number;
+  len?: number;
+  records?: number;
+  rejects?: string[];
+  error?: SerializedDataError | null;
+  message?: string;
+  stack?: string;
+}
+
+/** A pool of fuse workers; `submit` posts a chunk (transferring its memory) and resolves with the worker's reply. */
+let workerSource: Promise<string> | null = null;
+
+/**
+ * The worker's code, a CommonJS script for `new Worker(code, { eval: true })`. fuse-worker.ts bundled by esbuild
+ * (which tsx brings) into plain JavaScript: a worker that loads tsx instead costs ~30 MB more memory (its own
+ * loader thread and compiled module graph). Without esbuild, a bootstrap that registers tsx and imports the TS.
+ */
+function fuseWorkerSource(): Promise<string> {
+  workerSource ??= (async () => {
+    const entry = new URL("./fuse-worker.ts", import.meta.url);
+    try {
+      const esbuild = await import("esbuild");
+      const r = await esbuild.build({
+        entryPoints: [fileURLToPath(entry)], bundle: true, platform: "node", format: "cjs", target: "node20",
+        packages: "external", write: false, logLevel: "silent",
+      });
+      return r.outputFiles[0].text;
+    } catch {
+      const api = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
+      return `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`;
+    }
+  })();
+  return workerSource;
+}
+
+class FusePool {
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: unknown) => void }>();
+  private nextId = 0;
+  private next = 0;
+  private failure: unknown = null;
+  readonly ready: Promise<void>;
+
+  constructor(threads: number, boot: string, init: { name: string; settings: FuseSettings; skipInvalid: boolean }) {
+    const readies: Promise<void>[] = [];
+    for (let i = 0; i < threads; i++) {
+      // A smaller young generation than the default (~48 MB) keeps the two workers' memory down at no cost in speed.
+      const w = new Worker(boot, { eval: true, workerData: init, stdout: false, stderr: false, resourceLimits: { maxYoungGenerationSizeMb: 16 } });
+      this.workers.push(w);
+      readies.push(
+        new Promise<void>((resolve, reject) => {
+          w.on("message", (m: WorkerReply & { ready?: boolean }) => {
+            if (m.ready) return resolve();
+            const p = this.pending.get(m.id);
+            if (!p) return;
+            this.pending.delete(m.id);
+            p.resolve(m);
+          });
+          const fail = (err: unknown): void => {
+            this.failure ??= err;
+            reject(new Fallback(String(err)));
+            for (const p of this.pending.values()) p.reject(new Fallback(String(err)));
+            this.pending.clear();
+          };
+          w.on("error", fail);
+          w.on("exit", (code) => fail(new Error(`fuse worker exited (code ${code})`)));
+        }),
+      );
+    }
+    this.ready = Promise.all(readies).then(() => undefined);
+    this.ready.catch(() => {});
+  }
+
+  submit(buf: Buffer, len: number, firstLine: number, final: boolean, sources: number): Promise<WorkerReply> {
+    if (this.failure !== null) return Promise.reject(new Fallback(String(this.failure)));
+    const id = this.nextId++;
+    const w = this.workers[this.next];
+    this.next = (this.next + 1) % this.workers.length;
+    const p = new Promise<WorkerReply>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    p.catch(() => {}); // replies left unread after an error must not surface as unhandled rejections
+    const ab = buf.buffer as ArrayBuffer;
+    w.postMessage({ id, buf: ab, len, firstLine, final, sources }, [ab]);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error("closed");
+    this.pending.clear();
+    await Promise.all(this.workers.map((w) => { w.removeAllListeners("exit"); return w.terminate(); }));
+  }
+}
+
+function countNewlines(buf: Buffer, end: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(10, 0); i !== -1 && i < end; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/**
+ * The parallel path: the main thread reads the file, cuts it into chunks of whole lines and posts them to the
+ * workers round-robin; their outputs are written strictly in chunk order (at most 2 chunks per worker in
+ * flight). Chunks are fused on the main thread until the first valid record fixes the number of sources.
+ * Returns null when it had to give up before finishing (nothing is left behind): the caller reruns
+ * single-threaded.
+ */
+async function fuseParallel(o: FuseFileOptions, threads: number, t0: number): Promise<FuseFileResult | null> {
+  const chunkBytes = Math.max(1, Math.floor(o.chunkBytes ?? DEFAULT_CHUNK_BYTES));
+  const maxCarry = 16 * 1024 * 1024; // a longer line: leave it to the single-thread reader and its limit
+  const maxInFlight = 2 * threads;
+  const ctx: ChunkContext = { name: o.input, settings: o.settings, skipInvalid: Boolean(o.skipInvalid), serialize: recordSerializer() };
+  let pool: FusePool;
+  try {
+    pool = new FusePool(threads, await fuseWorkerSource(), { name: o.input, settings: o.settings, skipInvalid: Boolean(o.skipInvalid) });
+  } catch {
+    return null;
+  }
+  const out = await openAtomicWriter(o.output);
+  const rejectsPath = o.skipInvalid ? rejectsPathFor(o.output) : null;
+  let rejects: AtomicWriter | null = null;
+  let records = 0;
+  let rejected = 0;
+  const take = async (r: { output: Buffer; records: number; rejects: string[]; error: SerializedDataError | null }, bytesRead: number): Promise<void> => {
+    if (r.records > 0) {
+      const p = out.writeBuffer(r.output, r.records);
+      if (p) await p;
+      records += r.records;
+    }
+    if (r.error) throw reviveDataError(r.error);
+    if (rejects) {
+      for (const line of r.rejects) {
+        const p = rejects.write(line);
+        if (p) await p;
+      }
+      rejected += r.rejects.length;
+    }
+    o.onProgress?.(bytesRead, records);
+  };
+  const takeReply = async (m: WorkerReply, bytesRead: number): Promise<void> => {
+    if (!m.ok) throw Object.assign(new Error(`fuse worker failed: ${m.message}`), { stack: m.stack });
+    await take({ output: Buffer.from(m.buf as ArrayBuffer, m.off, m.len), records: m.records ?? 0, rejects: m.rejects ?? [], error: m.error ?? null }, bytesRead);
+  };
+  let fh: Awaited<ReturnType<typeof open>> | null = null;
+  try {
+    if (rejectsPath) rejects = await openAtomicWriter(rejectsPath);
+    fh = await open(o.input, "r");
+    const inFlight: { reply: Promise<WorkerReply>; bytesRead: number }[] = [];
+    let carry = Buffer.alloc(0);
+    let pos = 0;
+    let nextLine = 1;
+    let sources: number | undefined;
+    let poolReady = false;
+    for (;;) {
+      const buf = Buffer.allocUnsafeSlow(carry.length + chunkBytes);
+      carry.copy(buf, 0);
+      const { bytesRead } = await fh.read(buf, carry.length, chunkBytes, pos);
+      pos += bytesRead;
+      const len = carry.length + bytesRead;
+      const eof = bytesRead === 0;
+      let cut: number;
+      if (eof) {
+        cut = len;
+      } else {
+        const nl = buf.lastIndexOf(10, len - 1);
+        if (nl === -1) {
+          if (len > maxCarry) throw new Fallback("line too long for the parallel path");
+          carry = Buffer.from(buf.subarray(0, len));
+          continue;
+        }
+        cut = nl + 1;
+      }
+      carry = Buffer.from(buf.subarray(cut, len));
+      if (cut === 0) break; // eof with nothing left
+      const firstLine = nextLine;
+      if (!eof) nextLine += countNewlines(buf, cut);
+      if (sources === undefined) {
+        // Until a valid record fixes N, fuse here (normally just the first chunk; the workers start meanwhile).
+        const r: ChunkResult = fuseChunk({ bytes: buf.subarray(0, cut), firstLine, final: eof, sources }, ctx);
+        await take(r, pos);
+        sources = r.sources;
+      } else {
+        if (!poolReady) {
+          await pool.ready;
+          poolReady = true;
+        }
+        if (inFlight.length >= maxInFlight) {
+          const f = inFlight.shift() as { reply: Promise<WorkerReply>; bytesRead: number };
+          await takeReply(await f.reply, f.bytesRead);
+        }
+        inFlight.push({ reply: pool.submit(buf, cut, firstLine, eof, sources), bytesRead: pos });
+      }
+      if (eof) break;
+    }
+    while (inFlight.length > 0) {
+      const f = inFlight.shift() as { reply: Promise<WorkerReply>; bytesRead: number };
+      await takeReply(await f.reply, f.bytesRead);
+    }
+    await fh.close();
+    fh = null;
+    await out.commit();
+    await rejects?.commit();
+  } catch (err) {
+    await out.abort();
+    await rejects?.abort();
+    if (err instanceof Fallback) return null;
+    throw err;
+  } finally {
+    await fh?.close();
+    await pool.close();
+  }
+  return { records, rejected, rejectsPath, seconds: (performance.now() - t0) / 1000, threads };
 }
 
 interface FuseFlags extends FusionFlags {
   input: string;
   output: string;
   skipInvalid?: boolean;
+  threads?: string;
 }
 
 export function register(program: Command): void {
@@ -142,6 +352,7 @@ export function register(program: Command): void {
     .requiredOption("-o, --output <file>", "where to write the fused records (written atomically)");
   addFusionFlags(cmd)
     .option("--skip-invalid", "skip invalid lines and write them with their reasons to OUT.rejects.jsonl")
+    .option("--threads <n>", `threads that parse and fuse (default: min(2, cores) = ${defaultFuseThreads()}; 1 = single-threaded)`)
     .addHelpText(
       "after",
       "\nExample:\n  infifpo fuse -i data/sample/pairs.jsonl -o runs/fused.jsonl --fusion max-margin\n" +
@@ -149,11 +360,16 @@ export function register(program: Command): void {
     )
     .action(async (flags: FuseFlags) => {
       const settings = settingsFromFlags(flags);
+      let threads: number | undefined;
+      if (flags.threads !== undefined) {
+        threads = Number(flags.threads);
+        if (!Number.isInteger(threads) || threads < 1) throw new UserError(`--threads must be a whole number ≥ 1, got ${JSON.stringify(flags.threads)}`);
+      }
       const size = await inputFile("--input", flags.input);
       const bar = byteProgress("fuse", size);
       let result: FuseFileResult;
       try {
-        result = await fuseFile({ input: flags.input, output: flags.output, settings, skipInvalid: flags.skipInvalid, onProgress: bar.update });
+        result = await fuseFile({ input: flags.input, output: flags.output, settings, skipInvalid: flags.skipInvalid, threads, onProgress: bar.update });
       } finally {
         bar.stop();
       }

@@ -101,7 +101,11 @@ export class LineSplitter {
     /** `buf[start, end)` holds the line's bytes (CR and BOM stripped); valid only during the call. */
     private readonly onLine: (text: string, lineNo: number, last: boolean, buf: Buffer, start: number, end: number) => void,
     private readonly onTooLong: (lineNo: number, bytes: number, last: boolean) => void,
-  ) {}
+    /** Number of the first line pushed (1 unless the stream starts mid-file, e.g. one chunk of a parallel pass). */
+    firstLine = 1,
+  ) {
+    this.lineNo = firstLine - 1;
+  }
 
   push(chunk: Buffer): void {
     let start = 0;
@@ -233,7 +237,7 @@ function parseError(text: string, err: unknown, loc: Loc, last: boolean): DataEr
  * A LineSplitter whose lines are parsed, validated and handed to `sink` (good rows, and bad rows when
  * `onInvalid` is "yield"; otherwise the DataError is thrown out of `push` / `end`).
  */
-function lineParser<T>(name: string, validate: Validator<T>, opts: ReadOptions, sink: (row: Row<T> | BadRow) => void): LineSplitter {
+function lineParser<T>(name: string, validate: Validator<T>, opts: ReadOptions, sink: (row: Row<T> | BadRow) => void, firstLine = 1): LineSplitter {
   const yieldBad = opts.onInvalid === "yield";
   const skipBlank = opts.blankLines === "skip";
   const maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
@@ -269,7 +273,22 @@ function lineParser<T>(name: string, validate: Validator<T>, opts: ReadOptions, 
       bad(new DataError({ file: name, line: lineNo }, null,
         `line is longer than the ${maxLineBytes}-byte limit (${last ? "" : "at least "}${bytes} bytes); raise maxLineBytes if the record is genuine`));
     },
+    firstLine,
   );
+}
+
+/**
+ * Parses one chunk of whole lines cut out of a file (for parallel readers): `chunk` starts at the beginning of
+ * line `firstLine` and ends just after a '\n', except when `final` (the file's tail, whose last line may lack
+ * its '\n'). Same rules and errors as readJsonlBatches on the whole file, line numbers included; rows go to
+ * `sink` (their `bytes` are views into `chunk`). In "throw" mode the first bad line's DataError is thrown.
+ */
+export function parseJsonlChunk<T>(
+  chunk: Buffer, firstLine: number, final: boolean, validate: Validator<T>, opts: ReadOptions & { name: string }, sink: (row: Row<T> | BadRow) => void,
+): void {
+  const splitter = lineParser(opts.name, validate, opts, sink, firstLine);
+  splitter.push(chunk);
+  if (final) splitter.end();
 }
 
 /**

@@ -1,0 +1,140 @@
+/**
+ * The CPU-bound part of `infifpo fuse` for one chunk of whole lines: parse, validate, annotate, format.
+ * Shared by the single-thread path, the main thread of the parallel path and its workers (fuse-worker.ts).
+ */
+import type { FusedColumns, PreferenceRecord } from "../data/types";
+import { floatJson } from "../data/write";
+import { DataError } from "../data/errors";
+import { parseJsonlChunk, type BadRow, type Row } from "../data/jsonl";
+import { validateRecord } from "../data/validate";
+import { annotateRecord } from "../records/annotate";
+import type { FuseSettings } from "../records/settings";
+
+const FUSED_KEYS: readonly (keyof FusedColumns)[] = [
+  "fused_chosen_logps", "fused_rejected_logps", "fused_source_chosen", "fused_source_rejected", "logit", "loss", "disparity_weight",
+];
+
+/** The fused columns as JSON members to append inside a record: `,"fused_chosen_logps":-0.5,…` (ASCII only). */
+export function fusedMembers(c: FusedColumns): string {
+  const sel = (i: number | null) => (i === null ? "null" : String(i));
+  return (
+    `,"fused_chosen_logps":${floatJson(c.fused_chosen_logps)},"fused_rejected_logps":${floatJson(c.fused_rejected_logps)}` +
+    `,"fused_source_chosen":${sel(c.fused_source_chosen)},"fused_source_rejected":${sel(c.fused_source_rejected)}` +
+    `,"logit":${floatJson(c.logit)},"loss":${floatJson(c.loss)},"disparity_weight":${floatJson(c.disparity_weight)}`
+  );
+}
+
+/** Whether a record already carries fused columns (a re-fuse): then it is re-serialised so no key appears twice. */
+function hasFusedColumns(r: PreferenceRecord): boolean {
+  for (const k of FUSED_KEYS) if (r[k] !== undefined) return true;
+  return false;
+}
+
+/**
+ * Output lines for one batch: each input line byte for byte with the fused members inserted before its closing
+ * brace (no re-encoding of the input, and its own number formatting is kept), in one buffer.
+ */
+export function fuseBatch(rows: { record: PreferenceRecord; bytes: Buffer }[], settings: FuseSettings, serialize: (rec: object) => string): Buffer {
+  const tails: string[] = new Array(rows.length);
+  const heads: number[] = new Array(rows.length);
+  let total = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const { record, bytes } = rows[i];
+    const columns = annotateRecord(record, settings).columns;
+    if (hasFusedColumns(record)) {
+      heads[i] = -1;
+      tails[i] = serialize({ ...record, ...columns }) + "\n";
+      total += Buffer.byteLength(tails[i]);
+    } else {
+      heads[i] = bytes.lastIndexOf(0x7d); // the record's closing '}' (validated: the line is a JSON object)
+      tails[i] = fusedMembers(columns) + "}\n";
+      total += heads[i] + tails[i].length;
+    }
+  }
+  // allocUnsafeSlow: never a slice of the shared pool, so a worker can transfer the ArrayBuffer.
+  const out = Buffer.allocUnsafeSlow(total);
+  let off = 0;
+  for (let i = 0; i < rows.length; i++) {
+    if (heads[i] < 0) {
+      off += out.write(tails[i], off, "utf8");
+    } else {
+      off += rows[i].bytes.copy(out, off, 0, heads[i]);
+      off += out.write(tails[i], off, "latin1");
+    }
+  }
+  return out;
+}
+
+/** The rejects-file line for an invalid input line. */
+export function rejectLine(row: BadRow): string {
+  return JSON.stringify({ line: row.line, field: row.error.field, error: row.error.message, text: row.text ?? null });
+}
+
+/** A DataError in a form that crosses a worker boundary. */
+export interface SerializedDataError {
+  file: string;
+  line: number;
+  field: string | null;
+  reason: string;
+}
+
+export interface ChunkJob {
+  /** The chunk's bytes: whole lines, the first one being line `firstLine`. */
+  bytes: Buffer;
+  firstLine: number;
+  /** The file's tail (its last line may lack a '\n'). */
+  final: boolean;
+  /** Required number of sources, or undefined before the first valid record (then learnt from it). */
+  sources: number | undefined;
+}
+
+export interface ChunkResult {
+  /** The fused lines of the chunk's good records (up to the first bad line in throw mode). */
+  output: Buffer;
+  records: number;
+  /** Rejects-file lines (skip-invalid mode), in line order. */
+  rejects: string[];
+  /** Throw mode: the chunk's first invalid line. */
+  error: SerializedDataError | null;
+  /** The number of sources after this chunk (learnt from its first valid record if it was undefined). */
+  sources: number | undefined;
+}
+
+export interface ChunkContext {
+  name: string;
+  settings: FuseSettings;
+  skipInvalid: boolean;
+  serialize: (rec: object) => string;
+}
+
+/** Parses, validates, annotates and formats one chunk (the same rules as the single-pass reader). */
+export function fuseChunk(job: ChunkJob, ctx: ChunkContext): ChunkResult {
+  const vopts = { sources: job.sources };
+  const validate = (obj: unknown, loc: { file: string; line: number }): PreferenceRecord => {
+    const rec = validateRecord(obj, loc, vopts);
+    if (vopts.sources === undefined) vopts.sources = rec.fuse_chosen_logps.length;
+    return rec;
+  };
+  const good: { record: PreferenceRecord; bytes: Buffer }[] = [];
+  const rejects: string[] = [];
+  let error: SerializedDataError | null = null;
+  try {
+    parseJsonlChunk(
+      job.bytes, job.firstLine, job.final, validate,
+      { name: ctx.name, onInvalid: ctx.skipInvalid ? "yield" : "throw", keepBytes: true, keepText: ctx.skipInvalid },
+      (row: Row<PreferenceRecord> | BadRow) => {
+        if (row.error) rejects.push(rejectLine(row));
+        else good.push(row as { record: PreferenceRecord; bytes: Buffer });
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof DataError)) throw err;
+    error = { file: err.file, line: err.line, field: err.field, reason: err.reason };
+  }
+  const output = fuseBatch(good, ctx.settings, ctx.serialize);
+  return { output, records: good.length, rejects, error, sources: vopts.sources };
+}
+
+export function reviveDataError(e: SerializedDataError): DataError {
+  return new DataError({ file: e.file, line: e.line }, e.field, e.reason);
+}
