@@ -55,12 +55,14 @@ async function child(pass: string, file: string): Promise<void> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   let records: number;
+  let threads = 1;
   if (pass === "bare") {
     records = await barePass(file);
   } else {
     const output = `${file}.fused.jsonl`;
     const r = await fuseFile({ input: file, output, settings: resolveFuseSettings() });
     records = r.records;
+    threads = r.threads;
     await rm(output, { force: true });
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -68,7 +70,7 @@ async function child(pass: string, file: string): Promise<void> {
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   process.stdout.write(
-    JSON.stringify({ pass, records, seconds: +seconds.toFixed(3), records_per_s: Math.round(records / seconds), mb_per_s: +(bytes / 1e6 / seconds).toFixed(1), cpu_seconds: +cpuSeconds.toFixed(3), records_per_cpu_s: Math.round(records / cpuSeconds), peak_rss_mb: Math.round(peakRssMb) }) + "\n",
+    JSON.stringify({ pass, threads, records, seconds: +seconds.toFixed(3), records_per_s: Math.round(records / seconds), mb_per_s: +(bytes / 1e6 / seconds).toFixed(1), cpu_seconds: +cpuSeconds.toFixed(3), records_per_cpu_s: Math.round(records / cpuSeconds), peak_rss_mb: Math.round(peakRssMb) }) + "\n",
   );
 }
 
