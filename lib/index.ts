@@ -18,7 +18,7 @@ export * from "./data";
 // Record-level fusion and statistics (what `infifpo fuse` / `stats` compute)
 export * from "./records";
 export { sweepFusionSettings, sweepSettings, sweepTable, fusedRecords, type SweepOptions, type SweepRow } from "./records/sweep";
-export { fuseFile, rejectsPathFor, type FuseFileOptions, type FuseFileResult } from "./cli/fuse";
+export { fuseFile, rejectsPathFor, defaultFuseThreads, type FuseFileOptions, type FuseFileResult } from "./cli/fuse";
 export { statsFile, formatSummary } from "./cli/stats";
 
 // TensorFlow.js backend choice (native → wasm → cpu) and info
