@@ -207,18 +207,9 @@ export async function sequenceLogProbs(
   pairs: readonly { prompt: string; response: string }[],
   opts: SequenceLogProbsOptions = {},
 ): Promise<SequenceScore[]> {
-  checkTokenizer(model, tokenizer);
-  const batchSize = opts.batchSize ?? 128;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
-  const enc = pairs.map((p) =>
-    encodePair(tokenizer, p.prompt, p.response, model.config.contextLength, opts.truncate ?? "left"),
-  );
-  // Longest first, so each batch pads little; ties keep input order.
-  const order = enc.map((_, i) => i).sort((a, b) => enc[b].ids.length - enc[a].ids.length || a - b);
   const out: SequenceScore[] = new Array(pairs.length);
-  for (let start = 0; start < order.length; start += batchSize) {
-    const idx = order.slice(start, start + batchSize);
-    const r = sequenceLogProbsFromBatch(model, collatePairs(idx.map((i) => enc[i]), tokenizer.padId));
+  await forEachBatch(model, tokenizer, pairs, opts, async (idx, batch, enc) => {
+    const r = sequenceLogProbsFromBatch(model, batch);
     const [s, m, n] = await Promise.all([r.sum.data(), r.mean.data(), r.count.data()]);
     r.sum.dispose();
     r.mean.dispose();
@@ -226,9 +217,33 @@ export async function sequenceLogProbs(
     idx.forEach((i, j) => {
       out[i] = { sum: s[j], mean: m[j], count: n[j], promptTokensDropped: enc[i].promptTokensDropped };
     });
+  });
+  return out;
+}
+
+/**
+ * Encodes `pairs` and runs `fn` on batches of at most `opts.batchSize`, longest first so each batch pads little
+ * (ties keep input order); `idx` maps batch rows back to input positions.
+ */
+async function forEachBatch(
+  model: Model,
+  tokenizer: Tokenizer,
+  pairs: readonly { prompt: string; response: string }[],
+  opts: SequenceLogProbsOptions,
+  fn: (idx: number[], batch: PairBatch, enc: PairEncoding[]) => Promise<void>,
+): Promise<void> {
+  checkTokenizer(model, tokenizer);
+  const batchSize = opts.batchSize ?? 128;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
+  const enc = pairs.map((p) =>
+    encodePair(tokenizer, p.prompt, p.response, model.config.contextLength, opts.truncate ?? "left"),
+  );
+  const order = enc.map((_, i) => i).sort((a, b) => enc[b].ids.length - enc[a].ids.length || a - b);
+  for (let start = 0; start < order.length; start += batchSize) {
+    const idx = order.slice(start, start + batchSize);
+    await fn(idx, collatePairs(idx.map((i) => enc[i]), tokenizer.padId), enc);
     opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
   }
-  return out;
 }
 
 /**
@@ -264,21 +279,13 @@ export async function greedyMatches(
   pairs: readonly { prompt: string; response: string }[],
   opts: Omit<SequenceLogProbsOptions, "onProgress"> = {},
 ): Promise<boolean[]> {
-  checkTokenizer(model, tokenizer);
-  const batchSize = opts.batchSize ?? 128;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batchSize must be ≥ 1, got ${batchSize}`);
-  const enc = pairs.map((p) =>
-    encodePair(tokenizer, p.prompt, p.response, model.config.contextLength, opts.truncate ?? "left"),
-  );
-  const order = enc.map((_, i) => i).sort((a, b) => enc[b].ids.length - enc[a].ids.length || a - b);
   const out: boolean[] = new Array(pairs.length);
-  for (let start = 0; start < order.length; start += batchSize) {
-    const idx = order.slice(start, start + batchSize);
-    const r = greedyMatchFromBatch(model, collatePairs(idx.map((i) => enc[i]), tokenizer.padId));
+  await forEachBatch(model, tokenizer, pairs, opts, async (idx, batch) => {
+    const r = greedyMatchFromBatch(model, batch);
     const v = await r.data();
     r.dispose();
     idx.forEach((i, j) => (out[i] = v[j] === 1));
-  }
+  });
   return out;
 }
 
