@@ -32,6 +32,15 @@ export function pushFallback(text: string, fallback: Fallback, out: number[]): v
   for (let i = start; i < out.length; i++) out[i] += BYTE_OFFSET;
 }
 
+/** Appends the id of each code point of `text` found in `ids`, or its fallback tokens. */
+export function pushCodePoints(text: string, ids: ReadonlyMap<string, number>, fallback: Fallback, out: number[]): void {
+  for (const ch of text) {
+    const id = ids.get(ch);
+    if (id !== undefined) out.push(id);
+    else pushFallback(ch, fallback, out);
+  }
+}
+
 export function assertId(id: number, vocabSize: number): void {
   if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
     throw new UserError(`token id ${id} is outside the vocabulary [0, ${vocabSize})`);

@@ -7,7 +7,7 @@ import {
   checkPositiveInt,
   countCodePoints,
   PieceTokenizer,
-  pushFallback,
+  pushCodePoints,
   stringArrayField,
 } from "./base";
 import type { CharTokenizerJSON, Corpus, Fallback } from "./types";
@@ -40,11 +40,7 @@ export class CharTokenizer extends PieceTokenizer {
 
   encode(text: string): number[] {
     const out: number[] = [];
-    for (const ch of text) {
-      const id = this.ids.get(ch);
-      if (id !== undefined) out.push(id);
-      else pushFallback(ch, this.fallback, out);
-    }
+    pushCodePoints(text, this.ids, this.fallback, out);
     return out;
   }
 

@@ -13,7 +13,7 @@ import {
   checkPositiveInt,
   countCodePoints,
   PieceTokenizer,
-  pushFallback,
+  pushCodePoints,
   stringArrayField,
 } from "./base";
 import type { Corpus, DigitTokenizerJSON, Fallback } from "./types";
@@ -94,11 +94,7 @@ export class DigitTokenizer extends PieceTokenizer {
         }
         continue;
       }
-      for (const ch of seg) {
-        const id = this.charIds.get(ch);
-        if (id !== undefined) out.push(id);
-        else pushFallback(ch, this.fallback, out);
-      }
+      pushCodePoints(seg, this.charIds, this.fallback, out);
     }
     return out;
   }

@@ -15,7 +15,7 @@ import {
   firstOwnId,
   isOneCodePoint,
   PieceTokenizer,
-  pushFallback,
+  pushCodePoints,
   splitByPattern,
   stringArrayField,
 } from "./base";
@@ -86,11 +86,7 @@ export class WordTokenizer extends PieceTokenizer {
         out.push(id);
         continue;
       }
-      for (const ch of piece) {
-        const cid = this.charIds.get(ch);
-        if (cid !== undefined) out.push(cid);
-        else pushFallback(ch, this.fallback, out);
-      }
+      pushCodePoints(piece, this.charIds, this.fallback, out);
     }
     return out;
   }
