@@ -137,6 +137,8 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
       onCheckpoint: opts.onCheckpoint,
     };
 
+    const scheduleFor = (totalSteps: number) =>
+      warmupCosine({ lr: O.lr, warmupSteps: O.warmupSteps, totalSteps, kind: O.schedule, minLrRatio: O.minLrRatio });
     if (config.kind === "preference") {
       const validate = needsColumns ? recordValidator() : validatePair;
       const encodeFile = async (file: string) =>
@@ -152,7 +154,7 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
         data: train,
         evalData,
         lossFn: preferenceLossFn(model, tokenizer, spec, lossConfig, { progress: (s) => s / loop.maxSteps }),
-        schedule: warmupCosine({ lr: O.lr, warmupSteps: O.warmupSteps, totalSteps: loop.maxSteps, kind: O.schedule, minLrRatio: O.minLrRatio }),
+        schedule: scheduleFor(loop.maxSteps),
         loop,
         countTokens: preferenceTokens,
         label: `train ${spec.name}`,
@@ -175,7 +177,7 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
         data: train,
         evalData,
         lossFn: sftLossFn(model, tokenizer),
-        schedule: warmupCosine({ lr: O.lr, warmupSteps: O.warmupSteps, totalSteps: loop.maxSteps, kind: O.schedule, minLrRatio: O.minLrRatio }),
+        schedule: scheduleFor(loop.maxSteps),
         loop,
         countTokens: sftTokens,
         label: "train sft",
