@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { CompiledSite } from "../backend/compile";
 
 export interface AdamWConfig {
   beta1: number;
@@ -19,6 +20,11 @@ export interface AdamWConfig {
    * than they save (~210–300 vs ~50–90 ms).
    */
   flat?: boolean;
+  /**
+   * Run the flat update as one TensorFlow graph on the native backend (lib/backend/compile.ts; same ops,
+   * so the same arithmetic). Default true; INFIFPO_COMPILE=0 turns it off everywhere.
+   */
+  compile?: boolean;
 }
 
 export const ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.0 };
@@ -67,12 +73,17 @@ export class AdamW {
     this.v = params.map((p) => tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adamw${id}/${p.name}/v`)));
   }
 
-  /** Applies one update with learning rate `lr`; `grads` maps parameter name → gradient. */
-  apply(grads: Record<string, tf.Tensor | null | undefined>, lr: number): void {
+  private site = new CompiledSite("adamw");
+
+  /**
+   * Applies one update with learning rate `lr`; `grads` maps parameter name → gradient. `gradScale` < 1
+   * multiplies every gradient first (global-norm clipping: `clipCoefficient`); 1 leaves them untouched.
+   */
+  apply(grads: Record<string, tf.Tensor | null | undefined>, lr: number, gradScale = 1): void {
     const t = this.step + 1;
     const all = this.params.every((p) => grads[p.name] != null);
-    if (all && (this.config.flat ?? tf.getBackend() === "tensorflow") && this.params.length > 1) this.applyFlat(grads as Record<string, tf.Tensor>, lr, t);
-    else this.applyEach(grads, lr, t);
+    if (all && (this.config.flat ?? tf.getBackend() === "tensorflow") && this.params.length > 1) this.applyFlat(grads as Record<string, tf.Tensor>, lr, t, gradScale);
+    else this.applyEach(grads, lr, t, gradScale);
     this.step = t;
   }
 
@@ -81,14 +92,15 @@ export class AdamW {
     return typeof decayFactor === "number" ? (decayFactor === 1 ? theta : theta.mul(decayFactor)) : theta.mul(decayFactor);
   }
 
-  private applyEach(grads: Record<string, tf.Tensor | null | undefined>, lr: number, t: number): void {
+  private applyEach(grads: Record<string, tf.Tensor | null | undefined>, lr: number, t: number, gradScale: number): void {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this.config;
     const bc2Sqrt = Math.sqrt(1 - Math.pow(b2, t));
     const stepSize = lr / (1 - Math.pow(b1, t));
     tf.tidy(() => {
       this.params.forEach((p, i) => {
-        const g = grads[p.name];
-        if (g == null) return;
+        const g0 = grads[p.name];
+        if (g0 == null) return;
+        const g = gradScale < 1 ? g0.mul(gradScale) : g0;
         const m = this.m[i].mul(b1).add(g.mul(1 - b1));
         const v = this.v[i].mul(b2).add(g.square().mul(1 - b2));
         this.m[i].assign(m);
@@ -103,7 +115,7 @@ export class AdamW {
   /** [P] bool: which elements decay (only when some parameters don't). */
   private flatMask: tf.Tensor1D | null = null;
 
-  private applyFlat(grads: Record<string, tf.Tensor>, lr: number, t: number): void {
+  private applyFlat(grads: Record<string, tf.Tensor>, lr: number, t: number, gradScale: number): void {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this.config;
     const bc2Sqrt = Math.sqrt(1 - Math.pow(b2, t));
     const stepSize = lr / (1 - Math.pow(b1, t));
@@ -112,25 +124,31 @@ export class AdamW {
     if (wd !== 0 && !this.flatMask && this.decayMask.some((d) => !d)) {
       this.flatMask = tf.tidy(() => flat(this.params.map((p, i) => tf.fill([p.size], this.decayMask[i] ? 1 : 0, "bool"))) as tf.Tensor1D);
     }
-    tf.tidy(() => {
-      const g = flat(this.params.map((p) => grads[p.name]));
-      const m = flat(this.m).mul(b1).add(g.mul(1 - b1));
-      const v = flat(this.v).mul(b2).add(g.square().mul(1 - b2));
-      let theta = flat(this.params);
-      if (wd !== 0) {
-        // the same float32 factor as the per-tensor path, and untouched bits where there is no decay
-        const decayed = theta.mul(1 - lr * wd);
-        theta = this.flatMask ? tf.where(this.flatMask, decayed, theta) : decayed;
-      }
-      const denom = v.sqrt().div(bc2Sqrt).add(eps);
-      const next = theta.sub(m.div(denom).mul(stepSize));
-      const parts = [tf.split(m, sizes), tf.split(v, sizes), tf.split(next, sizes)];
-      this.params.forEach((p, i) => {
-        this.m[i].assign(parts[0][i].reshape(p.shape));
-        this.v[i].assign(parts[1][i].reshape(p.shape));
-        p.assign(parts[2][i].reshape(p.shape));
+    // A pure function of its inputs (assignments happen after it), so it can run as one graph.
+    const update = () =>
+      tf.tidy(() => {
+        const g0 = flat(this.params.map((p) => grads[p.name]));
+        const g = gradScale < 1 ? g0.mul(gradScale) : g0;
+        const m = flat(this.m).mul(b1).add(g.mul(1 - b1));
+        const v = flat(this.v).mul(b2).add(g.square().mul(1 - b2));
+        let theta = flat(this.params);
+        if (wd !== 0) {
+          // the same float32 factor as the per-tensor path, and untouched bits where there is no decay
+          const decayed = theta.mul(1 - lr * wd);
+          theta = this.flatMask ? tf.where(this.flatMask, decayed, theta) : decayed;
+        }
+        const denom = v.sqrt().div(bc2Sqrt).add(eps);
+        const next = theta.sub(m.div(denom).mul(stepSize));
+        const parts = [tf.split(m, sizes), tf.split(v, sizes), tf.split(next, sizes)];
+        return parts.map((ps) => ps.map((x, i) => x.reshape(this.params[i].shape)));
       });
+    const [ms, vs, ps] = this.config.compile === false ? update() : this.site.run(update);
+    this.params.forEach((p, i) => {
+      this.m[i].assign(ms[i]);
+      this.v[i].assign(vs[i]);
+      p.assign(ps[i]);
     });
+    tf.dispose([...ms, ...vs, ...ps]);
   }
 
   state(): AdamWState {
@@ -156,6 +174,7 @@ export class AdamW {
   }
 
   dispose(): void {
+    this.site.dispose();
     for (const x of [...this.m, ...this.v]) x.dispose();
     this.flatMask?.dispose();
   }

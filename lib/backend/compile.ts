@@ -1,0 +1,616 @@
+/**
+ * Graph replay for the native backend: run a tfjs function as ONE TensorFlow graph instead of op by op.
+ *
+ * Why: on `tfjs-node` every op is a separate eager TensorFlow call plus tfjs bookkeeping (~25 µs floor, and
+ * 0.1–0.4 ms for element-wise ops on bench-small activations); a bench-small training step has ~1,400 of
+ * them. The same ops run as one graph (TF_SessionRun: one call, TensorFlow's executor, no per-op JS) take
+ * about half the time (bench/train.ts; figures in the README).
+ *
+ * How (a tracing JIT with guarded replay):
+ * 1. Trace: the first call of a site runs `fn` eagerly while recording every op tfjs-node executes (name,
+ *    attributes, which earlier output / upload / outside tensor feeds each input), every upload (a tensor
+ *    made from JS values inside `fn`: batch ids, masks, scalars such as the learning rate) and every
+ *    outside tensor read (variables, optimizer state). The tensors still alive when `fn` returns are the
+ *    outputs. The recording becomes a GraphDef in which EVERY upload and outside tensor is a Placeholder —
+ *    nothing computed in JS is baked in as a constant, so data-dependent values can never go stale.
+ * 2. Replay: later calls run `fn` in "shadow" mode: tfjs runs all its JS (tape, gradients, shape checks), but
+ *    no op executes — each op is checked against the recording (same op, attributes and input wiring,
+ *    same input shapes, same small int32 uploads such as reshape targets) and answered with a placeholder
+ *    handle; uploads are collected. Then the graph runs once with the new uploads and the current outside
+ *    tensors, and the output handles are patched into the tensors `fn` returned. Any mismatch aborts the
+ *    shadow run and the function is traced again (a site keeps a few graphs, e.g. one per batch shape).
+ * 3. Every call of a signature, the first included, returns graph results (the trace's eager results are
+ *    replaced), so a run's numbers never depend on when a graph was built — resume stays bit-identical.
+ *
+ * Contract for `fn`: synchronous, no reads of tensor data (`dataSync`, `arraySync`) inside (detected: the
+ * site falls back to eager for good, with one log line), deterministic in which ops it runs given the
+ * shapes. On other backends, or with INFIFPO_COMPILE=0, `run(fn)` is just `fn()`.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { nodeDef, placeholderDef, savedModelBytes, type AttrKind, type ProtoWriter, attrValue } from "./graphdef";
+
+interface OutMeta {
+  id: number;
+  shape: number[];
+  dtype: number;
+}
+interface OpAttr {
+  name: string;
+  type: number;
+  value: unknown;
+}
+type Values = ArrayLike<number> & { length: number };
+interface Binding {
+  executeOp(name: string, attrs: OpAttr[], inputIds: number[], numOutputs: number): OutMeta[];
+  createTensor(shape: number[], dtype: number, values: Values): number;
+  tensorDataSync(id: number): Values;
+  deleteTensor(id: number): void;
+  loadSavedModel(dir: string, tags: string): number;
+  runSavedModel(sessionId: number, inputIds: number[], inputNames: string, outputNames: string): OutMeta[];
+  deleteSavedModel(sessionId: number): void;
+  [k: string]: unknown;
+}
+interface TensorInfoLike {
+  dataId: object;
+  shape: number[];
+  dtype: string;
+}
+interface NodeBackend {
+  binding: Binding;
+  tensorMap: { has(d: object): boolean; get(d: object): { id: number; shape: number[]; dtype: number } };
+  getInputTensorIds(ts: TensorInfoLike[]): number[];
+  createOutputTensor(m: OutMeta): tf.Tensor;
+}
+
+/** Thrown inside a shadow run when `fn` does something the recording did not. */
+class GuardMiss extends Error {
+  /** Outside tensors the aborted run had disposed: it cannot be undone. */
+  sideEffects = 0;
+}
+/** Thrown when `fn` cannot be traced at all (reads tensor data, unknown tensor kinds). */
+class Untraceable extends Error {}
+
+/** One recorded op: `key` = op, input wiring and attributes, compared on replay. */
+interface OpRecord {
+  op: string;
+  attrs: OpAttr[];
+  ins: string[];
+  outs: { shape: number[]; dtype: number }[];
+  key: string;
+}
+
+interface Recording {
+  ops: OpRecord[];
+  uploads: { shape: number[]; dtype: number }[];
+  externals: { shape: number[]; dtype: number }[];
+  /** Refs ("o3:0", "u5") of the tensors alive when `fn` returned, in creation order. */
+  outputs: string[];
+}
+
+interface Graph {
+  rec: Recording;
+  sessionId: number;
+  inputNames: string;
+  outputNames: string;
+}
+
+/** What one (trace or shadow) run of `fn` saw, enough to feed and patch the graph. */
+interface RunLog {
+  externalIds: number[];
+  /** Each upload: its TensorFlow handle (real in both modes) and, in a trace, its values for the graph run. */
+  uploadValues: { id: number; shape: number[]; dtype: number; values: Values }[];
+  /** Handles made by ops during this run (fake ones in a shadow run). */
+  produced: Set<number>;
+  /** ref → the dataId that tfjs holds for it */
+  dataIds: Map<string, object>;
+  /** ref → the tfjs tensor object, where known (to dispose a failed shadow run's tensors) */
+  tensors: Map<string, tf.Tensor>;
+  /** Real tensors `fn` disposed during a shadow run: freed after the graph ran (it may read them). */
+  deferredDeletes: number[];
+  /** Tensors passed to `tf.keep` during the run. */
+  kept: tf.Tensor[];
+  /** Outside tensors `fn` disposed (e.g. by Variable.assign) during a shadow run. */
+  sideEffects: number;
+}
+
+const TF_DTYPE: Record<string, number> = { float32: 1, int32: 3, bool: 10 };
+let fakeId = -2;
+let active = false;
+const loggedOnce = new Set<string>();
+function logOnce(msg: string): void {
+  if (loggedOnce.has(msg)) return;
+  loggedOnce.add(msg);
+  console.error(`[infifpo] ${msg}`);
+}
+
+/** Whether graph replay applies now: the native backend is active and INFIFPO_COMPILE is not "0". */
+export function compileAvailable(): boolean {
+  if (process.env.INFIFPO_COMPILE === "0") return false;
+  const name = tf.getBackend();
+  if (name !== "tensorflow") return false;
+  const be = tf.backend() as unknown as Partial<NodeBackend>;
+  return typeof be.binding?.runSavedModel === "function" && typeof be.getInputTensorIds === "function";
+}
+
+export interface CompileStats {
+  /** Calls answered by a graph (shadow run + one session run). */
+  replays: number;
+  /** Traces (eager recording + graph build). */
+  traces: number;
+  /** Shadow runs that did not match a recording (then traced). */
+  misses: number;
+  /** Calls run eagerly (compile unavailable or given up). */
+  eager: number;
+}
+
+/**
+ * A call site whose function is traced once per signature and replayed as a TensorFlow graph.
+ *
+ * @example
+ * const site = new CompiledSite("train-step");
+ * const { value, grads } = site.run(() => tf.variableGrads(() => loss(batch), vars)); // graph after the first call
+ * site.dispose();
+ */
+export class CompiledSite {
+  readonly name: string;
+  readonly maxGraphs: number;
+  private graphs: Graph[] = [];
+  private disabled: string | null = null;
+  readonly stats: CompileStats = { replays: 0, traces: 0, misses: 0, eager: 0 };
+
+  constructor(name: string, opts: { maxGraphs?: number } = {}) {
+    this.name = name;
+    this.maxGraphs = opts.maxGraphs ?? 8;
+  }
+
+  /** Why this site runs eagerly for good, or null. */
+  get disabledReason(): string | null {
+    return this.disabled;
+  }
+
+  /** Runs `fn` (see the module comment); returns what `fn` returns, its tensors holding graph results. */
+  run<R>(fn: () => R): R {
+    if (this.disabled || active || !compileAvailable()) {
+      this.stats.eager++;
+      return fn();
+    }
+    const be = tf.backend() as unknown as NodeBackend;
+    patchGatherOnce();
+    // most recently used first; a miss usually shows at the first upload of another shape
+    for (let g = 0; g < this.graphs.length; g++) {
+      const graph = this.graphs[g];
+      let result: R;
+      let log: RunLog;
+      try {
+        [result, log] = runHooked(be, fn, graph.rec);
+      } catch (e) {
+        if (e instanceof GuardMiss) {
+          if (e.sideEffects > 0) {
+            throw new Error(
+              `compiled "${this.name}": the function disposed tensors it did not create (e.g. Variable.assign) and then ` +
+                `ran differently from its recording; keep side effects out of compiled functions`,
+            );
+          }
+          this.stats.misses++;
+          if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: miss on graph ${g}: ${e.message}`);
+          continue;
+        }
+        throw e;
+      }
+      if (g > 0) this.graphs.unshift(...this.graphs.splice(g, 1));
+      this.execute(be, graph, log, false);
+      this.stats.replays++;
+      if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: replayed graph ${g}, outputs ${graph.rec.outputs.length}, min id ${Math.min(...graph.rec.outputs.map((r) => be.tensorMap.get(log.dataIds.get(r)!).id))}`);
+      return result!;
+    }
+    // trace
+    let result: R;
+    let log: RunLog;
+    let rec: Recording;
+    try {
+      [result, log, rec] = traceRun(be, fn);
+    } catch (e) {
+      if (e instanceof Untraceable) {
+        this.disable(e.message);
+        this.stats.eager++;
+        return fn();
+      }
+      throw e;
+    }
+    this.stats.traces++;
+    if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: traced ${rec.ops.length} ops, ${rec.uploads.length} uploads, ${rec.externals.length} outside, ${rec.outputs.length} outputs`);
+    let graph: Graph;
+    try {
+      graph = buildGraph(be, rec);
+    } catch (e) {
+      this.disable(`graph build failed: ${oneLine((e as Error).message)}`);
+      return result; // the eager results of the trace run
+    }
+    try {
+      this.execute(be, graph, log, true);
+    } catch (e) {
+      be.binding.deleteSavedModel(graph.sessionId);
+      this.disable(`graph run failed: ${oneLine((e as Error).message)}`);
+      return result;
+    }
+    if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: graph ran`);
+    this.graphs.unshift(graph);
+    while (this.graphs.length > this.maxGraphs) be.binding.deleteSavedModel(this.graphs.pop()!.sessionId);
+    return result;
+  }
+
+  private disable(reason: string): void {
+    this.disabled = reason;
+    logOnce(`graph replay off for "${this.name}" (runs op by op): ${reason}`);
+  }
+
+  /** Feeds the run's uploads and outside tensors, runs the graph, patches the outputs into tfjs's tensors. */
+  private execute(be: NodeBackend, graph: Graph, log: RunLog, replaceReal: boolean): void {
+    const b = be.binding;
+    // a trace's uploads may be freed by now (fn's scopes); a shadow run's are alive (deletes deferred)
+    const uploadIds = replaceReal ? log.uploadValues.map((u) => b.createTensor(u.shape, u.dtype, u.values)) : [];
+    const feeds = replaceReal ? uploadIds : log.uploadValues.map((u) => u.id);
+    let outs: OutMeta[];
+    try {
+      outs = b.runSavedModel(graph.sessionId, [...feeds, ...log.externalIds], graph.inputNames, graph.outputNames);
+    } finally {
+      for (const id of uploadIds) b.deleteTensor(id);
+      for (const id of log.deferredDeletes) b.deleteTensor(id);
+    }
+    const { outputs } = graph.rec;
+    outputs.forEach((ref, k) => {
+      const info = be.tensorMap.get(log.dataIds.get(ref)!);
+      const expected = info.shape;
+      if (outs[k].shape.length !== expected.length || outs[k].shape.some((d, i) => d !== expected[i])) {
+        for (const o of outs) b.deleteTensor(o.id);
+        throw new Error(`compiled "${this.name}": output ${ref} has shape [${outs[k].shape}] but tfjs expects [${expected}]`);
+      }
+    });
+    outputs.forEach((ref, k) => {
+      const info = be.tensorMap.get(log.dataIds.get(ref)!);
+      if (replaceReal && info.id >= 0) b.deleteTensor(info.id);
+      info.id = outs[k].id;
+    });
+  }
+
+  /** Frees the graphs (the site can be used again: it traces anew). */
+  dispose(): void {
+    if (this.graphs.length === 0) return;
+    const be = tf.backend() as unknown as Partial<NodeBackend>;
+    for (const g of this.graphs) be.binding?.deleteSavedModel(g.sessionId);
+    this.graphs = [];
+  }
+}
+
+/** A TensorFlow error message on one line, the node it names kept (up to 300 characters). */
+function oneLine(msg: string): string {
+  const flat = msg.replace(/\s+/g, " ").trim();
+  return flat.length > 300 ? `${flat.slice(0, 297)}...` : flat;
+}
+
+let gatherPatched = false;
+/**
+ * tfjs-node's GatherV2 kernel reads the indices back to JS to check their range before running the op — a
+ * data read that would stop tracing. While a site records or replays, the kernel runs without that JS check;
+ * TensorFlow's CPU kernel checks the range itself ("indices[i] = v is not in [0, n)").
+ */
+function patchGatherOnce(): void {
+  if (gatherPatched) return;
+  gatherPatched = true;
+  const orig = tf.getKernel("GatherV2", "tensorflow");
+  if (!orig) return;
+  tf.unregisterKernel("GatherV2", "tensorflow");
+  tf.registerKernel({
+    ...orig,
+    kernelFunc: (args) => {
+      if (!active) return orig.kernelFunc(args);
+      const be = args.backend as unknown as Record<string | symbol, unknown>;
+      const noRead = new Proxy(be, {
+        get: (t, p) => (p === "readSync" ? () => [] : typeof t[p] === "function" ? (t[p] as (...a: unknown[]) => unknown).bind(t) : t[p]),
+      });
+      return orig.kernelFunc({ ...args, backend: noRead as unknown as typeof args.backend });
+    },
+  });
+}
+
+/**
+ * Input positions whose VALUES decide an op's output shape (TensorFlow op signatures). tfjs-node uploads
+ * these from JS, so a replay must see the same values there, not just the same shapes. An op missing here
+ * whose output shape changed anyway is caught after the graph runs (output shape check).
+ */
+const SHAPE_INPUTS: Record<string, number[] | "last"> = {
+  Reshape: [1], Transpose: [1], ConcatV2: "last", Split: [0], SplitV: [1, 2], Slice: [1, 2],
+  StridedSlice: [1, 2, 3], Sum: [1], Mean: [1], Max: [1], Min: [1], Prod: [1], Any: [1], All: [1],
+  ArgMax: [1], ArgMin: [1], ExpandDims: [1], Tile: [1], Pad: [1], PadV2: [1], MirrorPad: [1], OneHot: [1],
+  GatherV2: [2], Fill: [0], BroadcastTo: [1], Range: [0, 1, 2], UnsortedSegmentSum: [2], Cumsum: [1],
+  Cumprod: [1], ReverseV2: [1], TopKV2: [1], ResizeBilinear: [1], ResizeNearestNeighbor: [1],
+  MatrixBandPart: [1, 2], LinSpace: [2], Multinomial: [1], RandomUniform: [0], RandomStandardNormal: [0],
+  TruncatedNormal: [0], Squeeze: [], Pack: [], Unpack: [],
+};
+const NONE: number[] = [];
+function shapeInputs(op: string, nInputs: number): number[] {
+  const s = SHAPE_INPUTS[op];
+  if (s === "last") return [nInputs - 1];
+  return s ?? NONE;
+}
+
+/** The id tfjs will give the next tensor (tensor ids only grow). */
+function nextTensorId(): number {
+  const ctor = tf.engine().constructor as unknown as { nextTensorId?: number };
+  return typeof ctor.nextTensorId === "number" ? ctor.nextTensorId : Number.MAX_SAFE_INTEGER;
+}
+
+function attrsKey(attrs: OpAttr[]): string {
+  return JSON.stringify(attrs);
+}
+
+/**
+ * Runs `fn` with the binding hooked. `rec` null: trace (ops execute; everything is recorded). `rec` given:
+ * shadow (no op executes; every step is checked against `rec`; GuardMiss on the first difference).
+ */
+function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null): [R, RunLog, Recording] {
+  const real = be.binding;
+  const trace = rec === null;
+  const out: Recording = rec ?? { ops: [], uploads: [], externals: [], outputs: [] };
+  const log: RunLog = { externalIds: [], uploadValues: [], dataIds: new Map(), tensors: new Map(), deferredDeletes: [], kept: [], produced: new Set(), sideEffects: 0 };
+  const refOfId = new Map<number, string>(); // produced and uploaded ids → ref
+  const seen = new Map<number, TensorInfoLike>(); // ids handed to ops → their tfjs info
+  const externalIndex = new Map<number, number>();
+  const producedOrder: string[] = []; // refs in creation order
+  let opIndex = 0;
+
+  const proxy = Object.create(real) as Binding;
+  Object.defineProperty(proxy, "executeOp", {
+    value: (name: string, attrs: OpAttr[], ids: number[], n: number): OutMeta[] => {
+      const ins = ids.map((id) => {
+        const r = refOfId.get(id);
+        if (r) return r;
+        let e = externalIndex.get(id);
+        if (e === undefined) {
+          const info = seen.get(id);
+          if (!info) throw trace ? new Untraceable(`op ${name} reads a tensor tfjs did not hand over`) : new GuardMiss(`unknown tensor at op ${opIndex}`);
+          const dtype = TF_DTYPE[info.dtype];
+          if (dtype === undefined) throw trace ? new Untraceable(`op ${name} reads a ${info.dtype} tensor`) : new GuardMiss(`dtype at op ${opIndex}`);
+          e = log.externalIds.length;
+          externalIndex.set(id, e);
+          log.externalIds.push(id);
+          if (trace) out.externals.push({ shape: [...info.shape], dtype });
+          else {
+            const x = out.externals[e];
+            if (!x || x.dtype !== dtype || x.shape.length !== info.shape.length || x.shape.some((d, i) => d !== info.shape[i])) throw new GuardMiss(`outside tensor ${e} at op ${opIndex}`);
+          }
+        }
+        return `x${e}`;
+      });
+      const k = opIndex++;
+      // inputs that decide the output's shape (reshape targets, axes, sizes): their values are part of the key
+      let shapeValues = "";
+      for (const p of shapeInputs(name, ids.length)) {
+        const ref = ins[p];
+        if (ref?.startsWith("u")) shapeValues += `|${p}=${Array.from(log.uploadValues[Number(ref.slice(1))].values).join(",")}`;
+      }
+      const key = `${name}(${ins.join(",")})${attrsKey(attrs)}${shapeValues}`;
+      let metas: OutMeta[];
+      if (trace) {
+        metas = real.executeOp(name, attrs, ids, n);
+        out.ops.push({ op: name, attrs, ins, outs: metas.map((m) => ({ shape: [...m.shape], dtype: m.dtype })), key });
+      } else {
+        const r = out.ops[k];
+        if (!r || r.key !== key) throw new GuardMiss(`op ${k}: ${key.slice(0, 80)} vs ${r?.key.slice(0, 80)}`);
+        metas = r.outs.map((o) => ({ id: fakeId--, shape: o.shape, dtype: o.dtype }));
+      }
+      metas.forEach((m, j) => {
+        const ref = `o${k}:${j}`;
+        refOfId.set(m.id, ref);
+        log.produced.add(m.id);
+        producedOrder.push(ref);
+      });
+      return metas;
+    },
+  });
+  Object.defineProperty(proxy, "createTensor", {
+    value: (shape: number[], dtype: number, values: Values): number => {
+      const u = log.uploadValues.length;
+      if (trace) out.uploads.push({ shape: [...shape], dtype });
+      else {
+        const x = out.uploads[u];
+        if (!x || x.dtype !== dtype || x.shape.length !== shape.length || x.shape.some((d, i) => d !== shape[i])) throw new GuardMiss(`upload ${u} at op ${opIndex}: [${shape}] vs [${x?.shape}]`);
+      }
+      // uploads are real in both modes: a tensor made before `fn` and first used inside keeps its data
+      const id = real.createTensor(shape, dtype, values);
+      log.uploadValues.push({ id, shape: [...shape], dtype, values });
+      refOfId.set(id, `u${u}`);
+      producedOrder.push(`u${u}`);
+      return id;
+    },
+  });
+  Object.defineProperty(proxy, "deleteTensor", {
+    value: (id: number): void => {
+      if (trace || id < 0) real.deleteTensor(id);
+      else {
+        log.deferredDeletes.push(id);
+        if (!refOfId.get(id)?.startsWith("u")) log.sideEffects++;
+      }
+    },
+  });
+  Object.defineProperty(proxy, "tensorDataSync", {
+    value: (id: number): Values => {
+      if (trace) { if (process.env.INFIFPO_COMPILE_DEBUG) console.error(new Error("read").stack); throw new Untraceable("the function reads tensor data (dataSync/arraySync) while it runs"); }
+      throw new GuardMiss(`data read at op ${opIndex}`);
+    },
+  });
+
+  const ownGet = Object.prototype.hasOwnProperty.call(be, "getInputTensorIds");
+  const ownCreate = Object.prototype.hasOwnProperty.call(be, "createOutputTensor");
+  const origGet = be.getInputTensorIds;
+  const origCreate = be.createOutputTensor;
+  // Tensors made before this run whose values tfjs-node has not handed to TensorFlow yet (it does so on
+  // first use): hand them over now, so they are outside inputs like any other, not uploads of this run.
+  const firstOwnTensorId = nextTensorId();
+  be.getInputTensorIds = (ts: TensorInfoLike[]) => {
+    for (const t of ts) {
+      if (!(t instanceof tf.Tensor) || t.id >= firstOwnTensorId) continue;
+      const info = be.tensorMap.get(t.dataId) as { id: number; shape: number[]; dtype: number; values?: Values | null };
+      if (info?.values != null) {
+        info.id = real.createTensor(info.shape, info.dtype, info.values);
+        info.values = null;
+      }
+    }
+    const ids = origGet.call(be, ts);
+    ids.forEach((id, i) => {
+      seen.set(id, ts[i]);
+      const r = refOfId.get(id);
+      if (r && r.startsWith("u")) {
+        log.dataIds.set(r, ts[i].dataId);
+        if (ts[i] instanceof tf.Tensor) log.tensors.set(r, ts[i] as tf.Tensor);
+      }
+    });
+    return ids;
+  };
+  be.createOutputTensor = (m: OutMeta) => {
+    const t = origCreate.call(be, m);
+    const r = refOfId.get(m.id);
+    if (r) {
+      log.dataIds.set(r, t.dataId);
+      log.tensors.set(r, t);
+    }
+    return t;
+  };
+  // tensors tfjs keeps past scopes (tape copies for the backward pass, tf.keep): disposed if the run aborts
+  const engine = tf.engine() as unknown as { keep(t: tf.Tensor): tf.Tensor };
+  const ownKeep = Object.prototype.hasOwnProperty.call(engine, "keep");
+  const origKeep = engine.keep;
+  engine.keep = (t: tf.Tensor): tf.Tensor => {
+    log.kept.push(t);
+    return origKeep.call(engine, t);
+  };
+  be.binding = proxy;
+  active = true;
+  let result: R;
+  try {
+    result = fn();
+  } catch (e) {
+    if (e instanceof GuardMiss || e instanceof Untraceable) disposeFakes(be, log);
+    if (e instanceof GuardMiss) abandon(real, log, e);
+    throw e;
+  } finally {
+    active = false;
+    if (ownKeep) engine.keep = origKeep;
+    else delete (engine as Partial<typeof engine>).keep;
+    be.binding = real;
+    if (ownGet) be.getInputTensorIds = origGet;
+    else delete (be as Partial<NodeBackend>).getInputTensorIds;
+    if (ownCreate) be.createOutputTensor = origCreate;
+    else delete (be as Partial<NodeBackend>).createOutputTensor;
+  }
+  const miss = (why: string) => {
+    disposeFakes(be, log);
+    const m = new GuardMiss(why);
+    abandon(real, log, m);
+    return m;
+  };
+  if (!trace && (opIndex !== out.ops.length || log.uploadValues.length !== out.uploads.length)) throw miss(`ran ${opIndex} ops, recorded ${out.ops.length}`);
+  // outputs: what is still alive, in creation order
+  const alive = producedOrder.filter((ref) => {
+    const d = log.dataIds.get(ref);
+    return d !== undefined && be.tensorMap.has(d);
+  });
+  if (trace) out.outputs = alive;
+  else if (alive.length !== out.outputs.length || alive.some((r, i) => r !== out.outputs[i])) throw miss(`outputs ${alive.length} vs ${out.outputs.length}`);
+  return [result!, log, out];
+}
+
+/** A shadow run that will not be executed: free the handles it deferred, note its side effects. */
+function abandon(real: Binding, log: RunLog, m: GuardMiss): void {
+  m.sideEffects = log.sideEffects;
+  const ids = log.deferredDeletes;
+  log.deferredDeletes = [];
+  for (const id of ids) real.deleteTensor(id);
+}
+
+/** After an aborted run (or a shadow run that did not match): drop the tensors it made and kept. */
+function disposeFakes(be: NodeBackend, log: RunLog): void {
+  for (const t of [...log.kept, ...log.tensors.values()]) {
+    if (t.isDisposed || !be.tensorMap.has(t.dataId)) continue;
+    if (log.produced.has(be.tensorMap.get(t.dataId).id)) t.dispose(); // only what this run's ops made
+  }
+}
+
+function traceRun<R>(be: NodeBackend, fn: () => R): [R, RunLog, Recording] {
+  return hookedRun(be, fn, null);
+}
+
+function runHooked<R>(be: NodeBackend, fn: () => R, rec: Recording): [R, RunLog] {
+  const [r, log] = hookedRun(be, fn, rec);
+  return [r, log];
+}
+
+function attrKind(binding: Binding, type: number): AttrKind {
+  const kinds: [string, AttrKind][] = [
+    ["TF_ATTR_STRING", "string"], ["TF_ATTR_INT", "int"], ["TF_ATTR_FLOAT", "float"],
+    ["TF_ATTR_BOOL", "bool"], ["TF_ATTR_TYPE", "type"], ["TF_ATTR_SHAPE", "shape"],
+  ];
+  for (const [k, kind] of kinds) if (binding[k] === type) return kind;
+  throw new Error(`attribute type ${type} is not supported in graphs`);
+}
+
+/** Ops tfjs-node runs without their type attributes (eager infers them): attribute → input it comes from. */
+const INFERRED_TYPE_ATTRS: Record<string, [string, number][]> = {
+  ExpandDims: [["T", 0], ["Tdim", 1]],
+  Where: [["T", 0]],
+};
+
+let graphDirCount = 0;
+/** Writes the recording as a SavedModel, loads it into a TensorFlow session, removes the files. */
+function buildGraph(be: NodeBackend, rec: Recording): Graph {
+  const b = be.binding;
+  const nodes: ProtoWriter[] = [];
+  rec.uploads.forEach((u, i) => nodes.push(placeholderDef(`u${i}`, u.dtype, u.shape)));
+  rec.externals.forEach((x, i) => nodes.push(placeholderDef(`x${i}`, x.dtype, x.shape)));
+  const tensorName = (ref: string) => (ref.startsWith("o") ? (ref.endsWith(":0") ? ref.slice(0, -2) : ref) : ref);
+  const dtypeOf = (ref: string): number => {
+    if (ref.startsWith("u")) return rec.uploads[Number(ref.slice(1))].dtype;
+    if (ref.startsWith("x")) return rec.externals[Number(ref.slice(1))].dtype;
+    const [k, j] = ref.slice(1).split(":").map(Number);
+    return rec.ops[k].outs[j].dtype;
+  };
+  rec.ops.forEach((r, k) => {
+    const attrs: [string, ProtoWriter][] = r.attrs.map((a) => [a.name, attrValue(attrKind(b, a.type), a.value)]);
+    // type attributes that eager execution infers from the inputs and tfjs-node therefore leaves out
+    for (const [name, input] of INFERRED_TYPE_ATTRS[r.op] ?? []) {
+      if (!r.attrs.some((a) => a.name === name)) attrs.push([name, attrValue("type", dtypeOf(r.ins[input]))]);
+    }
+    nodes.push(nodeDef(`o${k}`, r.op, r.ins.map(tensorName), attrs));
+  });
+  // a fed tensor cannot also be fetched: an upload returned by `fn` is fetched through an Identity
+  const outputNames = rec.outputs.map((r) => {
+    if (!r.startsWith("u")) return r;
+    const u = rec.uploads[Number(r.slice(1))];
+    nodes.push(nodeDef(`id_${r}`, "Identity", [r], [["T", attrValue("type", u.dtype)]]));
+    return `id_${r}:0`;
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `infifpo-graph-${process.pid}-${graphDirCount++}-`));
+  try {
+    fs.writeFileSync(path.join(dir, "saved_model.pb"), savedModelBytes(nodes, 1700));
+    let sessionId: number;
+    try {
+      sessionId = b.loadSavedModel(dir, "serve");
+    } catch (e) {
+      const m = /node o(\d+)/.exec((e as Error).message);
+      const r = m ? rec.ops[Number(m[1])] : undefined;
+      if (r) (e as Error).message += ` (o${m![1]} = ${r.op} with attributes ${r.attrs.map((a) => a.name).join(", ") || "none"})`;
+      throw e;
+    }
+    return {
+      rec,
+      sessionId,
+      inputNames: [...rec.uploads.map((_, i) => `u${i}:0`), ...rec.externals.map((_, i) => `x${i}:0`)].join(","),
+      outputNames: outputNames.join(","),
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
