@@ -9,7 +9,7 @@
  * - train_tokens_per_s: one preference optimizer step through the real Trainer (forward on chosen+rejected in
  *   one pass, the InfiFPO loss from the registry with 2 synthetic sources, backward, global-norm clipping,
  *   AdamW), input tokens (16 × 128) per second.
- * - score_tokens_per_s: forward-only sequence log-probs (`sequenceLogProbsFromBatch`, read back), 16 × 128.
+ * - score_tokens_per_s: forward-only sequence log-probs (`scoreFromBatch`, read back), 16 × 128.
  * - sft_tokens_per_s: one SFT optimizer step (token-averaged NLL, 16 sequences) through the Trainer.
  * Medians after warm-up. `load1` is the 1-minute load average when the backend's runs ended: this machine
  * is shared, so compare figures taken at similar load (bench/compare.ts runs this and bench/torch_step.py
@@ -19,7 +19,7 @@ import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, backendInfo, initBackend, requestFor } from "../lib/backend";
 import type { Candidate } from "../lib/backend";
-import { collatePairs, createModel, disposeModel, modelVariables, resolveModelConfig, Rng, sequenceLogProbsFromBatch, type PairEncoding } from "../lib/model";
+import { collatePairs, createModel, disposeModel, modelVariables, resolveModelConfig, Rng, scoreFromBatch, type PairEncoding } from "../lib/model";
 import { getLoss, resolveLossConfig } from "../lib/losses";
 import { AdamW } from "../lib/train/optim";
 import { LOOP_DEFAULTS, Trainer } from "../lib/train/trainer";
@@ -92,7 +92,7 @@ async function benchBackend(cand: Candidate) {
   // forward-only scoring
   const batch = collatePairs(Array.from({ length: SEQS }, () => randomSeq(rng)), 0);
   const scoreMs = timeIt(() => {
-    const r = sequenceLogProbsFromBatch(model, batch);
+    const r = scoreFromBatch(model, batch);
     r.sum.dataSync();
     tf.dispose([r.sum, r.mean, r.count]);
   }, iters);

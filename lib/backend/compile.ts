@@ -78,7 +78,10 @@ interface OpRecord {
   op: string;
   attrs: OpAttr[];
   ins: string[];
+  /** Values of the uploads at shape-deciding inputs ("|1=2,3"). */
+  shapeValues: string;
   outs: { shape: number[]; dtype: number }[];
+  /** Readable form, for miss messages. */
   key: string;
 }
 
@@ -144,6 +147,9 @@ export interface CompileStats {
   misses: number;
   /** Calls run eagerly (compile unavailable or given up). */
   eager: number;
+  /** Milliseconds spent in shadow runs (tfjs's JS, no TensorFlow work) and in graph runs, over all replays. */
+  shadowMs: number;
+  graphMs: number;
 }
 
 /**
@@ -159,7 +165,7 @@ export class CompiledSite {
   readonly maxGraphs: number;
   private graphs: Graph[] = [];
   private disabled: string | null = null;
-  readonly stats: CompileStats = { replays: 0, traces: 0, misses: 0, eager: 0 };
+  readonly stats: CompileStats = { replays: 0, traces: 0, misses: 0, eager: 0, shadowMs: 0, graphMs: 0 };
 
   constructor(name: string, opts: { maxGraphs?: number } = {}) {
     this.name = name;
@@ -184,6 +190,7 @@ export class CompiledSite {
       const graph = this.graphs[g];
       let result: R;
       let log: RunLog;
+      const t0 = performance.now();
       try {
         [result, log] = runHooked(be, fn, graph.rec);
       } catch (e) {
@@ -201,8 +208,11 @@ export class CompiledSite {
         throw e;
       }
       if (g > 0) this.graphs.unshift(...this.graphs.splice(g, 1));
+      const t1 = performance.now();
       this.execute(be, graph, log, false);
       this.stats.replays++;
+      this.stats.shadowMs += t1 - t0;
+      this.stats.graphMs += performance.now() - t1;
       if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: replayed graph ${g}, outputs ${graph.rec.outputs.length}, min id ${Math.min(...graph.rec.outputs.map((r) => be.tensorMap.get(log.dataIds.get(r)!).id))}`);
       return result!;
     }
@@ -343,6 +353,28 @@ function nextTensorId(): number {
   return typeof ctor.nextTensorId === "number" ? ctor.nextTensorId : Number.MAX_SAFE_INTEGER;
 }
 
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Attribute lists equal by name, type and value (numbers, strings, booleans, or arrays of them / of shapes). */
+function sameAttrs(a: readonly OpAttr[], b: readonly OpAttr[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].name !== b[i].name || a[i].type !== b[i].type || !sameValue(a[i].value, b[i].value)) return false;
+  }
+  return true;
+}
+
+function sameValue(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (!sameValue(x[i], y[i])) return false;
+  return true;
+}
+
 function attrsKey(attrs: OpAttr[]): string {
   return JSON.stringify(attrs);
 }
@@ -386,20 +418,22 @@ function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null): [R, 
         return `x${e}`;
       });
       const k = opIndex++;
-      // inputs that decide the output's shape (reshape targets, axes, sizes): their values are part of the key
+      // inputs that decide the output's shape (reshape targets, axes, sizes): their values are guarded too
       let shapeValues = "";
       for (const p of shapeInputs(name, ids.length)) {
         const ref = ins[p];
         if (ref?.startsWith("u")) shapeValues += `|${p}=${Array.from(log.uploadValues[Number(ref.slice(1))].values).join(",")}`;
       }
-      const key = `${name}(${ins.join(",")})${attrsKey(attrs)}${shapeValues}`;
       let metas: OutMeta[];
       if (trace) {
         metas = real.executeOp(name, attrs, ids, n);
-        out.ops.push({ op: name, attrs, ins, outs: metas.map((m) => ({ shape: [...m.shape], dtype: m.dtype })), key });
+        const key = `${name}(${ins.join(",")})${attrsKey(attrs)}${shapeValues}`;
+        out.ops.push({ op: name, attrs, ins, shapeValues, outs: metas.map((m) => ({ shape: [...m.shape], dtype: m.dtype })), key });
       } else {
         const r = out.ops[k];
-        if (!r || r.key !== key) throw new GuardMiss(`op ${k}: ${key.slice(0, 80)} vs ${r?.key.slice(0, 80)}`);
+        if (!r || r.op !== name || r.shapeValues !== shapeValues || !sameStrings(r.ins, ins) || !sameAttrs(r.attrs, attrs)) {
+          throw new GuardMiss(`op ${k}: ${name}(${ins.join(",")})${attrsKey(attrs)}${shapeValues} vs ${r?.key.slice(0, 120)}`);
+        }
         metas = r.outs.map((o) => ({ id: fakeId--, shape: o.shape, dtype: o.dtype }));
       }
       metas.forEach((m, j) => {

@@ -10,8 +10,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { UserError } from "../errors";
+import { CompiledSite } from "../backend/compile";
 import type { Tokenizer } from "../tokenizers/types";
-import { head, oneHotFloat, trunk, type Model } from "./transformer";
+import { head, onDisposeModel, oneHotFloat, trunk, type Model } from "./transformer";
 
 /** What to do when [BOS] + prompt + response + [EOS] needs more than the context length C positions. */
 export type TruncateMode = "left" | "error";
@@ -173,6 +174,34 @@ export function sequenceLogProbsFromBatch(model: Model, batch: PairBatch): Seque
   return { sum: sum as tf.Tensor1D, mean: mean as tf.Tensor1D, count: count as tf.Tensor1D };
 }
 
+const scoreSites = new WeakMap<Model, { score: CompiledSite; greedy: CompiledSite }>();
+function sitesOf(model: Model) {
+  let s = scoreSites.get(model);
+  if (!s) {
+    scoreSites.set(model, (s = { score: new CompiledSite("score"), greedy: new CompiledSite("greedy-match") }));
+    onDisposeModel(model, () => releaseScoreGraphs(model));
+  }
+  return s;
+}
+
+/**
+ * `sequenceLogProbsFromBatch` for scoring only (no gradients): on the native backend the forward pass runs as
+ * one TensorFlow graph per batch shape (lib/backend/compile.ts), about 2x faster than op by op; elsewhere
+ * it is the same call. The caller disposes the three tensors.
+ */
+export function scoreFromBatch(model: Model, batch: PairBatch): SequenceLogProbTensors {
+  return sitesOf(model).score.run(() => sequenceLogProbsFromBatch(model, batch));
+}
+
+/** Frees the graphs `scoreFromBatch` / `greedyMatches` built for this model (`disposeModel` does this too). */
+export function releaseScoreGraphs(model: Model): void {
+  const s = scoreSites.get(model);
+  if (!s) return;
+  s.score.dispose();
+  s.greedy.dispose();
+  scoreSites.delete(model);
+}
+
 /** One scored pair, as plain numbers. */
 export interface SequenceScore {
   /** ℓ_M(y|x): sum of response-token log-probs (nats, EOS included). */
@@ -209,7 +238,7 @@ export async function sequenceLogProbs(
 ): Promise<SequenceScore[]> {
   const out: SequenceScore[] = new Array(pairs.length);
   await forEachBatch(model, tokenizer, pairs, opts, async (idx, batch, enc) => {
-    const r = sequenceLogProbsFromBatch(model, batch);
+    const r = scoreFromBatch(model, batch);
     const [s, m, n] = await Promise.all([r.sum.data(), r.mean.data(), r.count.data()]);
     r.sum.dispose();
     r.mean.dispose();
@@ -281,7 +310,7 @@ export async function greedyMatches(
 ): Promise<boolean[]> {
   const out: boolean[] = new Array(pairs.length);
   await forEachBatch(model, tokenizer, pairs, opts, async (idx, batch) => {
-    const r = greedyMatchFromBatch(model, batch);
+    const r = sitesOf(model).greedy.run(() => greedyMatchFromBatch(model, batch));
     const v = await r.data();
     r.dispose();
     idx.forEach((i, j) => (out[i] = v[j] === 1));

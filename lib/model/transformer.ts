@@ -160,8 +160,18 @@ export function cloneModel(model: Model, opts: { trainable?: boolean } = {}): Mo
   return buildModel(model.config, (n) => data.get(n)!.slice(), opts.trainable ?? model.trainable);
 }
 
-/** Frees every tensor the model holds. */
+const disposeHooks = new WeakMap<Model, (() => void)[]>();
+/** Registers cleanup to run when the model is disposed (e.g. graphs compiled for it). */
+export function onDisposeModel(model: Model, fn: () => void): void {
+  const hooks = disposeHooks.get(model) ?? [];
+  hooks.push(fn);
+  disposeHooks.set(model, hooks);
+}
+
+/** Frees every tensor the model holds (and graphs compiled for it). */
 export function disposeModel(model: Model): void {
+  for (const fn of disposeHooks.get(model) ?? []) fn();
+  disposeHooks.delete(model);
   for (const [, v] of namedParameters(model)) v.dispose();
   model.causalBias.dispose();
 }
