@@ -335,7 +335,7 @@ export function linear(
  * the additive mask [T, T] → y [B·T, D], y = softmax(q·kᵀ/√d + mask) · v per head, heads concatenated.
  * The gradient is written out (one tape node instead of ~15). With P = softmax(S), S = (q/√d)·kᵀ + mask,
  * dY the upstream gradient:
- *   dVᵀ = dYᵀ·P;  dP = dY·vᵀ;  dS = P ⊙ (dP − Σ_keys dP ⊙ P) / √d;  dQ = dS·k;  dKᵀ = qᵀ·dS.
+ *   dVᵀ = dYᵀ·P;  dP = dY·vᵀ;  dS' = P ⊙ (dP − Σ_keys dP ⊙ P);  dQ = dS'·k / √d;  dKᵀ = qᵀ·dS' / √d.
  * Every product transposes only a thin [.., T, d] operand: natively as a matMul flag (native measured
  * vᵀ·P with a flag at 2.2 ms vs an explicit transpose alone at 1.6 ms), on wasm explicitly (see `bmm`).
  * The mask is a constant (no gradient).
@@ -358,9 +358,10 @@ export function causalAttention(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, 
         const dY = heads(dy); // [B, H, T, d]
         const dVT = mm(dY, ps, true); // [B, H, d, T]
         const dP = mm(dY, vs, false, true); // [B, H, T, T]
-        const dS = tf.mul(tf.mul(ps, tf.sub(dP, tf.sum(tf.mul(dP, ps), -1, true))), scale); // [B, H, T, T]
-        const dQ = mm(dS, ks); // [B, H, T, d]
-        const dKT = mm(qs, dS, true); // [B, H, d, T]
+        // dS without its 1/√d: the scale is applied to the thin dQ and dKᵀ instead of the [T, T] maps
+        const dS = tf.mul(ps, tf.sub(dP, tf.sum(tf.mul(dP, ps), -1, true))); // [B, H, T, T]
+        const dQ = tf.mul(mm(dS, ks), scale); // [B, H, T, d]
+        const dKT = tf.mul(mm(qs, dS, true), scale); // [B, H, d, T]
         const back = (t: tf.Tensor, perm: number[]) => tf.reshape(tf.transpose(t, perm), [B * T, D]);
         return [tf.concat([back(dQ, [0, 2, 1, 3]), back(dKT, [0, 3, 1, 2]), back(dVT, [0, 3, 1, 2])], 1)]; // [B·T, 3D]
       },

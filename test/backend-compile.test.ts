@@ -1,0 +1,169 @@
+/**
+ * Graph replay (lib/backend/compile.ts). Runs on the native backend only — elsewhere `run(fn)` is `fn()`,
+ * which the last test checks. CI installs the native backend (`npm run native` in .ci/run).
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import * as tf from "@tensorflow/tfjs";
+import { availableBackends, initBackend } from "../lib/backend";
+import { CompiledSite, compileAvailable } from "../lib/backend/compile";
+import { collatePairs, createModel, disposeModel, modelVariables, resolveModelConfig, Rng, scoreFromBatch, sequenceLogProbsFromBatch, type PairBatch } from "../lib/model";
+
+let native = false;
+beforeAll(async () => {
+  native = (await availableBackends()).includes("tensorflow");
+  if (native) await initBackend({ backend: "tensorflow", quiet: true });
+});
+
+const values = (ts: tf.Tensor[]) => ts.map((t) => Array.from(t.dataSync()));
+function randomBatch(rng: Rng, B: number, T: number, V: number): PairBatch {
+  return collatePairs(
+    Array.from({ length: B }, () => ({ ids: Array.from({ length: T + 1 }, () => 3 + (rng.nextU32() % (V - 3))), responseStart: 1 + (T >> 1), promptTokensDropped: 0 })),
+    0,
+  );
+}
+
+describe("graph replay on the native backend", () => {
+  const model = () => createModel(resolveModelConfig({ vocabSize: 40, dModel: 32, nHeads: 4, nLayers: 2, contextLength: 16, seed: 3 }));
+
+  it("is available exactly on the native backend", () => {
+    if (!native) return void console.warn("[test] native backend not installed: graph replay tests skipped (npm run native)");
+    expect(compileAvailable()).toBe(true);
+  });
+
+  it("replays forward + backward: same numbers as the trace call, eager within float32, fresh data each call", () => {
+    if (!native) return;
+    const m = model();
+    const vars = modelVariables(m);
+    const rng = new Rng(5);
+    const batches = [randomBatch(rng, 4, 12, 40), randomBatch(rng, 4, 12, 40), randomBatch(rng, 4, 12, 40)];
+    const step = (b: PairBatch) => () => {
+      const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(sequenceLogProbsFromBatch(m, b).mean)) as tf.Scalar, vars);
+      return [value, ...vars.map((v) => grads[v.name])];
+    };
+    const site = new CompiledSite("test-step");
+    const before = tf.memory().numTensors;
+    const first = site.run(step(batches[0]));
+    const firstVals = values(first);
+    tf.dispose(first);
+    for (const b of [...batches, ...batches]) {
+      const eager = step(b)();
+      const graph = site.run(step(b));
+      const [ev, gv] = [values(eager), values(graph)];
+      tf.dispose([...eager, ...graph]);
+      expect(gv[0][0]).toBeCloseTo(ev[0][0], 5); // loss
+      ev.forEach((e, i) => e.forEach((x, j) => expect(Math.abs(gv[i][j] - x)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(x)))));
+    }
+    // the first (traced) call already returned graph results: a replay of the same batch is bit-identical
+    const again = site.run(step(batches[0]));
+    expect(values(again)).toEqual(firstVals);
+    tf.dispose(again);
+    expect(site.stats).toMatchObject({ traces: 1, replays: 7, misses: 0, eager: 0 });
+    expect(tf.memory().numTensors).toBe(before);
+    site.dispose();
+    disposeModel(m);
+  });
+
+  it("traces each batch shape once, keeps the graphs, and leaks nothing on misses", () => {
+    if (!native) return;
+    const m = model();
+    const rng = new Rng(9);
+    const shapes = [8, 12, 8, 16, 12, 8];
+    const site = new CompiledSite("test-score");
+    const before = tf.memory().numTensors;
+    for (const T of shapes) {
+      const b = randomBatch(rng, 3, T, 40);
+      const e = sequenceLogProbsFromBatch(m, b);
+      const g = site.run(() => sequenceLogProbsFromBatch(m, b));
+      expect(g.sum.shape).toEqual([3]);
+      Array.from(g.sum.dataSync()).forEach((x, i) => expect(x).toBeCloseTo(e.sum.dataSync()[i], 4));
+      tf.dispose([e.sum, e.mean, e.count, g.sum, g.mean, g.count]);
+    }
+    expect(site.stats.traces).toBe(3);
+    expect(site.stats.replays).toBe(3);
+    expect(tf.memory().numTensors).toBe(before);
+    site.dispose();
+    disposeModel(m);
+  });
+
+  it("guards the values that decide shapes (a reshape target), not only the shapes of uploads", () => {
+    if (!native) return;
+    const site = new CompiledSite("test-reshape");
+    const x = tf.tensor1d([1, 2, 3, 4, 5, 6]);
+    for (const shape of [[2, 3], [3, 2], [2, 3], [6, 1]] as [number, number][]) {
+      const y = site.run(() => tf.tidy(() => tf.mul(tf.reshape(x, shape), 2)));
+      expect(y.shape).toEqual(shape);
+      expect(Array.from(y.dataSync())).toEqual([2, 4, 6, 8, 10, 12]);
+      y.dispose();
+    }
+    expect(site.stats.traces).toBe(3);
+    site.dispose();
+    x.dispose();
+  });
+
+  it("feeds every value computed in JS (scalars such as a learning rate) instead of baking it in", () => {
+    if (!native) return;
+    const site = new CompiledSite("test-scalars");
+    const w = tf.variable(tf.tensor1d([1, 2, 3]));
+    for (const lr of [0.5, 0.25, 2]) {
+      const next = site.run(() => tf.tidy(() => tf.sub(w, tf.mul(w, lr))));
+      expect(Array.from(next.dataSync())).toEqual([1, 2, 3].map((v) => Math.fround(v - Math.fround(v * lr))));
+      next.dispose();
+    }
+    expect(site.stats).toMatchObject({ traces: 1, replays: 2 });
+    site.dispose();
+    w.dispose();
+  });
+
+  it("falls back to eager (with its reason) when the function reads tensor data", () => {
+    if (!native) return;
+    const site = new CompiledSite("test-read");
+    const x = tf.tensor1d([1, 2, 3]);
+    const before = tf.memory().numTensors;
+    const err = console.error;
+    const logged: string[] = [];
+    console.error = (m: string) => void logged.push(m);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const y = site.run(() => tf.tidy(() => tf.mul(x, tf.sum(x).dataSync()[0])));
+        expect(Array.from(y.dataSync())).toEqual([6, 12, 18]);
+        y.dispose();
+      }
+    } finally {
+      console.error = err;
+    }
+    expect(site.disabledReason).toMatch(/reads tensor data/);
+    expect(logged.join("\n")).toMatch(/graph replay off for "test-read"/);
+    expect(site.stats.eager).toBe(2);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+
+  it("scoreFromBatch gives sequenceLogProbsFromBatch's numbers (float32) on repeated calls", () => {
+    if (!native) return;
+    const m = model();
+    const b = randomBatch(new Rng(2), 5, 10, 40);
+    const e = sequenceLogProbsFromBatch(m, b);
+    for (let i = 0; i < 3; i++) {
+      const g = scoreFromBatch(m, b);
+      Array.from(g.mean.dataSync()).forEach((x, j) => expect(x).toBeCloseTo(e.mean.dataSync()[j], 5));
+      tf.dispose([g.sum, g.mean, g.count]);
+    }
+    tf.dispose([e.sum, e.mean, e.count]);
+    disposeModel(m);
+  });
+
+  it("INFIFPO_COMPILE=0 runs op by op", () => {
+    if (!native) return;
+    process.env.INFIFPO_COMPILE = "0";
+    try {
+      const site = new CompiledSite("test-off");
+      const y = site.run(() => tf.add(tf.scalar(1), 2));
+      expect(y.dataSync()[0]).toBe(3);
+      y.dispose();
+      expect(site.stats).toMatchObject({ eager: 1, traces: 0 });
+    } finally {
+      delete process.env.INFIFPO_COMPILE;
+    }
+  });
+});
+
