@@ -194,6 +194,7 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
     const result = await trainer.train();
     const modelFile = saveModel(path.join(config.outDir, "model.infifpo"), model, tokenizer, { step: result.step, loss: spec.name, kind: config.kind });
     optimizer.dispose();
+    trainer.disposeGraphs();
     return { ...result, config, modelFile, backend: backend.name };
   } finally {
     disposeModel(model);

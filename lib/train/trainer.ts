@@ -238,6 +238,13 @@ export class Trainer<T> {
   }
 
   private site = new CompiledSite("train step");
+  private evalSite = new CompiledSite("eval");
+
+  /** Frees the TensorFlow graphs this trainer built (the trainer stays usable: it traces again). */
+  disposeGraphs(): void {
+    this.site.dispose();
+    this.evalSite.dispose();
+  }
 
   /** Gradients of one micro-batch; the returned loss/metrics/grads are owned by the caller. */
   private microStep(batch: T[], micro: number) {
@@ -335,13 +342,13 @@ export class Trainer<T> {
     for (let start = 0, b = 0; start < data.length; start += bs, b++) {
       const batch = Array.from({ length: Math.min(bs, data.length - start) }, (_, i) => data[start + i]);
       const ctx: StepContext = { step: this.step, micro: b, seed: deriveSeed(this.loop.seed, 0xe7a1, b), training: false };
-      const names: string[] = [];
-      const ts = tf.tidy(() => {
-        const out = this.opts.lossFn(batch, ctx);
-        const ms = Object.entries(out.metrics ?? {});
-        names.push("loss", ...ms.map(([n]) => n));
-        return [out.loss, ...ms.map(([, v]) => v)];
-      });
+      const evalPart = () =>
+        tf.tidy(() => {
+          const out = this.opts.lossFn(batch, ctx);
+          const ms = Object.entries(out.metrics ?? {});
+          return { names: ["loss", ...ms.map(([n]) => n)], ts: [out.loss, ...ms.map(([, v]) => v)] };
+        });
+      const { names, ts } = this.opts.compile === false ? evalPart() : this.evalSite.run(evalPart);
       const vals = readScalars(ts);
       tf.dispose(ts);
       names.forEach((n, i) => (sums[n] = (sums[n] ?? 0) + vals[i] * batch.length));
