@@ -169,7 +169,7 @@ export class CompiledSite {
 
   constructor(name: string, opts: { maxGraphs?: number } = {}) {
     this.name = name;
-    this.maxGraphs = opts.maxGraphs ?? 8;
+    this.maxGraphs = opts.maxGraphs ?? 64;
   }
 
   /** Why this site runs eagerly for good, or null. */

@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { UserError } from "../errors";
-import { CompiledSite } from "../backend/compile";
+import { CompiledSite, compileAvailable } from "../backend/compile";
 import type { Tokenizer } from "../tokenizers/types";
 import { head, onDisposeModel, oneHotFloat, trunk, type Model } from "./transformer";
 
@@ -79,11 +79,15 @@ export interface PairBatch {
   mask: Float32Array;
 }
 
-/** Pads encoded pairs to one batch (see `PairBatch`). */
-export function collatePairs(pairs: readonly PairEncoding[], padId: number): PairBatch {
+/**
+ * Pads encoded pairs to one batch (see `PairBatch`), at least `minLength` positions long (extra right padding
+ * leaves every pair's numbers the same up to float32 rounding; fewer distinct batch shapes mean fewer graphs
+ * to build on the native backend).
+ */
+export function collatePairs(pairs: readonly PairEncoding[], padId: number, minLength = 0): PairBatch {
   const B = pairs.length;
   if (B === 0) throw new RangeError("collatePairs: empty batch");
-  const T = Math.max(...pairs.map((e) => e.ids.length - 1));
+  const T = Math.max(minLength, ...pairs.map((e) => e.ids.length - 1));
   const inputIds = new Int32Array(B * T).fill(padId);
   const targets = new Int32Array(B * T).fill(padId);
   const mask = new Float32Array(B * T);
@@ -270,7 +274,10 @@ async function forEachBatch(
   const order = enc.map((_, i) => i).sort((a, b) => enc[b].ids.length - enc[a].ids.length || a - b);
   for (let start = 0; start < order.length; start += batchSize) {
     const idx = order.slice(start, start + batchSize);
-    await fn(idx, collatePairs(idx.map((i) => enc[i]), tokenizer.padId), enc);
+    // replayed graphs are per shape: lengths rounded up to 8 (within the context) keep their number small
+    const longest = enc[idx[0]].ids.length - 1;
+    const minLength = compileAvailable() ? Math.min(model.config.contextLength, Math.ceil(longest / 8) * 8) : 0;
+    await fn(idx, collatePairs(idx.map((i) => enc[i]), tokenizer.padId, minLength), enc);
     opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
   }
 }
