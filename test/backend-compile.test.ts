@@ -162,7 +162,7 @@ describe("graph replay on the native backend", () => {
     const pairs = Array.from({ length: 60 }, () => ({ prompt: digits(1 + (rng.nextU32() % 18)) + "=", response: digits(1 + (rng.nextU32() % 9)) }));
     const graph = await sequenceLogProbs(m, tok, pairs, { batchSize: 7 });
     process.env.INFIFPO_COMPILE = "0";
-    let eager;
+    let eager: Awaited<ReturnType<typeof sequenceLogProbs>>;
     try {
       eager = await sequenceLogProbs(m, tok, pairs, { batchSize: 7 });
     } finally {

@@ -24,7 +24,14 @@
  *
  * Contract for `fn`: synchronous, no reads of tensor data (`dataSync`, `arraySync`) inside (detected: the
  * site falls back to eager for good, with one log line), deterministic in which ops it runs given the
- * shapes. On other backends, or with INFIFPO_COMPILE=0, `run(fn)` is just `fn()`.
+ * shapes; side effects on outside tensors (Variable.assign) belong after `run`, not inside. On other backends,
+ * or with INFIFPO_COMPILE=0, `run(fn)` is just `fn()`. INFIFPO_COMPILE_DEBUG=1 logs traces, replays and the
+ * reason of every guard miss.
+ *
+ * Numbers: a graph computes the same ops as tfjs would, but TensorFlow's graph optimizer may reorder sums, so
+ * results agree with op-by-op execution to float32 rounding (not bit for bit); replays of one graph are
+ * bit-identical, and since every call of a shape uses the graph, a resumed run equals an uninterrupted one.
+ * Not verified: tfjs-node-gpu (same code path; the graph would be placed on the GPU by TensorFlow).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
