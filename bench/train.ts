@@ -11,13 +11,15 @@
  *   AdamW), input tokens (16 × 128) per second.
  * - score_tokens_per_s: forward-only sequence log-probs (`scoreFromBatch`, read back), 16 × 128.
  * - sft_tokens_per_s: one SFT optimizer step (token-averaged NLL, 16 sequences) through the Trainer.
- * Medians after warm-up. `load1` is the 1-minute load average when the backend's runs ended: this machine
+ * On the native backend the steps and scoring run as replayed TensorFlow graphs (`graph_replay`; lib/backend/compile.ts);
+ * INFIFPO_COMPILE=0 measures op-by-op execution instead. Medians after warm-up. `load1` is the 1-minute load average when the backend's runs ended: this machine
  * is shared, so compare figures taken at similar load (bench/compare.ts runs this and bench/torch_step.py
  * back to back).
  */
 import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, backendInfo, initBackend, requestFor } from "../lib/backend";
+import { compileAvailable } from "../lib/backend/compile";
 import type { Candidate } from "../lib/backend";
 import { collatePairs, createModel, disposeModel, modelVariables, resolveModelConfig, Rng, scoreFromBatch, type PairEncoding } from "../lib/model";
 import { getLoss, resolveLossConfig } from "../lib/losses";
@@ -118,6 +120,7 @@ async function benchBackend(cand: Candidate) {
     backend: info.name,
     kind: info.kind,
     threads: (info as { threads?: number }).threads ?? null,
+    graph_replay: compileAvailable(), // INFIFPO_COMPILE=0 measures op-by-op execution
     config: "bench-small",
     model: BENCH_SMALL,
     batch_sequences: SEQS,
