@@ -94,7 +94,8 @@ interface OpRecord {
 
 interface Recording {
   ops: OpRecord[];
-  uploads: { shape: number[]; dtype: number }[];
+  /** Each upload's shape and dtype; `values` for small ones (≤ CACHE_MAX elements), fed from a cached handle when unchanged. */
+  uploads: { shape: number[]; dtype: number; values?: Values }[];
   externals: { shape: number[]; dtype: number }[];
   /** Refs ("o3:0", "u5") of the tensors alive when `fn` returned, in creation order. */
   outputs: string[];
@@ -105,13 +106,31 @@ interface Graph {
   sessionId: number;
   inputNames: string;
   outputNames: string;
+  /** Per upload: a TensorFlow handle holding its recorded values (small uploads only), owned by the graph. */
+  cached: (number | undefined)[];
+}
+
+/** Uploads up to this many elements (shape vectors, scalars) are compared with the recording and fed from a cache. */
+const CACHE_MAX = 64;
+/** The typed arrays tfjs-node hands to TensorFlow per dtype number (float32, int32, bool). */
+const TYPED: Record<number, { from(a: ArrayLike<number>): Values }> = { 1: Float32Array, 3: Int32Array, 10: Uint8Array };
+
+function freeGraph(b: Binding, g: Graph): void {
+  b.deleteSavedModel(g.sessionId);
+  for (const id of g.cached) if (id !== undefined) b.deleteTensor(id);
+}
+
+function sameValues(a: Values, b: Values): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
 }
 
 /** What one (trace or shadow) run of `fn` saw, enough to feed and patch the graph. */
 interface RunLog {
   externalIds: number[];
   /** Each upload: its TensorFlow handle (real in both modes) and, in a trace, its values for the graph run. */
-  uploadValues: { id: number; shape: number[]; dtype: number; values: Values }[];
+  uploadValues: { id: number; shape: number[]; dtype: number; values: Values; cached?: boolean }[];
   /** Handles made by ops during this run (fake ones in a shadow run). */
   produced: Set<number>;
   /** ref → the dataId that tfjs holds for it */
@@ -249,13 +268,13 @@ export class CompiledSite {
     try {
       this.execute(be, graph, log, true);
     } catch (e) {
-      be.binding.deleteSavedModel(graph.sessionId);
+      freeGraph(be.binding, graph);
       this.disable(`graph run failed: ${oneLine((e as Error).message)}`);
       return result;
     }
     if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: graph ran`);
     this.graphs.unshift(graph);
-    while (this.graphs.length > this.maxGraphs) be.binding.deleteSavedModel(this.graphs.pop()!.sessionId);
+    while (this.graphs.length > this.maxGraphs) freeGraph(be.binding, this.graphs.pop()!);
     return result;
   }
 
@@ -269,7 +288,7 @@ export class CompiledSite {
     const b = be.binding;
     // a trace's uploads may be freed by now (fn's scopes); a shadow run's are alive (deletes deferred)
     const uploadIds = replaceReal ? log.uploadValues.map((u) => b.createTensor(u.shape, u.dtype, u.values)) : [];
-    const feeds = replaceReal ? uploadIds : log.uploadValues.map((u) => u.id);
+    const feeds = replaceReal ? uploadIds : log.uploadValues.map((u, i) => (u.cached ? graph.cached[i]! : u.id));
     let outs: OutMeta[];
     try {
       outs = b.runSavedModel(graph.sessionId, [...feeds, ...log.externalIds], graph.inputNames, graph.outputNames);
@@ -297,7 +316,7 @@ export class CompiledSite {
   dispose(): void {
     if (this.graphs.length === 0) return;
     const be = tf.backend() as unknown as Partial<NodeBackend>;
-    for (const g of this.graphs) be.binding?.deleteSavedModel(g.sessionId);
+    if (be.binding) for (const g of this.graphs) freeGraph(be.binding, g);
     this.graphs = [];
   }
 }
@@ -455,14 +474,18 @@ function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null): [R, 
   Object.defineProperty(proxy, "createTensor", {
     value: (shape: number[], dtype: number, values: Values): number => {
       const u = log.uploadValues.length;
-      if (trace) out.uploads.push({ shape: [...shape], dtype });
+      let cached = false;
+      if (trace) out.uploads.push({ shape: [...shape], dtype, values: values.length <= CACHE_MAX && TYPED[dtype] ? Array.from(values) : undefined });
       else {
         const x = out.uploads[u];
         if (!x || x.dtype !== dtype || x.shape.length !== shape.length || x.shape.some((d, i) => d !== shape[i])) throw new GuardMiss(`upload ${u} at op ${opIndex}: [${shape}] vs [${x?.shape}]`);
+        cached = x.values !== undefined && sameValues(x.values, values);
       }
-      // uploads are real in both modes: a tensor made before `fn` and first used inside keeps its data
-      const id = real.createTensor(shape, dtype, values);
-      log.uploadValues.push({ id, shape: [...shape], dtype, values });
+      // Uploads made inside `fn` (tensors made earlier were handed over above): an unchanged small one gets a
+      // placeholder handle and is fed from the graph's cache; the others become real TensorFlow tensors.
+      const id = cached ? fakeId-- : real.createTensor(shape, dtype, values);
+      if (cached) log.produced.add(id);
+      log.uploadValues.push({ id, shape: [...shape], dtype, values, cached });
       refOfId.set(id, `u${u}`);
       producedOrder.push(`u${u}`);
       return id;
@@ -645,8 +668,13 @@ function buildGraph(be: NodeBackend, rec: Recording): Graph {
       if (r) (e as Error).message += ` (o${m![1]} = ${r.op} with attributes ${r.attrs.map((a) => a.name).join(", ") || "none"})`;
       throw e;
     }
+    const cached = rec.uploads.map((u) => {
+      const Typed = u.values === undefined ? undefined : TYPED[u.dtype];
+      return Typed ? b.createTensor(u.shape, u.dtype, Typed.from(u.values!)) : undefined;
+    });
     return {
       rec,
+      cached,
       sessionId,
       inputNames: [...rec.uploads.map((_, i) => `u${i}:0`), ...rec.externals.map((_, i) => `x${i}:0`)].join(","),
       outputNames: outputNames.join(","),
