@@ -175,6 +175,19 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
+  it("an out-of-range token id fails loudly in a replayed graph too (TensorFlow checks the gather)", () => {
+    if (!native) return;
+    const m = model();
+    const site = new CompiledSite("test-range");
+    const ok = randomBatch(new Rng(3), 2, 6, 40);
+    const r = site.run(() => sequenceLogProbsFromBatch(m, ok));
+    tf.dispose([r.sum, r.mean, r.count]);
+    const bad = { ...ok, inputIds: ok.inputIds.map((v, i) => (i === 3 ? 99 : v)) as Int32Array };
+    expect(() => site.run(() => sequenceLogProbsFromBatch(m, bad))).toThrow(/indices\[3\] = 99 is not in \[0, 40\)/);
+    site.dispose();
+    disposeModel(m);
+  });
+
   it("INFIFPO_COMPILE=0 runs op by op", () => {
     if (!native) return;
     process.env.INFIFPO_COMPILE = "0";
