@@ -239,7 +239,7 @@ export class CompiledSite {
       this.stats.replays++;
       this.stats.shadowMs += t1 - t0;
       this.stats.graphMs += performance.now() - t1;
-      if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: replayed graph ${g}, outputs ${graph.rec.outputs.length}, min id ${Math.min(...graph.rec.outputs.map((r) => be.tensorMap.get(log.dataIds.get(r)!).id))}`);
+      if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: replayed graph ${g} (${(t1 - t0).toFixed(1)} ms shadow, ${(performance.now() - t1).toFixed(1)} ms graph)`);
       return result!;
     }
     // trace
@@ -502,7 +502,10 @@ function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null): [R, 
   });
   Object.defineProperty(proxy, "tensorDataSync", {
     value: (id: number): Values => {
-      if (trace) { if (process.env.INFIFPO_COMPILE_DEBUG) console.error(new Error("read").stack); throw new Untraceable("the function reads tensor data (dataSync/arraySync) while it runs"); }
+      if (trace) {
+        if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] data read at op ${opIndex}:`, new Error().stack);
+        throw new Untraceable("the function reads tensor data (dataSync/arraySync) while it runs");
+      }
       throw new GuardMiss(`data read at op ${opIndex}`);
     },
   });
