@@ -20,6 +20,7 @@ import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, backendInfo, initBackend, requestFor } from "../lib/backend";
 import { compileAvailable } from "../lib/backend/compile";
+import { fusedOpsAvailable } from "../lib/backend/fused";
 import type { Candidate } from "../lib/backend";
 import { collatePairs, createModel, disposeModel, modelVariables, resolveModelConfig, Rng, scoreFromBatch, type PairEncoding } from "../lib/model";
 import { getLoss, resolveLossConfig } from "../lib/losses";
@@ -121,6 +122,7 @@ async function benchBackend(cand: Candidate) {
     kind: info.kind,
     threads: (info as { threads?: number }).threads ?? null,
     graph_replay: compileAvailable(), // INFIFPO_COMPILE=0 measures op-by-op execution
+    fused_ops: fusedOpsAvailable(), // INFIFPO_FUSED=0 measures without the fused LayerNorm ops
     config: "bench-small",
     model: BENCH_SMALL,
     batch_sequences: SEQS,

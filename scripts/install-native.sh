@@ -175,6 +175,9 @@ status=0
 out="$(verify 2>&1)" || status=$?
 if [ "$status" = 0 ] && [ "$FORCE" = 0 ]; then
   say "already installed: $out"
+  if [ "$GPU" = 0 ]; then
+    if [ "$CHECK" = 1 ]; then bash "$(dirname "${BASH_SOURCE[0]}")/build-fused-ops.sh" --check; else bash "$(dirname "${BASH_SOURCE[0]}")/build-fused-ops.sh"; fi
+  fi
   exit 0
 fi
 if [ "$CHECK" = 1 ]; then
@@ -218,6 +221,8 @@ out="$(verify 2>&1)" || { say "verification failed: $out"; false; }
 trap - ERR
 say "$out"
 check_danfo || say "WARNING: danfojs-node does not load next to $PKG"
+# fused LayerNorm ops for the CPU build (best effort: without a compiler the plain tfjs ops are used)
+if [ "$GPU" = 0 ]; then bash "$(dirname "${BASH_SOURCE[0]}")/build-fused-ops.sh" --force; fi
 after_mb=$(disk_mb node_modules "$CACHE")
 say "done in ${SECONDS} s, disk +$((after_mb - before_mb)) MB (node_modules and wheel cache)"
 say "note: \`npm ci\` / \`npm install\` remove it again; re-run \`npm run native\` after them"

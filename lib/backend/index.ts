@@ -121,6 +121,11 @@ function resolvePackage(name: string): Resolved | undefined {
   return undefined;
 }
 
+/** The folder of the installed tfjs-node (CPU) package, or undefined. */
+export function nativePackageDir(): string | undefined {
+  return resolvePackage(PKG.tensorflow)?.dir;
+}
+
 /** Which native package this process has already loaded (Node's module cache is shared by every require). */
 function loadedNativePackage(): string | undefined {
   for (const pkg of [PKG.tensorflow, PKG["tensorflow-gpu"]]) {

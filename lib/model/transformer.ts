@@ -9,6 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { countParameters, resolveModelConfig, type ModelConfig, type ResolvedModelConfig } from "./config";
 import { normalArray } from "./random";
+import { fusedLayerNorm, fusedLayerNormGrad, fusedOpsAvailable } from "../backend/fused";
 
 export interface BlockParams {
   ln1G: tf.Variable; // [D]
@@ -204,6 +205,7 @@ export function describeModel(model: Model | ModelConfig): string {
  * `layerNormPlain` is the autodiff version (tests compare them).
  */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (fusedOpsAvailable()) return layerNormFused(x, g, b, eps);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xi, gi, bi] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
     const mean = tf.mean(xi, -1, true); // [N, 1]
@@ -218,6 +220,26 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: n
         const dxhat = tf.mul(dy, gs); // [N, D]
         const inner = tf.sub(tf.sub(dxhat, tf.mean(dxhat, -1, true)), tf.mul(xh, tf.mean(tf.mul(dxhat, xh), -1, true)));
         return [tf.mul(inner, rs), sumRows(tf.mul(dy, xh)), sumRows(dy)];
+      },
+    };
+  });
+  return f(x, g, b) as tf.Tensor2D;
+}
+
+/**
+ * `layerNorm` as two fused TensorFlow ops (native CPU backend with `npm run native`'s build; lib/backend/fused.ts):
+ * the same formulas, one pass each way instead of ~20 element-wise ops.
+ */
+export function layerNormFused(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, gi, bi] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+    const [y, xhat, rstd] = fusedLayerNorm(xi, gi, bi, eps);
+    (args[3] as tf.GradSaveFunc)([xhat, rstd, gi]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, gs] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        return fusedLayerNormGrad(dy as tf.Tensor2D, xh, rs, gs);
       },
     };
   });

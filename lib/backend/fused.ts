@@ -1,0 +1,67 @@
+/**
+ * Fused TensorFlow ops for the native backend (native/fused_ops.cc, built by `npm run native` into
+ * node_modules/.infifpo/fused_ops.node): one op for a LayerNorm forward pass and one for its backward pass,
+ * instead of ~9 and ~11 element-wise ops. They run op by op and inside replayed graphs (lib/backend/compile.ts)
+ * alike. Used only on the native CPU backend when the library was built and loads; `INFIFPO_FUSED=0` turns
+ * them off. Elsewhere lib/model uses its plain tfjs formulation (same function to float32 rounding).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { nativePackageDir } from "./index";
+
+interface NodeBackendLike {
+  binding: { TF_ATTR_FLOAT: number };
+  isUsingGpuDevice?: boolean;
+  executeMultipleOutputs(name: string, attrs: { name: string; type: number; value: unknown }[], inputs: tf.Tensor[], n: number): tf.Tensor[];
+}
+
+let loaded: boolean | undefined;
+let loadError: string | null = null;
+
+/** Where `npm run native` puts the built library: node_modules/.infifpo/fused_ops.node, next to tfjs-node. */
+export function fusedOpsPath(): string | undefined {
+  const dir = nativePackageDir(); // …/node_modules/@tensorflow/tfjs-node
+  return dir ? path.resolve(dir, "..", "..", ".infifpo", "fused_ops.node") : undefined;
+}
+
+/** Why the fused ops are not in use (null when they are, or when the backend is not native). */
+export function fusedOpsProblem(): string | null {
+  return loadError;
+}
+
+/** True when the fused ops can be used now: native CPU backend, library built and loaded, not turned off. */
+export function fusedOpsAvailable(): boolean {
+  if (process.env.INFIFPO_FUSED === "0" || tf.getBackend() !== "tensorflow") return false;
+  if ((tf.backend() as unknown as NodeBackendLike).isUsingGpuDevice) return false; // CPU kernels only
+  if (loaded === undefined) {
+    const file = fusedOpsPath();
+    loaded = false;
+    if (!file || !fs.existsSync(file)) {
+      loadError = `${file ? path.relative(process.cwd(), file) : "node_modules/.infifpo/fused_ops.node"} not built (npm run native builds it)`;
+    } else {
+      try {
+        process.dlopen({ exports: {} } as NodeJS.Module, file);
+        loaded = true;
+      } catch (e) {
+        loadError = `${file} does not load: ${(e as Error).message.split("\n")[0]}`;
+      }
+    }
+  }
+  return loaded;
+}
+
+function run(op: string, attrs: { name: string; type: number; value: unknown }[], inputs: tf.Tensor[], n: number): tf.Tensor[] {
+  return (tf.backend() as unknown as NodeBackendLike).executeMultipleOutputs(op, attrs, inputs, n);
+}
+
+/** InfLayerNorm: x [N, D], g [D], b [D] → y = x̂·g + b, x̂ [N, D], r = 1/√(σ² + ε) [N]. Needs `fusedOpsAvailable()`. */
+export function fusedLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D] {
+  const be = tf.backend() as unknown as NodeBackendLike;
+  return run("InfLayerNorm", [{ name: "eps", type: be.binding.TF_ATTR_FLOAT, value: eps }], [x, g, b], 3) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+}
+
+/** InfLayerNormGrad: dy, x̂ [N, D], r [N], g [D] → dx [N, D], dg [D], db [D]. Needs `fusedOpsAvailable()`. */
+export function fusedLayerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor1D, g: tf.Tensor1D): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D] {
+  return run("InfLayerNormGrad", [], [dy, xhat, rstd, g], 3) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+}

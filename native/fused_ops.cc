@@ -1,0 +1,257 @@
+// Fused TensorFlow ops for the native backend, registered through TensorFlow's stable C API (kernels.h, ops.h),
+// so the library builds against libtensorflow_framework.so.2 alone, with no TensorFlow headers.
+//
+//   InfLayerNorm(x [N, D], g [D], b [D]; eps)   -> y = x̂·g + b, x̂ [N, D], r [N]     x̂ = (x − μ)·r, r = 1/√(σ² + ε)
+//   InfLayerNormGrad(dy [N, D], x̂, r, g)       -> dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dg = Σ_rows dy·x̂,
+//                                                 db = Σ_rows dy,  with dx̂ = dy·g   (lib/model/transformer.ts, llm.c)
+//
+// Float32 throughout, rows processed in order by one thread (deterministic). Built by `npm run native`
+// (scripts/build-fused-ops.sh) and loaded by lib/backend/fused.ts, which falls back to tfjs ops without it.
+// The exported `napi_register_module_v1` lets Node's process.dlopen load it as an (empty) Node-API module, which
+// keeps the library mapped.
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <initializer_list>
+
+extern "C" {
+typedef struct TF_Status TF_Status;
+typedef struct TF_Tensor TF_Tensor;
+typedef struct TF_OpKernelConstruction TF_OpKernelConstruction;
+typedef struct TF_OpKernelContext TF_OpKernelContext;
+typedef struct TF_KernelBuilder TF_KernelBuilder;
+typedef struct TF_OpDefinitionBuilder TF_OpDefinitionBuilder;
+typedef struct TF_ShapeInferenceContext TF_ShapeInferenceContext;
+typedef struct TF_ShapeHandle TF_ShapeHandle;
+enum { TF_OK_CODE = 0, TF_INVALID_ARGUMENT_CODE = 3 };
+enum { TF_FLOAT_TYPE = 1 };
+
+TF_Status* TF_NewStatus(void);
+void TF_DeleteStatus(TF_Status*);
+int TF_GetCode(const TF_Status*);
+void TF_SetStatus(TF_Status*, int code, const char* msg);
+
+TF_OpDefinitionBuilder* TF_NewOpDefinitionBuilder(const char* op_name);
+void TF_OpDefinitionBuilderAddInput(TF_OpDefinitionBuilder*, const char* spec);
+void TF_OpDefinitionBuilderAddOutput(TF_OpDefinitionBuilder*, const char* spec);
+void TF_OpDefinitionBuilderAddAttr(TF_OpDefinitionBuilder*, const char* spec);
+void TF_OpDefinitionBuilderSetShapeInferenceFunction(TF_OpDefinitionBuilder*,
+                                                     void (*fn)(TF_ShapeInferenceContext*, TF_Status*));
+void TF_RegisterOpDefinition(TF_OpDefinitionBuilder*, TF_Status*);
+
+TF_ShapeHandle* TF_NewShapeHandle(void);
+void TF_DeleteShapeHandle(TF_ShapeHandle*);
+void TF_ShapeInferenceContextGetInput(TF_ShapeInferenceContext*, int i, TF_ShapeHandle*, TF_Status*);
+void TF_ShapeInferenceContextSetOutput(TF_ShapeInferenceContext*, int i, TF_ShapeHandle*, TF_Status*);
+void TF_ShapeInferenceContextSubshape(TF_ShapeInferenceContext*, TF_ShapeHandle*, int64_t start, int64_t end,
+                                      TF_ShapeHandle* result, TF_Status*);
+
+TF_KernelBuilder* TF_NewKernelBuilder(const char* op_name, const char* device_name,
+                                      void* (*create)(TF_OpKernelConstruction*),
+                                      void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*));
+void TF_RegisterKernelBuilder(const char* kernel_name, TF_KernelBuilder*, TF_Status*);
+void TF_OpKernelConstruction_GetAttrFloat(TF_OpKernelConstruction*, const char* name, float* val, TF_Status*);
+void TF_GetInput(TF_OpKernelContext*, int i, TF_Tensor**, TF_Status*);
+TF_Tensor* TF_AllocateOutput(TF_OpKernelContext*, int index, int dtype, const int64_t* dims, int num_dims,
+                             size_t len, TF_Status*);
+void TF_OpKernelContext_Failure(TF_OpKernelContext*, TF_Status*);
+int TF_NumDims(const TF_Tensor*);
+int64_t TF_Dim(const TF_Tensor*, int dim_index);
+int TF_TensorType(const TF_Tensor*);
+void* TF_TensorData(const TF_Tensor*);
+void TF_DeleteTensor(TF_Tensor*);
+}
+
+namespace {
+
+struct Eps {
+  float eps;
+};
+
+void* ln_create(TF_OpKernelConstruction* ctx) {
+  Eps* a = new Eps{1e-5f};
+  TF_Status* s = TF_NewStatus();
+  TF_OpKernelConstruction_GetAttrFloat(ctx, "eps", &a->eps, s);
+  TF_DeleteStatus(s);
+  return a;
+}
+void ln_delete(void* p) { delete static_cast<Eps*>(p); }
+void* no_state(TF_OpKernelConstruction*) { return nullptr; }
+void no_delete(void*) {}
+
+// Fails the kernel with an InvalidArgument message; returns true so callers can `if (fail(...)) return`.
+bool fail(TF_OpKernelContext* ctx, TF_Status* s, const char* msg) {
+  TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, msg);
+  TF_OpKernelContext_Failure(ctx, s);
+  return true;
+}
+
+bool is_matrix(const TF_Tensor* t) { return TF_NumDims(t) == 2 && TF_TensorType(t) == TF_FLOAT_TYPE; }
+bool is_vector(const TF_Tensor* t, int64_t n) {
+  return TF_NumDims(t) == 1 && TF_Dim(t, 0) == n && TF_TensorType(t) == TF_FLOAT_TYPE;
+}
+
+void ln_compute(void* kernel, TF_OpKernelContext* ctx) {
+  const float eps = static_cast<Eps*>(kernel)->eps;
+  TF_Status* s = TF_NewStatus();
+  TF_Tensor *x = nullptr, *g = nullptr, *b = nullptr, *y = nullptr, *xh = nullptr, *r = nullptr;
+  TF_GetInput(ctx, 0, &x, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &g, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 2, &b, s);
+  if (TF_GetCode(s) != TF_OK_CODE) {
+    TF_OpKernelContext_Failure(ctx, s);
+  } else if (!is_matrix(x) || !is_vector(g, TF_Dim(x, 1)) || !is_vector(b, TF_Dim(x, 1))) {
+    fail(ctx, s, "InfLayerNorm: x must be float32 [N, D], g and b float32 [D]");
+  } else {
+    const int64_t N = TF_Dim(x, 0), D = TF_Dim(x, 1);
+    const int64_t dims[2] = {N, D}, rows[1] = {N};
+    y = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, 2, N * D * sizeof(float), s);
+    if (TF_GetCode(s) == TF_OK_CODE) xh = TF_AllocateOutput(ctx, 1, TF_FLOAT_TYPE, dims, 2, N * D * sizeof(float), s);
+    if (TF_GetCode(s) == TF_OK_CODE) r = TF_AllocateOutput(ctx, 2, TF_FLOAT_TYPE, rows, 1, N * sizeof(float), s);
+    if (TF_GetCode(s) != TF_OK_CODE) {
+      TF_OpKernelContext_Failure(ctx, s);
+    } else {
+      const float* X = static_cast<const float*>(TF_TensorData(x));
+      const float* G = static_cast<const float*>(TF_TensorData(g));
+      const float* B = static_cast<const float*>(TF_TensorData(b));
+      float* Y = static_cast<float*>(TF_TensorData(y));
+      float* XH = static_cast<float*>(TF_TensorData(xh));
+      float* R = static_cast<float*>(TF_TensorData(r));
+      for (int64_t i = 0; i < N; i++) {
+        const float* xi = X + i * D;
+        float mean = 0.f;
+        for (int64_t j = 0; j < D; j++) mean += xi[j];
+        mean /= static_cast<float>(D);
+        float var = 0.f;
+        for (int64_t j = 0; j < D; j++) {
+          const float c = xi[j] - mean;
+          var += c * c;
+        }
+        var /= static_cast<float>(D);
+        const float rs = 1.0f / sqrtf(var + eps);
+        R[i] = rs;
+        float* yi = Y + i * D;
+        float* hi = XH + i * D;
+        for (int64_t j = 0; j < D; j++) {
+          const float h = (xi[j] - mean) * rs;
+          hi[j] = h;
+          yi[j] = h * G[j] + B[j];
+        }
+      }
+    }
+  }
+  for (TF_Tensor* t : {x, g, b, y, xh, r}) if (t) TF_DeleteTensor(t);
+  TF_DeleteStatus(s);
+}
+
+void ln_grad_compute(void*, TF_OpKernelContext* ctx) {
+  TF_Status* s = TF_NewStatus();
+  TF_Tensor *dy = nullptr, *xh = nullptr, *r = nullptr, *g = nullptr, *dx = nullptr, *dg = nullptr, *db = nullptr;
+  TF_GetInput(ctx, 0, &dy, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &xh, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 2, &r, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 3, &g, s);
+  if (TF_GetCode(s) != TF_OK_CODE) {
+    TF_OpKernelContext_Failure(ctx, s);
+  } else if (!is_matrix(dy) || !is_matrix(xh) || TF_Dim(xh, 0) != TF_Dim(dy, 0) || TF_Dim(xh, 1) != TF_Dim(dy, 1) ||
+             !is_vector(r, TF_Dim(dy, 0)) || !is_vector(g, TF_Dim(dy, 1))) {
+    fail(ctx, s, "InfLayerNormGrad: dy and xhat must be float32 [N, D], rstd [N], g [D]");
+  } else {
+    const int64_t N = TF_Dim(dy, 0), D = TF_Dim(dy, 1);
+    const int64_t dims[2] = {N, D}, cols[1] = {D};
+    dx = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, 2, N * D * sizeof(float), s);
+    if (TF_GetCode(s) == TF_OK_CODE) dg = TF_AllocateOutput(ctx, 1, TF_FLOAT_TYPE, cols, 1, D * sizeof(float), s);
+    if (TF_GetCode(s) == TF_OK_CODE) db = TF_AllocateOutput(ctx, 2, TF_FLOAT_TYPE, cols, 1, D * sizeof(float), s);
+    if (TF_GetCode(s) != TF_OK_CODE) {
+      TF_OpKernelContext_Failure(ctx, s);
+    } else {
+      const float* DY = static_cast<const float*>(TF_TensorData(dy));
+      const float* XH = static_cast<const float*>(TF_TensorData(xh));
+      const float* R = static_cast<const float*>(TF_TensorData(r));
+      const float* G = static_cast<const float*>(TF_TensorData(g));
+      float* DX = static_cast<float*>(TF_TensorData(dx));
+      float* DG = static_cast<float*>(TF_TensorData(dg));
+      float* DB = static_cast<float*>(TF_TensorData(db));
+      memset(DG, 0, D * sizeof(float));
+      memset(DB, 0, D * sizeof(float));
+      for (int64_t i = 0; i < N; i++) {
+        const float* dyi = DY + i * D;
+        const float* hi = XH + i * D;
+        float* dxi = DX + i * D;
+        float mean_d = 0.f, mean_dh = 0.f;
+        for (int64_t j = 0; j < D; j++) {
+          const float d = dyi[j] * G[j];
+          mean_d += d;
+          mean_dh += d * hi[j];
+          DG[j] += dyi[j] * hi[j];
+          DB[j] += dyi[j];
+        }
+        mean_d /= static_cast<float>(D);
+        mean_dh /= static_cast<float>(D);
+        for (int64_t j = 0; j < D; j++) dxi[j] = R[i] * (dyi[j] * G[j] - mean_d - hi[j] * mean_dh);
+      }
+    }
+  }
+  for (TF_Tensor* t : {dy, xh, r, g, dx, dg, db}) if (t) TF_DeleteTensor(t);
+  TF_DeleteStatus(s);
+}
+
+void copy_shape(TF_ShapeInferenceContext* ctx, int in, int out, TF_Status* s) {
+  TF_ShapeHandle* h = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, in, h, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_ShapeInferenceContextSetOutput(ctx, out, h, s);
+  TF_DeleteShapeHandle(h);
+}
+
+void ln_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
+  copy_shape(ctx, 0, 0, s);
+  if (TF_GetCode(s) == TF_OK_CODE) copy_shape(ctx, 0, 1, s);
+  if (TF_GetCode(s) != TF_OK_CODE) return;
+  TF_ShapeHandle* x = TF_NewShapeHandle();
+  TF_ShapeHandle* rows = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 0, x, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_ShapeInferenceContextSubshape(ctx, x, 0, 1, rows, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_ShapeInferenceContextSetOutput(ctx, 2, rows, s);
+  TF_DeleteShapeHandle(x);
+  TF_DeleteShapeHandle(rows);
+}
+
+void ln_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
+  copy_shape(ctx, 0, 0, s);
+  if (TF_GetCode(s) == TF_OK_CODE) copy_shape(ctx, 3, 1, s);
+  if (TF_GetCode(s) == TF_OK_CODE) copy_shape(ctx, 3, 2, s);
+}
+
+__attribute__((constructor)) void register_ops() {
+  TF_Status* s = TF_NewStatus();
+  TF_OpDefinitionBuilder* op = TF_NewOpDefinitionBuilder("InfLayerNorm");
+  TF_OpDefinitionBuilderAddInput(op, "x: float");
+  TF_OpDefinitionBuilderAddInput(op, "g: float");
+  TF_OpDefinitionBuilderAddInput(op, "b: float");
+  TF_OpDefinitionBuilderAddOutput(op, "y: float");
+  TF_OpDefinitionBuilderAddOutput(op, "xhat: float");
+  TF_OpDefinitionBuilderAddOutput(op, "rstd: float");
+  TF_OpDefinitionBuilderAddAttr(op, "eps: float");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, ln_shapes);
+  TF_RegisterOpDefinition(op, s);
+  TF_RegisterKernelBuilder("InfLayerNormCPU", TF_NewKernelBuilder("InfLayerNorm", "CPU", ln_create, ln_compute, ln_delete), s);
+
+  TF_OpDefinitionBuilder* grad = TF_NewOpDefinitionBuilder("InfLayerNormGrad");
+  TF_OpDefinitionBuilderAddInput(grad, "dy: float");
+  TF_OpDefinitionBuilderAddInput(grad, "xhat: float");
+  TF_OpDefinitionBuilderAddInput(grad, "rstd: float");
+  TF_OpDefinitionBuilderAddInput(grad, "g: float");
+  TF_OpDefinitionBuilderAddOutput(grad, "dx: float");
+  TF_OpDefinitionBuilderAddOutput(grad, "dg: float");
+  TF_OpDefinitionBuilderAddOutput(grad, "db: float");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(grad, ln_grad_shapes);
+  TF_RegisterOpDefinition(grad, s);
+  TF_RegisterKernelBuilder("InfLayerNormGradCPU", TF_NewKernelBuilder("InfLayerNormGrad", "CPU", no_state, ln_grad_compute, no_delete), s);
+  TF_DeleteStatus(s);
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) void* napi_register_module_v1(void*, void* exports) { return exports; }
