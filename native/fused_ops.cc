@@ -5,6 +5,10 @@
 //   InfLayerNormGrad(dy [N, D], x̂, r, g)       -> dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dg = Σ_rows dy·x̂,
 //                                                 db = Σ_rows dy,  with dx̂ = dy·g   (lib/model/transformer.ts, llm.c)
 //
+//   InfAdamW(p, g, m, v: N × float tensors; h [9]; decay: N ints) -> p', m', v' (N each): one AdamW update of N
+//     parameters, h = [β1, 1−β1, β2, 1−β2, ε, √(1−β2^t), η/(1−β1^t), 1−ηλ, gradient scale], element by element
+//     exactly as lib/train/optim.ts's tfjs formulas round (one float32 rounding per operation, no FMA).
+//
 // Float32 throughout, rows processed in order by one thread (deterministic). Built by `npm run native`
 // (scripts/build-fused-ops.sh) and loaded by lib/backend/fused.ts, which falls back to tfjs ops without it.
 // The exported `napi_register_module_v1` lets Node's process.dlopen load it as an (empty) Node-API module, which
@@ -53,6 +57,10 @@ TF_KernelBuilder* TF_NewKernelBuilder(const char* op_name, const char* device_na
                                       void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*));
 void TF_RegisterKernelBuilder(const char* kernel_name, TF_KernelBuilder*, TF_Status*);
 void TF_OpKernelConstruction_GetAttrFloat(TF_OpKernelConstruction*, const char* name, float* val, TF_Status*);
+void TF_OpKernelConstruction_GetAttrInt64(TF_OpKernelConstruction*, const char* name, int64_t* val, TF_Status*);
+void TF_OpKernelConstruction_GetAttrInt32List(TF_OpKernelConstruction*, const char* name, int32_t* vals, int max_vals,
+                                              TF_Status*);
+int64_t TF_ShapeInferenceContextNumInputs(TF_ShapeInferenceContext*);
 void TF_GetInput(TF_OpKernelContext*, int i, TF_Tensor**, TF_Status*);
 TF_Tensor* TF_AllocateOutput(TF_OpKernelContext*, int index, int dtype, const int64_t* dims, int num_dims,
                              size_t len, TF_Status*);
@@ -198,6 +206,94 @@ void ln_grad_compute(void*, TF_OpKernelContext* ctx) {
   TF_DeleteStatus(s);
 }
 
+int64_t num_elements(const TF_Tensor* t) {
+  int64_t n = 1;
+  for (int d = 0; d < TF_NumDims(t); d++) n *= TF_Dim(t, d);
+  return n;
+}
+
+struct AdamAttrs {
+  int64_t n;
+  int32_t* decay;
+};
+
+void* adam_create(TF_OpKernelConstruction* ctx) {
+  AdamAttrs* a = new AdamAttrs{0, nullptr};
+  TF_Status* s = TF_NewStatus();
+  TF_OpKernelConstruction_GetAttrInt64(ctx, "N", &a->n, s);
+  a->decay = new int32_t[a->n > 0 ? a->n : 1]();
+  if (TF_GetCode(s) == TF_OK_CODE) TF_OpKernelConstruction_GetAttrInt32List(ctx, "decay", a->decay, static_cast<int>(a->n), s);
+  TF_DeleteStatus(s);
+  return a;
+}
+void adam_delete(void* p) {
+  AdamAttrs* a = static_cast<AdamAttrs*>(p);
+  delete[] a->decay;
+  delete a;
+}
+
+// One tensor's update; volatile-free but compiled with -ffp-contract=off so every product and sum rounds on its own.
+void adam_update(const float* P, const float* G, const float* M, const float* V, const float* h, bool decay,
+                 float* P1, float* M1, float* V1, int64_t n) {
+  const float b1 = h[0], omb1 = h[1], b2 = h[2], omb2 = h[3], eps = h[4], bc2 = h[5], step = h[6], df = h[7], gs = h[8];
+  for (int64_t i = 0; i < n; i++) {
+    const float g = G[i] * gs;
+    const float m = M[i] * b1 + g * omb1;
+    const float gg = g * g;
+    const float v = V[i] * b2 + gg * omb2;
+    const float theta = decay ? P[i] * df : P[i];
+    const float denom = sqrtf(v) / bc2 + eps;
+    const float upd = (m / denom) * step;
+    M1[i] = m;
+    V1[i] = v;
+    P1[i] = theta - upd;
+  }
+}
+
+void adam_compute(void* kernel, TF_OpKernelContext* ctx) {
+  const AdamAttrs* a = static_cast<AdamAttrs*>(kernel);
+  const int64_t N = a->n;
+  TF_Status* s = TF_NewStatus();
+  TF_Tensor* h = nullptr;
+  TF_GetInput(ctx, static_cast<int>(4 * N), &h, s);
+  if (TF_GetCode(s) != TF_OK_CODE || TF_NumDims(h) != 1 || TF_Dim(h, 0) != 9) {
+    if (TF_GetCode(s) == TF_OK_CODE) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfAdamW: h must be float32 [9]");
+    TF_OpKernelContext_Failure(ctx, s);
+    if (h) TF_DeleteTensor(h);
+    TF_DeleteStatus(s);
+    return;
+  }
+  const float* H = static_cast<const float*>(TF_TensorData(h));
+  for (int64_t k = 0; k < N && TF_GetCode(s) == TF_OK_CODE; k++) {
+    TF_Tensor* in[4] = {nullptr, nullptr, nullptr, nullptr};
+    TF_Tensor* out[3] = {nullptr, nullptr, nullptr};
+    for (int j = 0; j < 4 && TF_GetCode(s) == TF_OK_CODE; j++) TF_GetInput(ctx, static_cast<int>(j * N + k), &in[j], s);
+    int64_t n = 0;
+    if (TF_GetCode(s) == TF_OK_CODE) {
+      n = num_elements(in[0]);
+      for (int j = 1; j < 4; j++)
+        if (num_elements(in[j]) != n) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfAdamW: p, g, m, v differ in size");
+    }
+    for (int j = 0; j < 3 && TF_GetCode(s) == TF_OK_CODE; j++) {
+      int64_t dims[8];
+      const int nd = TF_NumDims(in[0]);
+      for (int d = 0; d < nd && d < 8; d++) dims[d] = TF_Dim(in[0], d);
+      out[j] = TF_AllocateOutput(ctx, static_cast<int>(j * N + k), TF_FLOAT_TYPE, dims, nd, n * sizeof(float), s);
+    }
+    if (TF_GetCode(s) == TF_OK_CODE) {
+      adam_update(static_cast<const float*>(TF_TensorData(in[0])), static_cast<const float*>(TF_TensorData(in[1])),
+                  static_cast<const float*>(TF_TensorData(in[2])), static_cast<const float*>(TF_TensorData(in[3])), H,
+                  a->decay[k] != 0, static_cast<float*>(TF_TensorData(out[0])), static_cast<float*>(TF_TensorData(out[1])),
+                  static_cast<float*>(TF_TensorData(out[2])), n);
+    }
+    for (TF_Tensor* t : in) if (t) TF_DeleteTensor(t);
+    for (TF_Tensor* t : out) if (t) TF_DeleteTensor(t);
+  }
+  if (TF_GetCode(s) != TF_OK_CODE) TF_OpKernelContext_Failure(ctx, s);
+  TF_DeleteTensor(h);
+  TF_DeleteStatus(s);
+}
+
 void copy_shape(TF_ShapeInferenceContext* ctx, int in, int out, TF_Status* s) {
   TF_ShapeHandle* h = TF_NewShapeHandle();
   TF_ShapeInferenceContextGetInput(ctx, in, h, s);
@@ -216,6 +312,13 @@ void ln_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
   if (TF_GetCode(s) == TF_OK_CODE) TF_ShapeInferenceContextSetOutput(ctx, 2, rows, s);
   TF_DeleteShapeHandle(x);
   TF_DeleteShapeHandle(rows);
+}
+
+// outputs j·N + k take the shape of input k (p_k)
+void adam_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
+  const int64_t n = (TF_ShapeInferenceContextNumInputs(ctx) - 1) / 4;
+  for (int64_t j = 0; j < 3; j++)
+    for (int64_t k = 0; k < n && TF_GetCode(s) == TF_OK_CODE; k++) copy_shape(ctx, static_cast<int>(k), static_cast<int>(j * n + k), s);
 }
 
 void ln_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
@@ -249,6 +352,21 @@ __attribute__((constructor)) void register_ops() {
   TF_OpDefinitionBuilderSetShapeInferenceFunction(grad, ln_grad_shapes);
   TF_RegisterOpDefinition(grad, s);
   TF_RegisterKernelBuilder("InfLayerNormGradCPU", TF_NewKernelBuilder("InfLayerNormGrad", "CPU", no_state, ln_grad_compute, no_delete), s);
+
+  TF_OpDefinitionBuilder* adam = TF_NewOpDefinitionBuilder("InfAdamW");
+  TF_OpDefinitionBuilderAddAttr(adam, "N: int >= 1");
+  TF_OpDefinitionBuilderAddAttr(adam, "decay: list(int)");
+  TF_OpDefinitionBuilderAddInput(adam, "p: N * float");
+  TF_OpDefinitionBuilderAddInput(adam, "g: N * float");
+  TF_OpDefinitionBuilderAddInput(adam, "m: N * float");
+  TF_OpDefinitionBuilderAddInput(adam, "v: N * float");
+  TF_OpDefinitionBuilderAddInput(adam, "h: float");
+  TF_OpDefinitionBuilderAddOutput(adam, "p_out: N * float");
+  TF_OpDefinitionBuilderAddOutput(adam, "m_out: N * float");
+  TF_OpDefinitionBuilderAddOutput(adam, "v_out: N * float");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(adam, adam_shapes);
+  TF_RegisterOpDefinition(adam, s);
+  TF_RegisterKernelBuilder("InfAdamWCPU", TF_NewKernelBuilder("InfAdamW", "CPU", adam_create, adam_compute, adam_delete), s);
   TF_DeleteStatus(s);
 }
 

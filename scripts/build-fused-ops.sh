@@ -38,7 +38,7 @@ fi
 mkdir -p "$(dirname "$OUT")"
 LIBABS="$(cd "$LIBDIR" && pwd)"
 # -O2 and no -march: the kernels are simple loops; the binary must run wherever node_modules does.
-if "$CXX" -O2 -std=c++17 -fPIC -shared -o "$OUT.tmp" "$SRC" -L"$LIBABS" -l:libtensorflow_framework.so.2 \
+if "$CXX" -O2 -ffp-contract=off -std=c++17 -fPIC -shared -o "$OUT.tmp" "$SRC" -L"$LIBABS" -l:libtensorflow_framework.so.2 \
      -Wl,-rpath,"$LIBABS" 2> "$OUT.log"; then
   mv "$OUT.tmp" "$OUT"
   rm -f "$OUT.log"

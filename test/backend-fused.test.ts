@@ -60,3 +60,33 @@ describe("fused LayerNorm", () => {
     expect(() => layerNormFused(x(), tf.tensor1d([1, 2, 3]), b(), 1e-5)).toThrow(/InfLayerNorm: x must be float32 \[N, D\], g and b float32 \[D\]/);
   });
 });
+
+describe("fused AdamW", () => {
+  it("gives the same bits as the tfjs update over several steps (decay mask, clipping scale, op by op and as a graph)", async () => {
+    if (!ready) return;
+    const { AdamW } = await import("../lib/train/optim");
+    const shapes = [[7, 5], [5], [3, 4, 2], [9]];
+    const init = (seed: number) => shapes.map((s, i) => Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, j) => Math.sin(seed + i * 31 + j * 0.7)));
+    const make = (tag: string) => init(1).map((v, i) => tf.variable(tf.tensor(v, shapes[i]), true, `${tag}${i}`));
+    const a = make("fusedA"), b = make("plainB");
+    const oa = new AdamW(a, { weightDecay: 0.1, fused: true });
+    const ob = new AdamW(b, { weightDecay: 0.1, fused: false });
+    for (let step = 0; step < 5; step++) {
+      const g = init(10 + step);
+      const scale = step % 2 === 0 ? 1 : 0.37;
+      oa.apply(Object.fromEntries(a.map((p, i) => [p.name, tf.tensor(g[i], shapes[i])])), 1e-2 * (step + 1), scale);
+      ob.apply(Object.fromEntries(b.map((p, i) => [p.name, tf.tensor(g[i], shapes[i])])), 1e-2 * (step + 1), scale);
+    }
+    // the fused op really ran (in the optimizer's replayed graph), the other optimizer did not use it
+    const ops = (o: InstanceType<typeof AdamW>) => (o as unknown as { site: { graphs: { rec: { ops: { op: string }[] } }[] } }).site.graphs.flatMap((g) => g.rec.ops.map((r) => r.op));
+    expect(ops(oa)).toContain("InfAdamW");
+    expect(ops(ob)).not.toContain("InfAdamW");
+    a.forEach((p, i) => expect(Array.from(p.dataSync())).toEqual(Array.from(b[i].dataSync())));
+    const [sa, sb] = [oa.state(), ob.state()];
+    sa.m.forEach((m, i) => expect(Array.from(m)).toEqual(Array.from(sb.m[i])));
+    sa.v.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(sb.v[i])));
+    oa.dispose();
+    ob.dispose();
+    tf.dispose([...a, ...b]);
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * Fused TensorFlow ops for the native backend (native/fused_ops.cc, built by `npm run native` into
- * node_modules/.infifpo/fused_ops.node): one op for a LayerNorm forward pass and one for its backward pass,
- * instead of ~9 and ~11 element-wise ops. They run op by op and inside replayed graphs (lib/backend/compile.ts)
+ * node_modules/.infifpo/fused_ops.node): one op for a LayerNorm forward pass and one for its backward pass
+ * (instead of ~9 and ~11 element-wise ops), and one for a whole AdamW update of every parameter (instead of
+ * concat → ~12 element-wise ops → split, with the same float32 rounding step by step). They run op by op and inside replayed graphs (lib/backend/compile.ts)
  * alike. Used only on the native CPU backend when the library was built and loads; `INFIFPO_FUSED=0` turns
  * them off. Elsewhere lib/model uses its plain tfjs formulation (same function to float32 rounding).
  */
@@ -11,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { nativePackageDir } from "./index";
 
 interface NodeBackendLike {
-  binding: { TF_ATTR_FLOAT: number };
+  binding: { TF_ATTR_FLOAT: number; TF_ATTR_INT: number };
   isUsingGpuDevice?: boolean;
   executeMultipleOutputs(name: string, attrs: { name: string; type: number; value: unknown }[], inputs: tf.Tensor[], n: number): tf.Tensor[];
 }
@@ -64,4 +65,26 @@ export function fusedLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, e
 /** InfLayerNormGrad: dy, x̂ [N, D], r [N], g [D] → dx [N, D], dg [D], db [D]. Needs `fusedOpsAvailable()`. */
 export function fusedLayerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor1D, g: tf.Tensor1D): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D] {
   return run("InfLayerNormGrad", [], [dy, xhat, rstd, g], 3) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+}
+
+/**
+ * InfAdamW: one AdamW update of N parameters. h = [β1, 1−β1, β2, 1−β2, ε, √(1−β2^t), η/(1−β1^t), 1−ηλ, gradient
+ * scale] (float32 [9]); `decay[i]` whether parameter i decays. Returns [p', m', v'] (N tensors each).
+ * Needs `fusedOpsAvailable()`.
+ */
+export function fusedAdamW(
+  p: tf.Tensor[], g: tf.Tensor[], m: tf.Tensor[], v: tf.Tensor[], h: tf.Tensor1D, decay: boolean[],
+): [tf.Tensor[], tf.Tensor[], tf.Tensor[]] {
+  const be = tf.backend() as unknown as NodeBackendLike;
+  const N = p.length;
+  const out = run(
+    "InfAdamW",
+    [
+      { name: "N", type: be.binding.TF_ATTR_INT, value: N },
+      { name: "decay", type: be.binding.TF_ATTR_INT, value: decay.map((d) => (d ? 1 : 0)) },
+    ],
+    [...p, ...g, ...m, ...v, h],
+    3 * N,
+  );
+  return [out.slice(0, N), out.slice(N, 2 * N), out.slice(2 * N)];
 }

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { CompiledSite } from "../backend/compile";
+import { fusedAdamW, fusedOpsAvailable } from "../backend/fused";
 
 export interface AdamWConfig {
   beta1: number;
@@ -25,6 +26,8 @@ export interface AdamWConfig {
    * so the same arithmetic). Default true; INFIFPO_COMPILE=0 turns it off everywhere.
    */
   compile?: boolean;
+  /** Use the fused AdamW op when available (lib/backend/fused.ts; same bits). Default true. */
+  fused?: boolean;
 }
 
 export const ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.0 };
@@ -125,6 +128,12 @@ export class AdamW {
       this.flatMask = tf.tidy(() => flat(this.params.map((p, i) => tf.fill([p.size], this.decayMask[i] ? 1 : 0, "bool"))) as tf.Tensor1D);
     }
     // A pure function of its inputs (assignments happen after it), so it can run as one graph.
+    // With the fused op (native CPU build) the same arithmetic is one op over every parameter.
+    const fusedUpdate = () =>
+      tf.tidy(() => {
+        const h = tf.tensor1d([b1, 1 - b1, b2, 1 - b2, eps, bc2Sqrt, stepSize, wd !== 0 ? 1 - lr * wd : 1, gradScale < 1 ? gradScale : 1]);
+        return fusedAdamW(this.params, this.params.map((p) => grads[p.name]), this.m, this.v, h, this.decayMask.map((d) => wd !== 0 && d));
+      });
     const update = () =>
       tf.tidy(() => {
         const g0 = flat(this.params.map((p) => grads[p.name]));
@@ -142,7 +151,9 @@ export class AdamW {
         const parts = [tf.split(m, sizes), tf.split(v, sizes), tf.split(next, sizes)];
         return parts.map((ps) => ps.map((x, i) => x.reshape(this.params[i].shape)));
       });
-    const [ms, vs, ps] = this.config.compile === false ? update() : this.site.run(update);
+    const useFused = this.config.fused !== false && fusedOpsAvailable();
+    const run = useFused ? () => { const [p, m, v] = fusedUpdate(); return [m, v, p]; } : update;
+    const [ms, vs, ps] = this.config.compile === false ? run() : this.site.run(run);
     this.params.forEach((p, i) => {
       this.m[i].assign(ms[i]);
       this.v[i].assign(vs[i]);
