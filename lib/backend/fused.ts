@@ -43,9 +43,15 @@ export function fusedOpsAvailable(): boolean {
     } else {
       try {
         process.dlopen({ exports: {} } as NodeJS.Module, file);
+        // the ops must also run (registration could have failed against another TensorFlow build)
+        tf.tidy(() => {
+          const one = tf.ones([1, 2]) as tf.Tensor2D;
+          fusedLayerNorm(one, tf.ones([2]) as tf.Tensor1D, tf.zeros([2]) as tf.Tensor1D, 1e-5);
+          fusedAdamW([one], [one], [one], [one], tf.ones([9]) as tf.Tensor1D, [true]);
+        });
         loaded = true;
       } catch (e) {
-        loadError = `${file} does not load: ${(e as Error).message.split("\n")[0]}`;
+        loadError = `${file} does not load or run: ${(e as Error).message.split("\n")[0]}`;
       }
     }
   }

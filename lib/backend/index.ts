@@ -330,6 +330,8 @@ async function doInit(opts: InitBackendOptions): Promise<BackendInfo> {
     try {
       const info = await activate(cand);
       current = info;
+      // load and smoke-test the fused ops now, outside any traced function (lib/backend/fused.ts)
+      if (info.kind === "native") (await import("./fused")).fusedOpsAvailable();
       if (!explicit) lastAuto = { plan: plan.join(), chosen: cand };
       if (!opts.quiet) {
         let note = skipped.length ? ` [skipped: ${skipped.join("; ")}]` : "";
