@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, initBackend } from "../lib/backend";
 import { CompiledSite, compileAvailable } from "../lib/backend/compile";
-import { collatePairs, createModel, disposeModel, modelVariables, resolveModelConfig, Rng, scoreFromBatch, sequenceLogProbs, sequenceLogProbsFromBatch, type PairBatch } from "../lib/model";
+import { collatePairs, createModel, disposeModel, modelVariables, replayPadLength, resolveModelConfig, Rng, scoreFromBatch, sequenceLogProbs, sequenceLogProbsFromBatch, type PairBatch } from "../lib/model";
 import { CharTokenizer } from "../lib/tokenizers";
 
 let native = false;
@@ -185,6 +185,20 @@ describe("graph replay on the native backend", () => {
     const bad = { ...ok, inputIds: ok.inputIds.map((v, i) => (i === 3 ? 99 : v)) as Int32Array };
     expect(() => site.run(() => sequenceLogProbsFromBatch(m, bad))).toThrow(/indices\[3\] = 99 is not in \[0, 40\)/);
     site.dispose();
+    disposeModel(m);
+  });
+
+  it("training batches are padded to multiples of 8 within the context (few graph shapes), not at all without replay", () => {
+    if (!native) return;
+    const m = model(); // context 16
+    const pair = (n: number) => ({ ids: Array.from({ length: n + 1 }, () => 3), responseStart: 1, promptTokensDropped: 0 });
+    expect([1, 7, 8, 9, 13, 16].map((n) => replayPadLength(m, [pair(2), pair(n)]))).toEqual([8, 8, 8, 16, 16, 16]);
+    process.env.INFIFPO_COMPILE = "0";
+    try {
+      expect(replayPadLength(m, [pair(5)])).toBe(0);
+    } finally {
+      delete process.env.INFIFPO_COMPILE;
+    }
     disposeModel(m);
   });
 

@@ -66,6 +66,17 @@ export function encodePair(
   return { ids: [tokenizer.bosId, ...p, ...r], responseStart: 1 + p.length, promptTokensDropped: dropped };
 }
 
+/**
+ * The batch length to pad to when steps run as replayed graphs (one graph per batch shape): the longest pair's
+ * input length rounded up to a multiple of 8, within the context — at most C/8 lengths per batch size. 0 (no
+ * extra padding) when graph replay is off.
+ */
+export function replayPadLength(model: Model, pairs: readonly PairEncoding[]): number {
+  if (!compileAvailable() || pairs.length === 0) return 0;
+  const longest = Math.max(...pairs.map((e) => e.ids.length - 1));
+  return Math.min(model.config.contextLength, Math.ceil(longest / 8) * 8);
+}
+
 /** Right-padded model inputs for a list of pairs, as plain arrays (row-major [B, T]). */
 export interface PairBatch {
   batchSize: number;
@@ -275,9 +286,8 @@ async function forEachBatch(
   for (let start = 0; start < order.length; start += batchSize) {
     const idx = order.slice(start, start + batchSize);
     // replayed graphs are per shape: lengths rounded up to 8 (within the context) keep their number small
-    const longest = enc[idx[0]].ids.length - 1;
-    const minLength = compileAvailable() ? Math.min(model.config.contextLength, Math.ceil(longest / 8) * 8) : 0;
-    await fn(idx, collatePairs(idx.map((i) => enc[i]), tokenizer.padId, minLength), enc);
+    const batch = idx.map((i) => enc[i]);
+    await fn(idx, collatePairs(batch, tokenizer.padId, replayPadLength(model, batch)), enc);
     opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
   }
 }

@@ -13,7 +13,7 @@ import { promptText, responseText } from "../data/trl";
 import type { Conversation, PreferencePair } from "../data/types";
 import type { LossConfig, LossInputs, LossSpec, ResponseScores } from "../losses/types";
 import type { Tokenizer } from "../tokenizers/types";
-import { collatePairs, encodePair, sequenceLogProbsFromBatch, type PairEncoding, type TruncateMode } from "../model/logprobs";
+import { collatePairs, replayPadLength, encodePair, sequenceLogProbsFromBatch, type PairEncoding, type TruncateMode } from "../model/logprobs";
 import type { Model } from "../model/transformer";
 import type { LossFn } from "./trainer";
 
@@ -127,7 +127,7 @@ export function preferenceLossFn(
     const B = batch.length;
     const withWs = spec.requires.includes("sourceChosen");
     const rows = [...batch.map((e) => e.chosen), ...batch.map((e) => e.rejected), ...(withWs ? batch.map((e) => e.sourceChosen!) : [])];
-    const lp = sequenceLogProbsFromBatch(model, collatePairs(rows, tokenizer.padId)); // each [kB]
+    const lp = sequenceLogProbsFromBatch(model, collatePairs(rows, tokenizer.padId, replayPadLength(model, rows))); // each [kB]
     const k = withWs ? 3 : 2;
     const [sums, means, counts] = [lp.sum, lp.mean, lp.count].map((t) => tf.split(t, k)) as tf.Tensor1D[][];
     const slot = (i: number, pick: (e: PreferenceExample) => ResponseColumns): ResponseScores => {

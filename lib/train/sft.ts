@@ -5,7 +5,7 @@
  * micro-batches' token averages, as in transformers' Trainer.
  */
 import * as tf from "@tensorflow/tfjs";
-import { collatePairs, sequenceLogProbsFromBatch, type PairEncoding } from "../model/logprobs";
+import { collatePairs, replayPadLength, sequenceLogProbsFromBatch, type PairEncoding } from "../model/logprobs";
 import type { Model } from "../model/transformer";
 import type { Tokenizer } from "../tokenizers/types";
 import type { LossFn } from "./trainer";
@@ -17,7 +17,7 @@ import type { LossFn } from "./trainer";
  */
 export function sftLossFn(model: Model, tokenizer: Pick<Tokenizer, "padId">): LossFn<PairEncoding> {
   return (batch) => {
-    const lp = sequenceLogProbsFromBatch(model, collatePairs(batch, tokenizer.padId)); // each [B]
+    const lp = sequenceLogProbsFromBatch(model, collatePairs(batch, tokenizer.padId, replayPadLength(model, batch))); // each [B]
     const nTokens = tf.sum(lp.count);
     const loss = tf.div(tf.neg(tf.sum(lp.sum)), nTokens) as tf.Scalar;
     return { loss, metrics: { "logps/chosen": tf.mean(lp.sum) as tf.Scalar, num_response_tokens: nTokens as tf.Scalar } };
