@@ -129,7 +129,7 @@ function sameValues(a: Values, b: Values): boolean {
 /** What one (trace or shadow) run of `fn` saw, enough to feed and patch the graph. */
 interface RunLog {
   externalIds: number[];
-  /** Each upload: its TensorFlow handle (real in both modes) and, in a trace, its values for the graph run. */
+  /** Each upload: its handle (real, or a placeholder when fed from the graph's cache) and its values. */
   uploadValues: { id: number; shape: number[]; dtype: number; values: Values; cached?: boolean }[];
   /** Handles made by ops during this run (fake ones in a shadow run). */
   produced: Set<number>;
@@ -218,7 +218,7 @@ export class CompiledSite {
       let log: RunLog;
       const t0 = performance.now();
       try {
-        [result, log] = runHooked(be, fn, graph.rec);
+        [result, log] = hookedRun(be, fn, graph.rec);
       } catch (e) {
         if (e instanceof GuardMiss) {
           if (e.sideEffects > 0) {
@@ -247,7 +247,7 @@ export class CompiledSite {
     let log: RunLog;
     let rec: Recording;
     try {
-      [result, log, rec] = traceRun(be, fn);
+      [result, log, rec] = hookedRun(be, fn, null);
     } catch (e) {
       if (e instanceof Untraceable) {
         this.disable(e.message);
@@ -300,7 +300,7 @@ export class CompiledSite {
     outputs.forEach((ref, k) => {
       const info = be.tensorMap.get(log.dataIds.get(ref)!);
       const expected = info.shape;
-      if (outs[k].shape.length !== expected.length || outs[k].shape.some((d, i) => d !== expected[i])) {
+      if (!tf.util.arraysEqual(outs[k].shape, expected)) {
         for (const o of outs) b.deleteTensor(o.id);
         throw new Error(`compiled "${this.name}": output ${ref} has shape [${outs[k].shape}] but tfjs expects [${expected}]`);
       }
@@ -438,7 +438,7 @@ function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null): [R, 
           if (trace) out.externals.push({ shape: [...info.shape], dtype });
           else {
             const x = out.externals[e];
-            if (!x || x.dtype !== dtype || x.shape.length !== info.shape.length || x.shape.some((d, i) => d !== info.shape[i])) throw new GuardMiss(`outside tensor ${e} at op ${opIndex}`);
+            if (!x || x.dtype !== dtype || !tf.util.arraysEqual(x.shape, info.shape)) throw new GuardMiss(`outside tensor ${e} at op ${opIndex}`);
           }
         }
         return `x${e}`;
@@ -478,7 +478,7 @@ function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null): [R, 
       if (trace) out.uploads.push({ shape: [...shape], dtype, values: values.length <= CACHE_MAX && TYPED[dtype] ? Array.from(values) : undefined });
       else {
         const x = out.uploads[u];
-        if (!x || x.dtype !== dtype || x.shape.length !== shape.length || x.shape.some((d, i) => d !== shape[i])) throw new GuardMiss(`upload ${u} at op ${opIndex}: [${shape}] vs [${x?.shape}]`);
+        if (!x || x.dtype !== dtype || !tf.util.arraysEqual(x.shape, shape)) throw new GuardMiss(`upload ${u} at op ${opIndex}: [${shape}] vs [${x?.shape}]`);
         cached = x.values !== undefined && sameValues(x.values, values);
       }
       // Uploads made inside `fn` (tensors made earlier were handed over above): an unchanged small one gets a
@@ -604,15 +604,6 @@ function disposeFakes(be: NodeBackend, log: RunLog): void {
     if (t.isDisposed || !be.tensorMap.has(t.dataId)) continue;
     if (log.produced.has(be.tensorMap.get(t.dataId).id)) t.dispose(); // only what this run's ops made
   }
-}
-
-function traceRun<R>(be: NodeBackend, fn: () => R): [R, RunLog, Recording] {
-  return hookedRun(be, fn, null);
-}
-
-function runHooked<R>(be: NodeBackend, fn: () => R, rec: Recording): [R, RunLog] {
-  const [r, log] = hookedRun(be, fn, rec);
-  return [r, log];
 }
 
 function attrKind(binding: Binding, type: number): AttrKind {
