@@ -124,9 +124,6 @@ export class AdamW {
     const stepSize = lr / (1 - Math.pow(b1, t));
     const sizes = this.params.map((p) => p.size);
     const flat = (xs: tf.Tensor[]) => tf.concat(xs.map((x) => x.reshape([-1]))); // [P]
-    if (wd !== 0 && !this.flatMask && this.decayMask.some((d) => !d)) {
-      this.flatMask = tf.tidy(() => flat(this.params.map((p, i) => tf.fill([p.size], this.decayMask[i] ? 1 : 0, "bool"))) as tf.Tensor1D);
-    }
     // A pure function of its inputs (assignments happen after it), so it can run as one graph.
     // With the fused op (native CPU build) the same arithmetic is one op over every parameter.
     const fusedUpdate = () =>
@@ -134,6 +131,10 @@ export class AdamW {
         const h = tf.tensor1d([b1, 1 - b1, b2, 1 - b2, eps, bc2Sqrt, stepSize, wd !== 0 ? 1 - lr * wd : 1, gradScale < 1 ? gradScale : 1]);
         return fusedAdamW(this.params, this.params.map((p) => grads[p.name]), this.m, this.v, h, this.decayMask.map((d) => wd !== 0 && d));
       });
+    const useFused = this.config.fused !== false && fusedOpsAvailable();
+    if (!useFused && wd !== 0 && !this.flatMask && this.decayMask.some((d) => !d)) {
+      this.flatMask = tf.tidy(() => flat(this.params.map((p, i) => tf.fill([p.size], this.decayMask[i] ? 1 : 0, "bool"))) as tf.Tensor1D);
+    }
     const update = () =>
       tf.tidy(() => {
         const g0 = flat(this.params.map((p) => grads[p.name]));
@@ -148,12 +149,12 @@ export class AdamW {
         }
         const denom = v.sqrt().div(bc2Sqrt).add(eps);
         const next = theta.sub(m.div(denom).mul(stepSize));
-        const parts = [tf.split(m, sizes), tf.split(v, sizes), tf.split(next, sizes)];
+        // [θ', m', v'] per parameter, the fused op's order
+        const parts = [tf.split(next, sizes), tf.split(m, sizes), tf.split(v, sizes)];
         return parts.map((ps) => ps.map((x, i) => x.reshape(this.params[i].shape)));
       });
-    const useFused = this.config.fused !== false && fusedOpsAvailable();
-    const run = useFused ? () => { const [p, m, v] = fusedUpdate(); return [m, v, p]; } : update;
-    const [ms, vs, ps] = this.config.compile === false ? run() : this.site.run(run);
+    const run = useFused ? fusedUpdate : update;
+    const [ps, ms, vs] = this.config.compile === false ? run() : this.site.run(run);
     this.params.forEach((p, i) => {
       this.m[i].assign(ms[i]);
       this.v[i].assign(vs[i]);
