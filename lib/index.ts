@@ -36,7 +36,7 @@ export { Rng } from "./model";
 // (lib/train's own Rng, with savable state, is imported from "./lib/train" directly: the public `Rng` is the model's)
 export {
   Trainer, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, AdamW, ADAMW_DEFAULTS, warmupCosine,
-  globalNorm, clipCoefficient, clipByGlobalNorm, deriveSeed, EpochSampler, MetricsLog, readMetrics,
+  globalNorm, clipCoefficient, deriveSeed, EpochSampler, MetricsLog, readMetrics,
   writeCheckpoint, readCheckpoint, listCheckpoints, latestCheckpoint, pruneCheckpoints, restoreParams, writeFileAtomic,
   CHECKPOINT_FORMAT, createProgress, TRAIN_DEFAULTS, TRAIN_PRESETS, resolveTrainConfig, parseSetting,
   encodePreferenceExample, preferenceLossFn, preferenceTokens, sftLossFn, sftTokens, runTraining, validateSftRecord,

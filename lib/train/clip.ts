@@ -10,28 +10,10 @@ export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
 
 /**
  * Clip coefficient as PyTorch computes it: min(1, max_norm / (‖g‖ + 1e-6)).
- * Returns 1 when clipping is off (`maxNorm` null or ≤ 0).
+ * Returns 1 when clipping is off (`maxNorm` null or ≤ 0). The Trainer hands it to `AdamW.apply` as the gradient
+ * scale and reports ‖g‖ before clipping as `grad_norm`, as TRL/transformers do.
  */
 export function clipCoefficient(norm: number, maxNorm: number | null): number {
   if (maxNorm == null || !(maxNorm > 0)) return 1;
   return Math.min(1, maxNorm / (norm + 1e-6));
-}
-
-/**
- * Scales every gradient by `clipCoefficient(norm, maxNorm)`; gradients passed in are disposed when replaced.
- * The caller reports `norm` (before clipping) as `grad_norm`, as TRL/transformers do.
- */
-export function clipByGlobalNorm(
-  grads: Record<string, tf.Tensor>,
-  norm: number,
-  maxNorm: number | null,
-): Record<string, tf.Tensor> {
-  const c = clipCoefficient(norm, maxNorm);
-  if (c >= 1) return grads;
-  const out: Record<string, tf.Tensor> = {};
-  for (const [k, g] of Object.entries(grads)) {
-    out[k] = tf.tidy(() => g.mul(c));
-    g.dispose();
-  }
-  return out;
 }

@@ -6,7 +6,7 @@
 export { Trainer, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, type LoopConfig, type LossFn, type LossOutput, type StepContext, type TrainerOptions, type TrainResult } from "./trainer";
 export { AdamW, ADAMW_DEFAULTS, type AdamWConfig, type AdamWState } from "./optim";
 export { warmupCosine, type ScheduleConfig } from "./schedule";
-export { globalNorm, clipCoefficient, clipByGlobalNorm } from "./clip";
+export { globalNorm, clipCoefficient } from "./clip";
 export { Rng, deriveSeed, mix32, type RngState } from "./rng";
 export { EpochSampler, type SamplerState } from "./sampler";
 export { MetricsLog, readMetrics, type MetricsRecord } from "./metrics";
