@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <initializer_list>
+#include <string>
 
 extern "C" {
 typedef struct TF_Status TF_Status;
@@ -327,46 +328,35 @@ void ln_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
   if (TF_GetCode(s) == TF_OK_CODE) copy_shape(ctx, 3, 2, s);
 }
 
+// One op definition ("name", attribute / input / output specs, shape function) and its CPU kernel ("nameCPU").
+struct OpSpec {
+  const char* name;
+  std::initializer_list<const char*> attrs, inputs, outputs;
+  void (*shapes)(TF_ShapeInferenceContext*, TF_Status*);
+  void* (*create)(TF_OpKernelConstruction*);
+  void (*compute)(void*, TF_OpKernelContext*);
+  void (*destroy)(void*);
+};
+
+void register_op(const OpSpec& spec, TF_Status* s) {
+  TF_OpDefinitionBuilder* op = TF_NewOpDefinitionBuilder(spec.name);
+  for (const char* a : spec.attrs) TF_OpDefinitionBuilderAddAttr(op, a);
+  for (const char* in : spec.inputs) TF_OpDefinitionBuilderAddInput(op, in);
+  for (const char* out : spec.outputs) TF_OpDefinitionBuilderAddOutput(op, out);
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, spec.shapes);
+  TF_RegisterOpDefinition(op, s);
+  const std::string kernel = std::string(spec.name) + "CPU";
+  TF_RegisterKernelBuilder(kernel.c_str(), TF_NewKernelBuilder(spec.name, "CPU", spec.create, spec.compute, spec.destroy), s);
+}
+
 __attribute__((constructor)) void register_ops() {
   TF_Status* s = TF_NewStatus();
-  TF_OpDefinitionBuilder* op = TF_NewOpDefinitionBuilder("InfLayerNorm");
-  TF_OpDefinitionBuilderAddInput(op, "x: float");
-  TF_OpDefinitionBuilderAddInput(op, "g: float");
-  TF_OpDefinitionBuilderAddInput(op, "b: float");
-  TF_OpDefinitionBuilderAddOutput(op, "y: float");
-  TF_OpDefinitionBuilderAddOutput(op, "xhat: float");
-  TF_OpDefinitionBuilderAddOutput(op, "rstd: float");
-  TF_OpDefinitionBuilderAddAttr(op, "eps: float");
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, ln_shapes);
-  TF_RegisterOpDefinition(op, s);
-  TF_RegisterKernelBuilder("InfLayerNormCPU", TF_NewKernelBuilder("InfLayerNorm", "CPU", ln_create, ln_compute, ln_delete), s);
-
-  TF_OpDefinitionBuilder* grad = TF_NewOpDefinitionBuilder("InfLayerNormGrad");
-  TF_OpDefinitionBuilderAddInput(grad, "dy: float");
-  TF_OpDefinitionBuilderAddInput(grad, "xhat: float");
-  TF_OpDefinitionBuilderAddInput(grad, "rstd: float");
-  TF_OpDefinitionBuilderAddInput(grad, "g: float");
-  TF_OpDefinitionBuilderAddOutput(grad, "dx: float");
-  TF_OpDefinitionBuilderAddOutput(grad, "dg: float");
-  TF_OpDefinitionBuilderAddOutput(grad, "db: float");
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(grad, ln_grad_shapes);
-  TF_RegisterOpDefinition(grad, s);
-  TF_RegisterKernelBuilder("InfLayerNormGradCPU", TF_NewKernelBuilder("InfLayerNormGrad", "CPU", no_state, ln_grad_compute, no_delete), s);
-
-  TF_OpDefinitionBuilder* adam = TF_NewOpDefinitionBuilder("InfAdamW");
-  TF_OpDefinitionBuilderAddAttr(adam, "N: int >= 1");
-  TF_OpDefinitionBuilderAddAttr(adam, "decay: list(int)");
-  TF_OpDefinitionBuilderAddInput(adam, "p: N * float");
-  TF_OpDefinitionBuilderAddInput(adam, "g: N * float");
-  TF_OpDefinitionBuilderAddInput(adam, "m: N * float");
-  TF_OpDefinitionBuilderAddInput(adam, "v: N * float");
-  TF_OpDefinitionBuilderAddInput(adam, "h: float");
-  TF_OpDefinitionBuilderAddOutput(adam, "p_out: N * float");
-  TF_OpDefinitionBuilderAddOutput(adam, "m_out: N * float");
-  TF_OpDefinitionBuilderAddOutput(adam, "v_out: N * float");
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(adam, adam_shapes);
-  TF_RegisterOpDefinition(adam, s);
-  TF_RegisterKernelBuilder("InfAdamWCPU", TF_NewKernelBuilder("InfAdamW", "CPU", adam_create, adam_compute, adam_delete), s);
+  register_op({"InfLayerNorm", {"eps: float"}, {"x: float", "g: float", "b: float"}, {"y: float", "xhat: float", "rstd: float"},
+               ln_shapes, ln_create, ln_compute, ln_delete}, s);
+  register_op({"InfLayerNormGrad", {}, {"dy: float", "xhat: float", "rstd: float", "g: float"}, {"dx: float", "dg: float", "db: float"},
+               ln_grad_shapes, no_state, ln_grad_compute, no_delete}, s);
+  register_op({"InfAdamW", {"N: int >= 1", "decay: list(int)"}, {"p: N * float", "g: N * float", "m: N * float", "v: N * float", "h: float"},
+               {"p_out: N * float", "m_out: N * float", "v_out: N * float"}, adam_shapes, adam_create, adam_compute, adam_delete}, s);
   TF_DeleteStatus(s);
 }
 
