@@ -23,7 +23,7 @@ import { createModel, disposeModel, modelVariables, resolveModelConfig, encodePa
 import { loadModel, saveModel } from "../model/io";
 import { AdamW } from "./optim";
 import { warmupCosine } from "./schedule";
-import { Trainer, type LoopConfig, type TrainResult } from "./trainer";
+import { Trainer, type LoopConfig, type TrainerOptions, type TrainResult } from "./trainer";
 import { latestCheckpoint } from "./checkpoint";
 import { writeFileAtomic } from "./checkpoint";
 import type { TrainConfig } from "./config";
@@ -110,8 +110,6 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
     const needsColumns = spec.requires.includes("ref") || spec.requires.includes("sources");
     const loopBase = config.loop;
 
-    let trainer: Trainer<PreferenceExample> | Trainer<PairEncoding>;
-    let nTrain: number;
     const loop: LoopConfig = {
       maxSteps: 0,
       batchSize: loopBase.batchSize,
@@ -137,52 +135,45 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
       onCheckpoint: opts.onCheckpoint,
     };
 
-    const scheduleFor = (totalSteps: number) =>
-      warmupCosine({ lr: O.lr, warmupSteps: O.warmupSteps, totalSteps, kind: O.schedule, minLrRatio: O.minLrRatio });
+    // Either kind: encode the train (and eval) file, size the run from the data, build the trainer.
+    const makeTrainer = async <T>(
+      encodeFile: (file: string) => Promise<T[]>,
+      kind: Pick<TrainerOptions<T>, "lossFn" | "countTokens" | "label">,
+    ): Promise<Trainer<T>> => {
+      const train = await encodeFile(config.data.train);
+      const evalData = config.data.eval ? await encodeFile(config.data.eval) : undefined;
+      loop.maxSteps = stepsFor(train.length);
+      const schedule = warmupCosine({ lr: O.lr, warmupSteps: O.warmupSteps, totalSteps: loop.maxSteps, kind: O.schedule, minLrRatio: O.minLrRatio });
+      return new Trainer<T>({ ...common, data: train, evalData, schedule, loop, ...kind });
+    };
+    let trainer: Trainer<PreferenceExample> | Trainer<PairEncoding>;
     if (config.kind === "preference") {
       const validate = needsColumns ? recordValidator() : validatePair;
-      const encodeFile = async (file: string) =>
-        (await readAll<PreferencePair>(file, validate, file === config.data.train ? config.data.maxExamples : null)).map((r) =>
-          encodePreferenceExample(r.record, { file, line: r.line }, spec, tokenizer, C, trunc),
-        );
-      const train = await encodeFile(config.data.train);
-      const evalData = config.data.eval ? await encodeFile(config.data.eval) : undefined;
-      nTrain = train.length;
-      loop.maxSteps = stepsFor(nTrain);
-      trainer = new Trainer<PreferenceExample>({
-        ...common,
-        data: train,
-        evalData,
-        lossFn: preferenceLossFn(model, tokenizer, spec, lossConfig, { progress: (s) => s / loop.maxSteps }),
-        schedule: scheduleFor(loop.maxSteps),
-        loop,
-        countTokens: preferenceTokens,
-        label: `train ${spec.name}`,
-      });
+      trainer = await makeTrainer(
+        async (file) =>
+          (await readAll<PreferencePair>(file, validate, file === config.data.train ? config.data.maxExamples : null)).map((r) =>
+            encodePreferenceExample(r.record, { file, line: r.line }, spec, tokenizer, C, trunc),
+          ),
+        {
+          lossFn: preferenceLossFn(model, tokenizer, spec, lossConfig, { progress: (s) => s / loop.maxSteps }),
+          countTokens: preferenceTokens,
+          label: `train ${spec.name}`,
+        },
+      );
     } else {
-      const encodeFile = async (file: string) =>
-        (await readAll<PreferencePair>(file, validateSftRecord, file === config.data.train ? config.data.maxExamples : null)).map((r) => {
-          try {
-            return encodePair(tokenizer, promptText(r.record), responseText(r.record.chosen), C, trunc);
-          } catch (e) {
-            throw new DataError({ file, line: r.line }, "chosen", (e as Error).message);
-          }
-        });
-      const train = await encodeFile(config.data.train);
-      const evalData = config.data.eval ? await encodeFile(config.data.eval) : undefined;
-      nTrain = train.length;
-      loop.maxSteps = stepsFor(nTrain);
-      trainer = new Trainer<PairEncoding>({
-        ...common,
-        data: train,
-        evalData,
-        lossFn: sftLossFn(model, tokenizer),
-        schedule: scheduleFor(loop.maxSteps),
-        loop,
-        countTokens: sftTokens,
-        label: "train sft",
-      });
+      trainer = await makeTrainer(
+        async (file) =>
+          (await readAll<PreferencePair>(file, validateSftRecord, file === config.data.train ? config.data.maxExamples : null)).map((r) => {
+            try {
+              return encodePair(tokenizer, promptText(r.record), responseText(r.record.chosen), C, trunc);
+            } catch (e) {
+              throw new DataError({ file, line: r.line }, "chosen", (e as Error).message);
+            }
+          }),
+        { lossFn: sftLossFn(model, tokenizer), countTokens: sftTokens, label: "train sft" },
+      );
     }
+    const nTrain = trainer.opts.data.length;
 
     if (opts.resume) {
       const at = trainer.resume(); // refuses a checkpoint written with another config
