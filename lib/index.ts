@@ -35,12 +35,12 @@ export { Rng } from "./model";
 // Training: generic loop, AdamW, schedule, checkpoints/resume, metrics, SFT and preference adapters, runTraining
 // (lib/train's own Rng, with savable state, is imported from "./lib/train" directly: the public `Rng` is the model's)
 export {
-  Trainer, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, AdamW, ADAMW_DEFAULTS, warmupCosine,
+  Trainer, splitLossFn, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, AdamW, ADAMW_DEFAULTS, warmupCosine,
   globalNorm, clipCoefficient, deriveSeed, EpochSampler, MetricsLog, readMetrics,
   writeCheckpoint, readCheckpoint, listCheckpoints, latestCheckpoint, pruneCheckpoints, restoreParams, writeFileAtomic,
   CHECKPOINT_FORMAT, createProgress, TRAIN_DEFAULTS, TRAIN_PRESETS, resolveTrainConfig, parseSetting,
   encodePreferenceExample, preferenceLossFn, preferenceTokens, sftLossFn, sftTokens, runTraining, validateSftRecord,
-  type LoopConfig, type LossFn, type StepContext, type TrainerOptions, type TrainResult, type AdamWConfig,
+  type LoopConfig, type LossFn, type SplitLoss, type StepContext, type TrainerOptions, type TrainResult, type AdamWConfig,
   type AdamWState, type ScheduleConfig, type RngState, type SamplerState, type MetricsRecord, type Checkpoint,
   type CheckpointState, type Progress, type ProgressMode, type TrainConfig, type PreferenceExample,
   type ResponseColumns, type RunOptions, type RunResult,

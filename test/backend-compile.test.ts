@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, initBackend } from "../lib/backend";
 import { CompiledSite, compileAvailable } from "../lib/backend/compile";
-import { collatePairs, createModel, disposeModel, modelVariables, replayPadLength, resolveModelConfig, Rng, scoreFromBatch, sequenceLogProbs, sequenceLogProbsFromBatch, type PairBatch } from "../lib/model";
+import { batchTensors, collatePairs, createModel, sequenceLogProbsFromTensors, disposeModel, modelVariables, replayPadLength, resolveModelConfig, Rng, scoreFromBatch, sequenceLogProbs, sequenceLogProbsFromBatch, type PairBatch } from "../lib/model";
 import { CharTokenizer } from "../lib/tokenizers";
 
 let native = false;
@@ -200,6 +200,82 @@ describe("graph replay on the native backend", () => {
       delete process.env.INFIFPO_COMPILE;
     }
     disposeModel(m);
+  });
+
+  it("runPure replays without running the function: same numbers as op by op, fresh inputs and variables each call", () => {
+    if (!native) return;
+    const m = model();
+    const vars = modelVariables(m);
+    const rng = new Rng(8);
+    const batches = Array.from({ length: 6 }, () => randomBatch(rng, 4, 12, 40));
+    let jsRuns = 0;
+    const step = (xs: tf.Tensor[]) => {
+      jsRuns++;
+      const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(sequenceLogProbsFromTensors(m, xs).mean)) as tf.Scalar, vars);
+      return { loss: value, grads: vars.map((v) => grads[v.name]), tag: "kept" };
+    };
+    const site = new CompiledSite("test-pure");
+    const before = tf.memory().numTensors;
+    for (const [i, b] of [...batches, ...batches].entries()) {
+      const xs = batchTensors(b);
+      const eager = tf.tidy(() => { const r = step(xs); return [r.loss, ...r.grads]; });
+      const out = site.runPure(xs, step);
+      expect(out.tag).toBe("kept");
+      const [ev, gv] = [values(eager), values([out.loss, ...out.grads])];
+      tf.dispose([...eager, out.loss, ...out.grads, ...xs]);
+      ev.forEach((e, k) => e.forEach((x, j) => expect(Math.abs(gv[k][j] - x)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(x)))));
+      if (i === 6) {
+        // the parameters change between calls (an optimizer step): the pure replay reads their new values
+        const moved = tf.tidy(() => tf.add(vars[0], 0.01));
+        vars[0].assign(moved);
+        moved.dispose();
+      }
+    }
+    // 12 eager calls + the trace + the 2 verification calls ran the JS; the 9 other calls did not
+    expect(jsRuns).toBe(12 + 3);
+    expect(site.stats.pureReplays).toBe(9);
+    expect(tf.memory().numTensors).toBe(before);
+    site.dispose();
+    disposeModel(m);
+  });
+
+  it("runPure fails loudly when the function reads a JS value that changes between calls", () => {
+    if (!native) return;
+    const w = tf.variable(tf.tensor1d([1, 2, 3]));
+    const site = new CompiledSite("test-impure");
+    let lr = 0.1;
+    const x = tf.tensor1d([1, 1, 1]);
+    const call = () => {
+      const [y] = site.runPure([x], ([xi]) => [tf.tidy(() => tf.mul(tf.add(xi, w), lr))]);
+      const v = Array.from(y.dataSync());
+      y.dispose();
+      return v;
+    };
+    expect(call()[0]).toBeCloseTo(0.2, 6);
+    lr = 0.5; // not an input: the verification replay sees a different constant
+    expect(() => call()).toThrow(/changed between calls.*JS values/);
+    site.dispose();
+    tf.dispose([w, x]);
+  });
+
+  it("runPure falls back to guarded replay when the function leaves tensors alive outside its result", () => {
+    if (!native) return;
+    const site = new CompiledSite("test-escape");
+    const x = tf.tensor1d([1, 2]);
+    const kept: tf.Tensor[] = [];
+    for (let i = 0; i < 5; i++) {
+      const [y] = site.runPure([x], ([xi]) => {
+        kept.push(tf.keep(tf.mul(xi, 3)));
+        return [tf.add(xi, 1)];
+      });
+      expect(Array.from(y.dataSync())).toEqual([2, 3]);
+      expect(Array.from(kept[i].dataSync())).toEqual([3, 6]); // patched by the guarded replay
+      y.dispose();
+    }
+    expect(site.stats.pureReplays).toBe(0);
+    expect(site.stats.replays).toBe(4);
+    site.dispose();
+    tf.dispose([x, ...kept]);
   });
 
   it("INFIFPO_COMPILE=0 runs op by op", () => {

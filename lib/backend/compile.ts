@@ -126,9 +126,63 @@ function sameValues(a: Values, b: Values): boolean {
   return true;
 }
 
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** A result's shape with its tensors replaced by output positions (other leaves kept as values). */
+type Template = number | Template[] | { value: unknown } | { fields: Record<string, Template> };
+
+/** How `runPure` replays one signature: the graph, where each outside input comes from, the result's shape. */
+interface PureGraph {
+  graph: Graph;
+  /** Per graph external: the position in `inputs`, or the tensor itself (a Variable, read anew each call). */
+  sources: (number | tf.Tensor)[];
+  template: Template;
+  calls: number;
+}
+
+/** The plan for replaying a traced pure function, or why it cannot be replayed purely. */
+function purePlan(be: NodeBackend, inputs: tf.Tensor[], result: unknown, log: RunLog, graph: Graph): PureGraph | string {
+  const rec = graph.rec;
+  if (rec.uploads.some((u) => u.values === undefined)) return "an upload of a dtype that cannot be cached";
+  const inputIds = be.getInputTensorIds(inputs);
+  const sources: (number | tf.Tensor)[] = [];
+  for (let e = 0; e < log.externalIds.length; e++) {
+    const j = inputIds.indexOf(log.externalIds[e]);
+    if (j >= 0) sources.push(j);
+    else if (log.externalInfos[e] instanceof tf.Tensor) sources.push(log.externalInfos[e] as tf.Tensor);
+    else return `outside tensor ${e} is not a tfjs Tensor`;
+  }
+  const outputOf = new Map<object, number>();
+  rec.outputs.forEach((ref, k) => outputOf.set(log.dataIds.get(ref)!, k));
+  const used = new Set<number>();
+  let problem: string | null = null;
+  const walk = (x: unknown): Template => {
+    if (x instanceof tf.Tensor) {
+      const k = outputOf.get(x.dataId);
+      if (k === undefined) problem ??= "the result holds a tensor the function did not compute";
+      used.add(k ?? -1);
+      return k ?? -1;
+    }
+    if (Array.isArray(x)) return x.map(walk);
+    if (x !== null && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype) {
+      return { fields: Object.fromEntries(Object.entries(x).map(([k, v]) => [k, walk(v)])) };
+    }
+    if (x !== null && typeof x === "object") problem ??= "the result holds an object that is not a plain object or array";
+    return { value: x };
+  };
+  const template = walk(result);
+  if (problem) return problem;
+  if (used.size !== rec.outputs.length) return `${rec.outputs.length - used.size} tensor(s) left alive outside the result`;
+  return { graph, sources, template, calls: 1 };
+}
+
 /** What one (trace or shadow) run of `fn` saw, enough to feed and patch the graph. */
 interface RunLog {
   externalIds: number[];
+  /** What tfjs handed over for each outside tensor (a Tensor or Variable object, or a bare TensorInfo). */
+  externalInfos: TensorInfoLike[];
   /** Each upload: its handle (real, or a placeholder when fed from the graph's cache) and its values. */
   uploadValues: { id: number; shape: number[]; dtype: number; values: Values; cached?: boolean }[];
   /** Handles made by ops during this run (fake ones in a shadow run). */
@@ -171,6 +225,8 @@ export interface CompileStats {
   traces: number;
   /** Shadow runs that did not match a recording (then traced). */
   misses: number;
+  /** Replays that ran no JavaScript of the function at all (`runPure`). */
+  pureReplays: number;
   /** Calls run eagerly (compile unavailable or given up). */
   eager: number;
   /** Milliseconds spent in shadow runs (tfjs's JS, no TensorFlow work) and in graph runs, over all replays. */
@@ -191,7 +247,9 @@ export class CompiledSite {
   readonly maxGraphs: number;
   private graphs: Graph[] = [];
   private disabled: string | null = null;
-  readonly stats: CompileStats = { replays: 0, traces: 0, misses: 0, eager: 0, shadowMs: 0, graphMs: 0 };
+  readonly stats: CompileStats = { replays: 0, pureReplays: 0, traces: 0, misses: 0, eager: 0, shadowMs: 0, graphMs: 0 };
+  /** `runPure` plans by input signature; null: that signature replays through `run` instead. */
+  private pure = new Map<string, PureGraph | null>();
 
   constructor(name: string, opts: { maxGraphs?: number } = {}) {
     this.name = name;
@@ -205,20 +263,104 @@ export class CompiledSite {
 
   /** Runs `fn` (see the module comment); returns what `fn` returns, its tensors holding graph results. */
   run<R>(fn: () => R): R {
+    return this.runGuarded(fn, false).result;
+  }
+
+  /**
+   * `run` for a PURE function of tensors, replayed without running its JavaScript at all (no shadow run):
+   * `fn(inputs)` may read only `inputs`, tf.Variables and long-lived constant tensors, and every tensor it
+   * makes from JS values must be the same constant on every call (scalars such as 0.5, shape vectors). Pass
+   * everything that changes between calls (batch ids, masks, the step's learning rate) as an input.
+   * Graphs are keyed by the inputs' shapes and dtypes plus `variant`. `fn` must return every tensor it
+   * leaves alive (in any nesting of arrays and plain objects; other leaves are returned as traced).
+   *
+   * The contract is checked: the 2nd and 3rd call of each graph and every 64th after run the guarded shadow
+   * replay instead, and fail loudly if `fn` ran different ops, made a different constant, or read a different
+   * outside tensor than when it was traced. A function that cannot be replayed purely (it returns tensors
+   * outside its result, reads a non-tensor input) runs through `run` (guarded replay), with a debug log.
+   */
+  runPure<R>(inputs: tf.Tensor[], fn: (inputs: tf.Tensor[]) => R, variant = ""): R {
     if (this.disabled || active || !compileAvailable()) {
       this.stats.eager++;
-      return fn();
+      return fn(inputs);
+    }
+    const key = `${variant}|${inputs.map((t) => `${t.dtype}[${t.shape}]`).join(";")}`;
+    const pure = this.pure.get(key);
+    if (pure === null) return this.run(() => fn(inputs));
+    const be = tf.backend() as unknown as NodeBackend;
+    if (pure && !this.graphs.includes(pure.graph)) this.pure.delete(key); // its graph was evicted
+    else if (pure) {
+      pure.calls++;
+      const ids = pure.sources.map((s) => (typeof s === "number" ? inputs[s] : s));
+      if (ids.some((t) => t.isDisposed)) {
+        throw new Error(`compiled "${this.name}": an outside tensor read by the pure function was disposed; pass changing tensors as inputs`);
+      }
+      const externalIds = be.getInputTensorIds(ids);
+      if (pure.calls > 3 && pure.calls % 64 !== 0) return this.replayPure(be, pure, externalIds);
+      // verification call: guarded shadow replay against the same recording
+      const r = this.runGuarded(() => fn(inputs), false, pure.graph);
+      const problem = !r.log
+        ? "it ran op by op"
+        : r.log.uploadValues.some((u) => !u.cached)
+          ? "it made a tensor from JS values that differ from the traced ones"
+          : !sameNumbers(r.log.externalIds, externalIds)
+            ? "it read different outside tensors"
+            : null;
+      if (problem) {
+        this.pure.delete(key);
+        throw new Error(`compiled "${this.name}": the pure function changed between calls (${problem}); pass changing values as inputs`);
+      }
+      return r.result;
+    }
+    // first call: trace (all uploads are constants, so their values are kept with the graph)
+    const r = this.runGuarded(() => fn(inputs), true);
+    if (!r.log || !r.graph) {
+      this.pure.set(key, null);
+      return r.result;
+    }
+    const made = purePlan(be, inputs, r.result, r.log, r.graph);
+    if (typeof made === "string") {
+      if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: not replayed purely: ${made}`);
+      this.pure.set(key, null);
+    } else this.pure.set(key, made);
+    return r.result;
+  }
+
+  private replayPure<R>(be: NodeBackend, pure: PureGraph, externalIds: number[]): R {
+    const b = be.binding;
+    const { graph } = pure;
+    const t0 = performance.now();
+    const outs = b.runSavedModel(graph.sessionId, [...(graph.cached as number[]), ...externalIds], graph.inputNames, graph.outputNames);
+    const tensors = outs.map((o) => be.createOutputTensor(o));
+    this.stats.replays++;
+    this.stats.pureReplays++;
+    this.stats.graphMs += performance.now() - t0;
+    const build = (t: Template): unknown => {
+      if (typeof t === "number") return tensors[t];
+      if (Array.isArray(t)) return t.map(build);
+      if ("value" in t) return t.value;
+      return Object.fromEntries(Object.entries(t.fields).map(([k, v]) => [k, build(v)]));
+    };
+    return build(pure.template) as R;
+  }
+
+  /** The guarded replay (or trace) of `fn`; `graph` set: only that recording is tried. */
+  private runGuarded<R>(fn: () => R, cacheAll: boolean, only?: Graph): { result: R; graph: Graph | null; log: RunLog | null } {
+    if (this.disabled || active || !compileAvailable()) {
+      this.stats.eager++;
+      return { result: fn(), graph: null, log: null };
     }
     const be = tf.backend() as unknown as NodeBackend;
     patchGatherOnce();
     // most recently used first; a miss usually shows at the first upload of another shape
     for (let g = 0; g < this.graphs.length; g++) {
       const graph = this.graphs[g];
+      if (only && graph !== only) continue;
       let result: R;
       let log: RunLog;
       const t0 = performance.now();
       try {
-        [result, log] = hookedRun(be, fn, graph.rec);
+        [result, log] = hookedRun(be, fn, graph.rec, false);
       } catch (e) {
         if (e instanceof GuardMiss) {
           if (e.sideEffects > 0) {
@@ -229,6 +371,7 @@ export class CompiledSite {
           }
           this.stats.misses++;
           if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: miss on graph ${g}: ${e.message}`);
+          if (only) throw new Error(`compiled "${this.name}": the pure function changed between calls (it ran differently from its recording: ${e.message})`);
           continue;
         }
         throw e;
@@ -240,19 +383,19 @@ export class CompiledSite {
       this.stats.shadowMs += t1 - t0;
       this.stats.graphMs += performance.now() - t1;
       if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: replayed graph ${g} (${(t1 - t0).toFixed(1)} ms shadow, ${(performance.now() - t1).toFixed(1)} ms graph)`);
-      return result!;
+      return { result: result!, graph, log };
     }
     // trace
     let result: R;
     let log: RunLog;
     let rec: Recording;
     try {
-      [result, log, rec] = hookedRun(be, fn, null);
+      [result, log, rec] = hookedRun(be, fn, null, cacheAll);
     } catch (e) {
       if (e instanceof Untraceable) {
         this.disable(e.message);
         this.stats.eager++;
-        return fn();
+        return { result: fn(), graph: null, log: null };
       }
       throw e;
     }
@@ -263,19 +406,19 @@ export class CompiledSite {
       graph = buildGraph(be, rec);
     } catch (e) {
       this.disable(`graph build failed: ${oneLine((e as Error).message)}`);
-      return result; // the eager results of the trace run
+      return { result, graph: null, log: null }; // the eager results of the trace run
     }
     try {
       this.execute(be, graph, log, true);
     } catch (e) {
       freeGraph(be.binding, graph);
       this.disable(`graph run failed: ${oneLine((e as Error).message)}`);
-      return result;
+      return { result, graph: null, log: null };
     }
     if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] ${this.name}: graph ran`);
     this.graphs.unshift(graph);
     while (this.graphs.length > this.maxGraphs) freeGraph(be.binding, this.graphs.pop()!);
-    return result;
+    return { result, graph, log };
   }
 
   private disable(reason: string): void {
@@ -314,6 +457,7 @@ export class CompiledSite {
 
   /** Frees the graphs (the site can be used again: it traces anew). */
   dispose(): void {
+    this.pure.clear();
     if (this.graphs.length === 0) return;
     const be = tf.backend() as unknown as Partial<NodeBackend>;
     if (be.binding) for (const g of this.graphs) freeGraph(be.binding, g);
@@ -409,11 +553,11 @@ function attrsKey(attrs: OpAttr[]): string {
  * Runs `fn` with the binding hooked. `rec` null: trace (ops execute; everything is recorded). `rec` given:
  * shadow (no op executes; every step is checked against `rec`; GuardMiss on the first difference).
  */
-function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null): [R, RunLog, Recording] {
+function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null, cacheAll: boolean): [R, RunLog, Recording] {
   const real = be.binding;
   const trace = rec === null;
   const out: Recording = rec ?? { ops: [], uploads: [], externals: [], outputs: [] };
-  const log: RunLog = { externalIds: [], uploadValues: [], dataIds: new Map(), tensors: new Map(), deferredDeletes: [], kept: [], produced: new Set(), sideEffects: 0 };
+  const log: RunLog = { externalIds: [], externalInfos: [], uploadValues: [], dataIds: new Map(), tensors: new Map(), deferredDeletes: [], kept: [], produced: new Set(), sideEffects: 0 };
   const refOfId = new Map<number, string>(); // produced and uploaded ids → ref
   const seen = new Map<number, TensorInfoLike>(); // ids handed to ops → their tfjs info
   const externalIndex = new Map<number, number>();
@@ -435,6 +579,7 @@ function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null): [R, 
           e = log.externalIds.length;
           externalIndex.set(id, e);
           log.externalIds.push(id);
+          log.externalInfos.push(info);
           if (trace) out.externals.push({ shape: [...info.shape], dtype });
           else {
             const x = out.externals[e];
@@ -475,7 +620,7 @@ function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null): [R, 
     value: (shape: number[], dtype: number, values: Values): number => {
       const u = log.uploadValues.length;
       let cached = false;
-      if (trace) out.uploads.push({ shape: [...shape], dtype, values: values.length <= CACHE_MAX && TYPED[dtype] ? Array.from(values) : undefined });
+      if (trace) out.uploads.push({ shape: [...shape], dtype, values: (cacheAll || values.length <= CACHE_MAX) && TYPED[dtype] ? Array.from(values) : undefined });
       else {
         const x = out.uploads[u];
         if (!x || x.dtype !== dtype || !tf.util.arraysEqual(x.shape, shape)) throw new GuardMiss(`upload ${u} at op ${opIndex}: [${shape}] vs [${x?.shape}]`);

@@ -112,7 +112,8 @@ function pairwise(name: string, reference: ReferenceKind, form: Form) {
 function wrpo(name: string, reference: ReferenceKind) {
   return (inputs: LossInputs, cfg: LossConfig): LossOutput => {
     const ws = need(inputs.sourceChosen, "the source response y_ws (sourceChosen)", name);
-    const alpha = cfg.wrpoAlphaMax * Math.min(Math.max(inputs.progress ?? 0, 0), 1);
+    // α as a tensor: `progress` may be a number or (for graph replay) a scalar tensor fed each step
+    const alpha = tf.tidy(() => tf.mul(cfg.wrpoAlphaMax, tf.clipByValue(inputs.progress ?? 0, 0, 1))) as tf.Scalar;
     const refOf = (side: "chosen" | "rejected", r: ResponseScores) =>
       reference === "pivot" ? pivotReference(r, cfg, name) : fusedReference(side, r, cfg, name);
     const refs = refOf("chosen", ws);
@@ -122,14 +123,14 @@ function wrpo(name: string, reference: ReferenceKind) {
       const rS = tf.sub(pick(ws.policy, cfg.lengthNorm), refs.value);
       const rW = tf.sub(pick(inputs.chosen.policy, cfg.lengthNorm), refW.value);
       const rL = tf.sub(pick(inputs.rejected.policy, cfg.lengthNorm), refL.value) as tf.Tensor1D;
-      const rWin = tf.add(tf.mul(alpha, rS), tf.mul(1 - alpha, rW)) as tf.Tensor1D; // the fused "chosen" reward
+      const rWin = tf.add(tf.mul(alpha, rS), tf.mul(tf.sub(1, alpha), rW)) as tf.Tensor1D; // the fused "chosen" reward
       const z = tf.mul(cfg.beta, tf.sub(rWin, rL));
       return {
         loss: tf.mean(sigmoidLoss(z)) as tf.Scalar,
         metrics: {
           ...rewardMetrics(cfg.beta, rWin, rL, inputs),
           "fusion/disparity_weight": tf.mean(tf.sigmoid(tf.neg(z))) as tf.Scalar,
-          "wrpo/alpha": tf.scalar(alpha),
+          "wrpo/alpha": alpha,
         },
       };
     });

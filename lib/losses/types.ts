@@ -33,8 +33,8 @@ export interface LossInputs {
   chosen: ResponseScores;
   rejected: ResponseScores;
   sourceChosen?: ResponseScores;
-  /** Training progress in [0, 1] (step / total steps), for schedules such as WRPO's α. */
-  progress?: number;
+  /** Training progress in [0, 1] (step / total steps), for schedules such as WRPO's α (a number, or a scalar tensor). */
+  progress?: number | tf.Scalar;
 }
 
 /** Inputs a loss needs besides the policy's log-probs. */

@@ -176,12 +176,30 @@ export interface SequenceLogProbTensors {
  * const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(sequenceLogProbsFromBatch(model, batch).mean)));
  */
 export function sequenceLogProbsFromBatch(model: Model, batch: PairBatch): SequenceLogProbTensors {
-  const { batchSize: B, length: T } = batch;
   const [sum, mean, count] = tf.tidy(() => {
-    const ids = tf.tensor2d(batch.inputIds, [B, T], "int32");
-    const tgt = tf.tensor2d(batch.targets, [B, T], "int32");
-    const mask = tf.tensor2d(batch.mask, [B, T], "float32");
-    const lp = tokenLogProbs(model, ids, tgt); // [B, T]
+    const r = sequenceLogProbsFromTensors(model, batchTensors(batch));
+    return [r.sum, r.mean, r.count];
+  });
+  return { sum, mean, count };
+}
+
+/** A collated batch as tensors: input ids, targets (int32) and the response mask (float32), each [B, T]. */
+export type BatchTensors = [ids: tf.Tensor2D, targets: tf.Tensor2D, mask: tf.Tensor2D];
+
+/** Uploads a collated batch (the caller disposes the three tensors, or makes them inside a scope). */
+export function batchTensors(batch: PairBatch): BatchTensors {
+  const { batchSize: B, length: T } = batch;
+  return [
+    tf.tensor2d(batch.inputIds, [B, T], "int32"),
+    tf.tensor2d(batch.targets, [B, T], "int32"),
+    tf.tensor2d(batch.mask, [B, T], "float32"),
+  ];
+}
+
+/** `sequenceLogProbsFromBatch` from the batch's tensors: a pure function of them and the model's variables. */
+export function sequenceLogProbsFromTensors(model: Model, [ids, tgt, mask]: readonly tf.Tensor[]): SequenceLogProbTensors {
+  const [sum, mean, count] = tf.tidy(() => {
+    const lp = tokenLogProbs(model, ids as tf.Tensor2D, tgt as tf.Tensor2D); // [B, T]
     const s = tf.sum(tf.mul(lp, mask), 1); // [B]
     const n = tf.sum(mask, 1); // [B]
     return [s, tf.div(s, n), n];
@@ -205,7 +223,16 @@ function sitesOf(model: Model) {
  * it is the same call. The caller disposes the three tensors.
  */
 export function scoreFromBatch(model: Model, batch: PairBatch): SequenceLogProbTensors {
-  return sitesOf(model).score.run(() => sequenceLogProbsFromBatch(model, batch));
+  const inputs = batchTensors(batch);
+  try {
+    const [sum, mean, count] = sitesOf(model).score.runPure(inputs, (xs) => {
+      const r = sequenceLogProbsFromTensors(model, xs);
+      return [r.sum, r.mean, r.count];
+    });
+    return { sum, mean, count };
+  } finally {
+    tf.dispose(inputs);
+  }
 }
 
 /** Frees the graphs `scoreFromBatch` / `greedyMatches` built for this model (`disposeModel` does this too). */
@@ -299,12 +326,14 @@ async function forEachBatch(
  * a match only for the lowest id (as greedy decoding picks). Not differentiable.
  */
 export function greedyMatchFromBatch(model: Model, batch: PairBatch): tf.Tensor1D {
-  const { batchSize: B, length: T } = batch;
+  return tf.tidy(() => greedyMatchFromTensors(model, batchTensors(batch)));
+}
+
+/** `greedyMatchFromBatch` from the batch's tensors (a pure function of them and the model's variables). */
+export function greedyMatchFromTensors(model: Model, [ids, tgt, mask]: readonly tf.Tensor[]): tf.Tensor1D {
+  const [B, T] = ids.shape;
   return tf.tidy(() => {
-    const ids = tf.tensor2d(batch.inputIds, [B, T], "int32");
-    const tgt = tf.tensor2d(batch.targets, [B, T], "int32");
-    const mask = tf.tensor2d(batch.mask, [B, T], "float32");
-    const logits = head(model, trunk(model, ids).h); // [B·T, V]
+    const logits = head(model, trunk(model, ids as tf.Tensor2D).h); // [B·T, V]
     const pred = tf.reshape(tf.argMax(logits, -1), [B, T]); // [B, T] (argMax: first maximum)
     const wrong = tf.mul(tf.cast(tf.notEqual(pred, tgt), "float32"), mask); // [B, T]
     return tf.cast(tf.equal(tf.sum(wrong, 1), 0), "float32") as tf.Tensor1D;
@@ -327,7 +356,9 @@ export async function greedyMatches(
 ): Promise<boolean[]> {
   const out: boolean[] = new Array(pairs.length);
   await forEachBatch(model, tokenizer, pairs, opts, async (idx, batch) => {
-    const r = sitesOf(model).greedy.run(() => greedyMatchFromBatch(model, batch));
+    const inputs = batchTensors(batch);
+    const [r] = sitesOf(model).greedy.runPure(inputs, (xs) => [greedyMatchFromTensors(model, xs)]);
+    tf.dispose(inputs);
     const v = await r.data();
     r.dispose();
     idx.forEach((i, j) => (out[i] = v[j] === 1));

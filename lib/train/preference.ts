@@ -13,9 +13,9 @@ import { promptText, responseText } from "../data/trl";
 import type { Conversation, PreferencePair } from "../data/types";
 import type { LossConfig, LossInputs, LossSpec, ResponseScores } from "../losses/types";
 import type { Tokenizer } from "../tokenizers/types";
-import { collatePairs, replayPadLength, encodePair, sequenceLogProbsFromBatch, type PairEncoding, type TruncateMode } from "../model/logprobs";
+import { batchTensors, collatePairs, replayPadLength, encodePair, sequenceLogProbsFromTensors, type PairEncoding, type TruncateMode } from "../model/logprobs";
 import type { Model } from "../model/transformer";
-import type { LossFn } from "./trainer";
+import { splitLossFn, type LossFn } from "./trainer";
 
 /** Precomputed numbers for one response: the pivot at init and each source (sum ℓ and mean \bar ℓ). */
 export interface ResponseColumns {
@@ -115,6 +115,8 @@ export interface PreferenceLossOptions {
 /**
  * A `LossFn` computing `spec` on the live policy. Batch layout: the B chosen rows, then the B rejected rows
  * (then B y_ws rows for WRPO) — "batch is [chosen; rejected]" — in ONE forward pass, split afterwards.
+ * It is a split loss (trainer.ts `SplitLoss`): `prepare` uploads the token batch, the file's columns and the
+ * progress; `compute` is the forward pass and the loss, a pure function of those tensors.
  */
 export function preferenceLossFn(
   model: Model,
@@ -123,39 +125,43 @@ export function preferenceLossFn(
   config: LossConfig,
   opts: PreferenceLossOptions = {},
 ): LossFn<PreferenceExample> {
-  return (batch, ctx) => {
-    const B = batch.length;
-    const withWs = spec.requires.includes("sourceChosen");
-    const rows = [...batch.map((e) => e.chosen), ...batch.map((e) => e.rejected), ...(withWs ? batch.map((e) => e.sourceChosen!) : [])];
-    const lp = sequenceLogProbsFromBatch(model, collatePairs(rows, tokenizer.padId, replayPadLength(model, rows))); // each [kB]
-    const k = withWs ? 3 : 2;
-    const [sums, means, counts] = [lp.sum, lp.mean, lp.count].map((t) => tf.split(t, k)) as tf.Tensor1D[][];
-    const slot = (i: number, pick: (e: PreferenceExample) => ResponseColumns): ResponseScores => {
-      const s: ResponseScores = { policy: { sum: sums[i], mean: means[i], count: counts[i] } };
-      const c0 = pick(batch[0]);
-      if (c0.ref) {
-        s.ref = {
-          sum: tf.tensor1d(batch.map((e) => pick(e).ref!.sum)), // [B]
-          mean: tf.tensor1d(batch.map((e) => pick(e).ref!.mean)),
-        };
+  const withWs = spec.requires.includes("sourceChosen");
+  const withRef = spec.requires.includes("ref");
+  const withSources = spec.requires.includes("sources");
+  const k = withWs ? 3 : 2;
+  const picks: ((e: PreferenceExample) => ResponseColumns)[] = [(e) => e.cols.chosen, (e) => e.cols.rejected, (e) => e.cols.sourceChosen!];
+  return splitLossFn({
+    prepare(batch, ctx) {
+      const B = batch.length;
+      const rows = [...batch.map((e) => e.chosen), ...batch.map((e) => e.rejected), ...(withWs ? batch.map((e) => e.sourceChosen!) : [])];
+      const out: tf.Tensor[] = batchTensors(collatePairs(rows, tokenizer.padId, replayPadLength(model, rows)));
+      for (let i = 0; i < k; i++) {
+        const cols = batch.map(picks[i]);
+        if (withRef) out.push(tf.tensor1d(cols.map((c) => c.ref!.sum)), tf.tensor1d(cols.map((c) => c.ref!.mean))); // [B]
+        if (withSources) {
+          const N = cols[0].sources!.sum.length;
+          out.push(tf.tensor2d(cols.map((c) => c.sources!.sum), [B, N]), tf.tensor2d(cols.map((c) => c.sources!.mean), [B, N])); // [B, N]
+        }
       }
-      if (c0.sources) {
-        const N = c0.sources.sum.length;
-        s.sources = {
-          sum: tf.tensor2d(batch.map((e) => pick(e).sources!.sum), [B, N]), // [B, N]
-          mean: tf.tensor2d(batch.map((e) => pick(e).sources!.mean), [B, N]),
-        };
-      }
-      return s;
-    };
-    const inputs: LossInputs = {
-      chosen: slot(0, (e) => e.cols.chosen),
-      rejected: slot(1, (e) => e.cols.rejected),
-      progress: opts.progress?.(ctx.step),
-    };
-    if (withWs) inputs.sourceChosen = slot(2, (e) => e.cols.sourceChosen!);
-    return spec.compute(inputs, config);
-  };
+      out.push(tf.scalar(opts.progress?.(ctx.step) ?? 0));
+      return out;
+    },
+    compute(xs) {
+      const lp = sequenceLogProbsFromTensors(model, xs.slice(0, 3)); // each [kB]
+      const [sums, means, counts] = [lp.sum, lp.mean, lp.count].map((t) => tf.split(t, k)) as tf.Tensor1D[][];
+      let next = 3;
+      const slot = (i: number): ResponseScores => {
+        const s: ResponseScores = { policy: { sum: sums[i], mean: means[i], count: counts[i] } };
+        if (withRef) s.ref = { sum: xs[next++] as tf.Tensor1D, mean: xs[next++] as tf.Tensor1D };
+        if (withSources) s.sources = { sum: xs[next++] as tf.Tensor2D, mean: xs[next++] as tf.Tensor2D };
+        return s;
+      };
+      const inputs: LossInputs = { chosen: slot(0), rejected: slot(1) };
+      if (withWs) inputs.sourceChosen = slot(2);
+      inputs.progress = xs[next] as tf.Scalar;
+      return spec.compute(inputs, config);
+    },
+  });
 }
 
 /** Response + prompt tokens of a batch (for tokens/s). */

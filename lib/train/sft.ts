@@ -5,10 +5,10 @@
  * micro-batches' token averages, as in transformers' Trainer.
  */
 import * as tf from "@tensorflow/tfjs";
-import { collatePairs, replayPadLength, sequenceLogProbsFromBatch, type PairEncoding } from "../model/logprobs";
+import { batchTensors, collatePairs, replayPadLength, sequenceLogProbsFromTensors, type PairEncoding } from "../model/logprobs";
 import type { Model } from "../model/transformer";
 import type { Tokenizer } from "../tokenizers/types";
-import type { LossFn } from "./trainer";
+import { splitLossFn, type LossFn } from "./trainer";
 
 /**
  * @example
@@ -16,12 +16,15 @@ import type { LossFn } from "./trainer";
  * new Trainer({ ..., data, lossFn: sftLossFn(model, tok), countTokens: sftTokens });
  */
 export function sftLossFn(model: Model, tokenizer: Pick<Tokenizer, "padId">): LossFn<PairEncoding> {
-  return (batch) => {
-    const lp = sequenceLogProbsFromBatch(model, collatePairs(batch, tokenizer.padId, replayPadLength(model, batch))); // each [B]
-    const nTokens = tf.sum(lp.count);
-    const loss = tf.div(tf.neg(tf.sum(lp.sum)), nTokens) as tf.Scalar;
-    return { loss, metrics: { "logps/chosen": tf.mean(lp.sum) as tf.Scalar, num_response_tokens: nTokens as tf.Scalar } };
-  };
+  return splitLossFn({
+    prepare: (batch) => batchTensors(collatePairs(batch, tokenizer.padId, replayPadLength(model, batch))),
+    compute(xs) {
+      const lp = sequenceLogProbsFromTensors(model, xs); // each [B]
+      const nTokens = tf.sum(lp.count);
+      const loss = tf.div(tf.neg(tf.sum(lp.sum)), nTokens) as tf.Scalar;
+      return { loss, metrics: { "logps/chosen": tf.mean(lp.sum) as tf.Scalar, num_response_tokens: nTokens as tf.Scalar } };
+    },
+  });
 }
 
 /** Input tokens of a batch (prompt + response), for tokens/s. */

@@ -69,8 +69,33 @@ export interface LossOutput {
   metrics?: Record<string, tf.Scalar>;
 }
 
-/** batch → scalar loss (mean over the batch's examples) plus named scalar metrics (batch means). */
-export type LossFn<T> = (batch: T[], ctx: StepContext) => LossOutput;
+/**
+ * The same loss in two parts, so a compiled step replays its graph without running the loss's JavaScript
+ * (CompiledSite.runPure): `prepare` makes, from the batch and the step, every tensor that changes between
+ * calls (token ids, masks, precomputed columns, step-dependent scalars); `compute` is a pure function of
+ * those tensors and the model's variables (constants such as 0.5 are fine; anything else read from JS must
+ * go through `prepare` — checked on the first replays, which fail loudly otherwise).
+ */
+export interface SplitLoss<T> {
+  prepare(batch: T[], ctx: StepContext): tf.Tensor[];
+  compute(inputs: tf.Tensor[]): LossOutput;
+}
+
+/**
+ * batch → scalar loss (mean over the batch's examples) plus named scalar metrics (batch means). Optionally
+ * carries the same loss as a `split` (prepare + compute) that the trainer uses for faster graph replay.
+ */
+export type LossFn<T> = ((batch: T[], ctx: StepContext) => LossOutput) & { split?: SplitLoss<T> };
+
+/**
+ * A `LossFn` from its two parts. The function form is `compute(prepare(batch, ctx))`; call it inside a scope
+ * (tf.tidy / tf.variableGrads), which frees the prepared tensors.
+ */
+export function splitLossFn<T>(split: SplitLoss<T>): LossFn<T> {
+  const fn: LossFn<T> = (batch, ctx) => split.compute(split.prepare(batch, ctx));
+  fn.split = split;
+  return fn;
+}
 
 export interface TrainerOptions<T> {
   params: tf.Variable[];
@@ -246,12 +271,11 @@ export class Trainer<T> {
     this.evalSite.dispose();
   }
 
-  /** Gradients of one micro-batch; the returned loss/metrics/grads are owned by the caller. */
-  private microStep(batch: T[], micro: number) {
-    const ctx: StepContext = { step: this.step, micro, seed: deriveSeed(this.loop.seed, this.step, micro), training: true };
+  /** Gradients of one micro-batch's loss; the returned loss/metrics/grads are owned by the caller. */
+  private gradsOf(lossOf: () => LossOutput) {
     let metrics: Record<string, tf.Scalar> = {};
     const { value, grads } = tf.variableGrads(() => {
-      const out = this.opts.lossFn(batch, ctx);
+      const out = lossOf();
       metrics = Object.fromEntries(Object.entries(out.metrics ?? {}).map(([k, v]) => [k, tf.keep(v)]));
       return out.loss;
     }, this.opts.params);
@@ -272,14 +296,23 @@ export class Trainer<T> {
       batches.push(batch);
     }
     const compile = this.opts.compile !== false;
+    const ctxOf = (m: number): StepContext => ({ step: this.step, micro: m, seed: deriveSeed(this.loop.seed, this.step, m), training: true });
+    // a split loss: its inputs are made here and the graph replays without the loss's JavaScript
+    const split = compile ? this.opts.lossFn.split : undefined;
+    const prepared = split ? batches.map((b, m) => split.prepare(b, ctxOf(m))) : [];
+    const microGrads = (m: number, xs: tf.Tensor[] = prepared[m]) =>
+      this.gradsOf(() => (split ? split.compute(xs) : this.opts.lossFn(batches[m], ctxOf(m))));
     // k = 1: the whole gradient part is one graph; k > 1: one graph per micro-batch, summed op by op
-    const micro = (m: number) => (compile && k > 1 ? this.site.run(() => this.microStep(batches[m], m)) : this.microStep(batches[m], m));
-    const gradPart = () => {
+    const micro = (m: number, xs?: tf.Tensor[]) => {
+      if (!compile || k === 1) return microGrads(m, xs);
+      return split ? this.site.runPure(prepared[m], (ins) => microGrads(m, ins)) : this.site.run(() => microGrads(m));
+    };
+    const gradPart = (xs?: tf.Tensor[]) => {
       let grads: Record<string, tf.Tensor> = {};
       const losses: tf.Scalar[] = [];
       const metricSums: Record<string, tf.Scalar[]> = {};
       for (let m = 0; m < k; m++) {
-        const r = micro(m);
+        const r = micro(m, xs);
         losses.push(r.loss);
         for (const [name, v] of Object.entries(r.metrics)) (metricSums[name] ??= []).push(v);
         for (const [name, g] of Object.entries(r.grads)) {
@@ -308,7 +341,14 @@ export class Trainer<T> {
       tf.dispose([...losses, ...Object.values(metricSums).flat()]);
       return { grads, scalars, metricNames };
     };
-    const { grads, scalars, metricNames } = compile && k === 1 ? this.site.run(gradPart) : gradPart();
+    let part: ReturnType<typeof gradPart>;
+    try {
+      if (!compile || k > 1) part = gradPart();
+      else part = split ? this.site.runPure(prepared[0], (xs) => gradPart(xs)) : this.site.run(() => gradPart());
+    } finally {
+      tf.dispose(prepared);
+    }
+    const { grads, scalars, metricNames } = part;
     const values = readScalars(scalars);
     tf.dispose(scalars);
     const [loss, gradNorm] = values;
@@ -342,13 +382,24 @@ export class Trainer<T> {
     for (let start = 0, b = 0; start < data.length; start += bs, b++) {
       const batch = Array.from({ length: Math.min(bs, data.length - start) }, (_, i) => data[start + i]);
       const ctx: StepContext = { step: this.step, micro: b, seed: deriveSeed(this.loop.seed, 0xe7a1, b), training: false };
-      const evalPart = () =>
+      const split = this.opts.compile === false ? undefined : this.opts.lossFn.split;
+      const evalPart = (xs?: tf.Tensor[]) =>
         tf.tidy(() => {
-          const out = this.opts.lossFn(batch, ctx);
+          const out = xs && split ? split.compute(xs) : this.opts.lossFn(batch, ctx);
           const ms = Object.entries(out.metrics ?? {});
           return { names: ["loss", ...ms.map(([n]) => n)], ts: [out.loss, ...ms.map(([, v]) => v)] };
         });
-      const { names, ts } = this.opts.compile === false ? evalPart() : this.evalSite.run(evalPart);
+      let names: string[], ts: tf.Tensor[];
+      if (this.opts.compile === false) ({ names, ts } = evalPart());
+      else if (!split) ({ names, ts } = this.evalSite.run(() => evalPart()));
+      else {
+        const xs = split.prepare(batch, ctx);
+        try {
+          ({ names, ts } = this.evalSite.runPure(xs, (ins) => evalPart(ins)));
+        } finally {
+          tf.dispose(xs);
+        }
+      }
       const vals = readScalars(ts);
       tf.dispose(ts);
       names.forEach((n, i) => (sums[n] = (sums[n] ?? 0) + vals[i] * batch.length));
