@@ -9,7 +9,18 @@
 //     parameters, h = [β1, 1−β1, β2, 1−β2, ε, √(1−β2^t), η/(1−β1^t), 1−ηλ, gradient scale], element by element
 //     exactly as lib/train/optim.ts's tfjs formulas round (one float32 rounding per operation, no FMA).
 //
-// Float32 throughout, rows processed in order by one thread (deterministic). Built by `npm run native`
+//   InfGelu(x) -> y = x·Φ(x);  InfGeluGrad(dy, x) -> dx = dy·(Φ(x) + x·φ(x));  Φ(x) = ½(1 + erf(x/√2)), φ = Φ'
+//     (exact GELU, PyTorch's nn.GELU(); erf by TensorFlow's own rational approximation), element-wise, any shape.
+//
+//   InfCausalAttention(qkv [B·T, 3D]; T, H)     -> y [B·T, D], lse [B·H·T]: per sequence b and head h (width d = D/H),
+//     y_i = Σ_{j ≤ i} softmax_j(q_i·k_j/√d) v_j and lse_i = log Σ_{j ≤ i} exp(q_i·k_j/√d); columns of qkv are q | k | v,
+//     head h at h·d … h·d+d−1 (lib/model/transformer.ts `causalAttention`). Keys after the query are skipped, not masked.
+//   InfCausalAttentionGrad(dy [B·T, D], qkv, y, lse; T, H) -> dqkv [B·T, 3D]: with P recomputed from lse,
+//     dP = dY·vᵀ, dS = P ⊙ (dP − rowsum(dY ⊙ Y)), dq = dS·k/√d, dk = dSᵀ·q/√d, dv = Pᵀ·dY.
+//     Each (b, h) is one unit of work; the units are split over two threads in a fixed way (deterministic).
+//
+// Float32 throughout. AdamW runs on one thread; LayerNorm rows and attention units are split over two threads in a
+// fixed way (deterministic). Built by `npm run native`
 // (scripts/build-fused-ops.sh) and loaded by lib/backend/fused.ts, which falls back to tfjs ops without it.
 // The exported `napi_register_module_v1` lets Node's process.dlopen load it as an (empty) Node-API module, which
 // keeps the library mapped.
@@ -20,6 +31,8 @@
 
 #include <initializer_list>
 #include <string>
+#include <thread>
+#include <vector>
 
 extern "C" {
 typedef struct TF_Status TF_Status;
@@ -62,6 +75,15 @@ void TF_OpKernelConstruction_GetAttrInt64(TF_OpKernelConstruction*, const char* 
 void TF_OpKernelConstruction_GetAttrInt32List(TF_OpKernelConstruction*, const char* name, int32_t* vals, int max_vals,
                                               TF_Status*);
 int64_t TF_ShapeInferenceContextNumInputs(TF_ShapeInferenceContext*);
+typedef struct TF_DimensionHandle TF_DimensionHandle;
+TF_DimensionHandle* TF_NewDimensionHandle(void);
+void TF_DeleteDimensionHandle(TF_DimensionHandle*);
+void TF_ShapeInferenceContextDim(TF_ShapeInferenceContext*, TF_ShapeHandle*, int64_t i, TF_DimensionHandle* result);
+int64_t TF_DimensionHandleValue(TF_DimensionHandle*);
+void TF_ShapeInferenceContextSetUnknownShape(TF_ShapeInferenceContext*, TF_Status*);
+TF_ShapeHandle* TF_ShapeInferenceContextVectorFromSize(TF_ShapeInferenceContext*, size_t size);
+void TF_ShapeInferenceContextConcatenateShapes(TF_ShapeInferenceContext*, TF_ShapeHandle* first, TF_ShapeHandle* second,
+                                               TF_ShapeHandle* result, TF_Status*);
 void TF_GetInput(TF_OpKernelContext*, int i, TF_Tensor**, TF_Status*);
 TF_Tensor* TF_AllocateOutput(TF_OpKernelContext*, int index, int dtype, const int64_t* dims, int num_dims,
                              size_t len, TF_Status*);
@@ -102,6 +124,103 @@ bool is_vector(const TF_Tensor* t, int64_t n) {
   return TF_NumDims(t) == 1 && TF_Dim(t, 0) == n && TF_TensorType(t) == TF_FLOAT_TYPE;
 }
 
+// The LayerNorm and attention loops (native/kernels.inc), compiled twice: for AVX2/FMA and for the x86-64 baseline
+// (or whatever the compiler targets), the first used when the CPU has AVX2 and FMA. Sums are split over vector
+// lanes and products contract into FMAs there (unlike AdamW below); a machine gives the same bits on every run.
+struct AttnShape {
+  int64_t B, T, H, d, D, W, Tp;
+  float scale;
+};
+constexpr int64_t JB = 16;  // keys per block of scores (two 8-float vectors)
+constexpr int64_t DMAX = 256;  // largest head width
+#pragma GCC diagnostic ignored "-Wpsabi"  // 8-float vectors in inline helpers of the baseline copy
+namespace kernels_base {
+#pragma GCC push_options
+#pragma GCC optimize("O3", "fp-contract=fast")
+#include "kernels.inc"
+#pragma GCC pop_options
+}  // namespace kernels_base
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define INF_KERNELS_AVX2 1
+namespace kernels_avx2 {
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#pragma GCC optimize("O3", "fp-contract=fast")
+#include "kernels.inc"
+#pragma GCC pop_options
+}  // namespace kernels_avx2
+#endif
+
+bool use_avx2() {
+#ifdef INF_KERNELS_AVX2
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+void ln_forward_rows(const float* X, const float* G, const float* B, float* Y, float* XH, float* R, int64_t D, float eps,
+                     int64_t i0, int64_t i1) {
+#ifdef INF_KERNELS_AVX2
+  if (use_avx2()) return kernels_avx2::ln_forward_rows(X, G, B, Y, XH, R, D, eps, i0, i1);
+#endif
+  kernels_base::ln_forward_rows(X, G, B, Y, XH, R, D, eps, i0, i1);
+}
+
+void ln_backward_rows(const float* DY, const float* XH, const float* R, const float* G, float* DX, float* DG, float* DB,
+                      int64_t D, int64_t i0, int64_t i1) {
+#ifdef INF_KERNELS_AVX2
+  if (use_avx2()) return kernels_avx2::ln_backward_rows(DY, XH, R, G, DX, DG, DB, D, i0, i1);
+#endif
+  kernels_base::ln_backward_rows(DY, XH, R, G, DX, DG, DB, D, i0, i1);
+}
+
+void gelu_forward_range(const float* X, float* Y, int64_t i0, int64_t i1) {
+#ifdef INF_KERNELS_AVX2
+  if (use_avx2()) return kernels_avx2::gelu_forward_range(X, Y, i0, i1);
+#endif
+  kernels_base::gelu_forward_range(X, Y, i0, i1);
+}
+
+void gelu_backward_range(const float* DY, const float* X, float* DX, int64_t i0, int64_t i1) {
+#ifdef INF_KERNELS_AVX2
+  if (use_avx2()) return kernels_avx2::gelu_backward_range(DY, X, DX, i0, i1);
+#endif
+  kernels_base::gelu_backward_range(DY, X, DX, i0, i1);
+}
+
+void attn_forward_units(const AttnShape& g, const float* QKV, float* Y, float* LSE, int64_t u0, int64_t u1) {
+#ifdef INF_KERNELS_AVX2
+  if (use_avx2()) return kernels_avx2::attn_forward_units(g, QKV, Y, LSE, u0, u1);
+#endif
+  kernels_base::attn_forward_units(g, QKV, Y, LSE, u0, u1);
+}
+
+void attn_backward_units(const AttnShape& g, const float* DY, const float* QKV, const float* Y, const float* LSE, float* DQKV,
+                         int64_t u0, int64_t u1) {
+#ifdef INF_KERNELS_AVX2
+  if (use_avx2()) return kernels_avx2::attn_backward_units(g, DY, QKV, Y, LSE, DQKV, u0, u1);
+#endif
+  kernels_base::attn_backward_units(g, DY, QKV, Y, LSE, DQKV, u0, u1);
+}
+
+// Runs body(u0, u1) over the units [0, n) on two threads when there is enough work (TensorFlow's pools are not
+// reachable through the C API); the split is fixed, so results do not depend on timing. Returns where the second
+// thread's share began (0: one thread did all).
+template <typename F>
+int64_t split_units(int64_t n, int64_t work_per_unit, F body) {
+  if (n < 2 || n * work_per_unit < (1 << 17)) {
+    body(0, n);
+    return 0;
+  }
+  const int64_t half = n / 2;
+  std::thread other([&] { body(half, n); });
+  body(0, half);
+  other.join();
+  return half;
+}
+
 void ln_compute(void* kernel, TF_OpKernelContext* ctx) {
   const float eps = static_cast<Eps*>(kernel)->eps;
   TF_Status* s = TF_NewStatus();
@@ -128,27 +247,7 @@ void ln_compute(void* kernel, TF_OpKernelContext* ctx) {
       float* Y = static_cast<float*>(TF_TensorData(y));
       float* XH = static_cast<float*>(TF_TensorData(xh));
       float* R = static_cast<float*>(TF_TensorData(r));
-      for (int64_t i = 0; i < N; i++) {
-        const float* xi = X + i * D;
-        float mean = 0.f;
-        for (int64_t j = 0; j < D; j++) mean += xi[j];
-        mean /= static_cast<float>(D);
-        float var = 0.f;
-        for (int64_t j = 0; j < D; j++) {
-          const float c = xi[j] - mean;
-          var += c * c;
-        }
-        var /= static_cast<float>(D);
-        const float rs = 1.0f / sqrtf(var + eps);
-        R[i] = rs;
-        float* yi = Y + i * D;
-        float* hi = XH + i * D;
-        for (int64_t j = 0; j < D; j++) {
-          const float h = (xi[j] - mean) * rs;
-          hi[j] = h;
-          yi[j] = h * G[j] + B[j];
-        }
-      }
+      split_units(N, D, [&](int64_t i0, int64_t i1) { ln_forward_rows(X, G, B, Y, XH, R, D, eps, i0, i1); });
     }
   }
   for (TF_Tensor* t : {x, g, b, y, xh, r}) if (t) TF_DeleteTensor(t);
@@ -183,24 +282,19 @@ void ln_grad_compute(void*, TF_OpKernelContext* ctx) {
       float* DX = static_cast<float*>(TF_TensorData(dx));
       float* DG = static_cast<float*>(TF_TensorData(dg));
       float* DB = static_cast<float*>(TF_TensorData(db));
+      // each half of the rows sums its own dg, db; the halves are added in a fixed order
+      std::vector<float> part(2 * D, 0.f);
       memset(DG, 0, D * sizeof(float));
       memset(DB, 0, D * sizeof(float));
-      for (int64_t i = 0; i < N; i++) {
-        const float* dyi = DY + i * D;
-        const float* hi = XH + i * D;
-        float* dxi = DX + i * D;
-        float mean_d = 0.f, mean_dh = 0.f;
+      const int64_t half = split_units(N, D, [&](int64_t i0, int64_t i1) {
+        const bool second = i0 > 0;
+        ln_backward_rows(DY, XH, R, G, DX, second ? part.data() : DG, second ? part.data() + D : DB, D, i0, i1);
+      });
+      if (half > 0)
         for (int64_t j = 0; j < D; j++) {
-          const float d = dyi[j] * G[j];
-          mean_d += d;
-          mean_dh += d * hi[j];
-          DG[j] += dyi[j] * hi[j];
-          DB[j] += dyi[j];
+          DG[j] += part[j];
+          DB[j] += part[D + j];
         }
-        mean_d /= static_cast<float>(D);
-        mean_dh /= static_cast<float>(D);
-        for (int64_t j = 0; j < D; j++) dxi[j] = R[i] * (dyi[j] * G[j] - mean_d - hi[j] * mean_dh);
-      }
     }
   }
   for (TF_Tensor* t : {dy, xh, r, g, dx, dg, db}) if (t) TF_DeleteTensor(t);
@@ -295,6 +389,162 @@ void adam_compute(void* kernel, TF_OpKernelContext* ctx) {
   TF_DeleteStatus(s);
 }
 
+
+// ---- GELU ------------------------------------------------------------------------------------------------------
+
+// Splits [0, n) into two halves at a multiple of 8 (the vector loops' step) when there is enough work.
+template <typename F>
+void split_elements(int64_t n, F body) {
+  if (n < (1 << 15)) return body(0, n);
+  const int64_t half = (n / 2) & ~int64_t(7);
+  std::thread other([&] { body(half, n); });
+  body(0, half);
+  other.join();
+}
+
+// InfGelu(x) -> y and InfGeluGrad(dy, x) -> dx, any shape (dy and x alike).
+void gelu_compute(void*, TF_OpKernelContext* ctx) {
+  TF_Status* s = TF_NewStatus();
+  TF_Tensor *x = nullptr, *y = nullptr;
+  TF_GetInput(ctx, 0, &x, s);
+  if (TF_GetCode(s) == TF_OK_CODE && TF_TensorType(x) != TF_FLOAT_TYPE) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfGelu: x must be float32");
+  int64_t dims[8];
+  const int nd = x ? TF_NumDims(x) : 0;
+  if (TF_GetCode(s) == TF_OK_CODE && nd > 8) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfGelu: at most 8 dimensions");
+  if (TF_GetCode(s) == TF_OK_CODE) {
+    for (int d = 0; d < nd; d++) dims[d] = TF_Dim(x, d);
+    y = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, nd, num_elements(x) * sizeof(float), s);
+  }
+  if (TF_GetCode(s) != TF_OK_CODE) {
+    TF_OpKernelContext_Failure(ctx, s);
+  } else {
+    const float* X = static_cast<const float*>(TF_TensorData(x));
+    float* Y = static_cast<float*>(TF_TensorData(y));
+    split_elements(num_elements(x), [&](int64_t a, int64_t b) { gelu_forward_range(X, Y, a, b); });
+  }
+  for (TF_Tensor* t : {x, y}) if (t) TF_DeleteTensor(t);
+  TF_DeleteStatus(s);
+}
+
+void gelu_grad_compute(void*, TF_OpKernelContext* ctx) {
+  TF_Status* s = TF_NewStatus();
+  TF_Tensor *dy = nullptr, *x = nullptr, *dx = nullptr;
+  TF_GetInput(ctx, 0, &dy, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &x, s);
+  if (TF_GetCode(s) == TF_OK_CODE &&
+      (TF_TensorType(x) != TF_FLOAT_TYPE || TF_TensorType(dy) != TF_FLOAT_TYPE || num_elements(x) != num_elements(dy) || TF_NumDims(x) > 8))
+    TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfGeluGrad: dy and x must be float32 of one shape");
+  if (TF_GetCode(s) == TF_OK_CODE) {
+    int64_t dims[8];
+    const int nd = TF_NumDims(x);
+    for (int d = 0; d < nd; d++) dims[d] = TF_Dim(x, d);
+    dx = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, nd, num_elements(x) * sizeof(float), s);
+  }
+  if (TF_GetCode(s) != TF_OK_CODE) {
+    TF_OpKernelContext_Failure(ctx, s);
+  } else {
+    const float* DY = static_cast<const float*>(TF_TensorData(dy));
+    const float* X = static_cast<const float*>(TF_TensorData(x));
+    float* DX = static_cast<float*>(TF_TensorData(dx));
+    split_elements(num_elements(x), [&](int64_t a, int64_t b) { gelu_backward_range(DY, X, DX, a, b); });
+  }
+  for (TF_Tensor* t : {dy, x, dx}) if (t) TF_DeleteTensor(t);
+  TF_DeleteStatus(s);
+}
+
+// ---- causal self-attention ----------------------------------------------------------------------------------
+
+struct AttnAttrs {
+  int64_t T, H;
+};
+
+void* attn_create(TF_OpKernelConstruction* ctx) {
+  AttnAttrs* a = new AttnAttrs{0, 0};
+  TF_Status* s = TF_NewStatus();
+  TF_OpKernelConstruction_GetAttrInt64(ctx, "T", &a->T, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_OpKernelConstruction_GetAttrInt64(ctx, "H", &a->H, s);
+  TF_DeleteStatus(s);
+  return a;
+}
+void attn_delete(void* p) { delete static_cast<AttnAttrs*>(p); }
+
+// Checks qkv [B·T, 3D] against the attributes; fills the shape. Returns an error message or nullptr.
+const char* attn_shape(const AttnAttrs* a, const TF_Tensor* qkv, AttnShape* g) {
+  if (!is_matrix(qkv) || a->T < 1 || a->H < 1 || TF_Dim(qkv, 0) % a->T != 0 || TF_Dim(qkv, 1) % (3 * a->H) != 0)
+    return "InfCausalAttention: qkv must be float32 [B·T, 3D] with D divisible by H";
+  g->T = a->T;
+  g->H = a->H;
+  g->B = TF_Dim(qkv, 0) / a->T;
+  g->W = TF_Dim(qkv, 1);
+  g->D = g->W / 3;
+  g->d = g->D / a->H;
+  if (g->d > DMAX) return "InfCausalAttention: head width above 256";
+  g->Tp = (a->T + JB - 1) / JB * JB;
+  g->scale = 1.f / sqrtf(static_cast<float>(g->d));
+  return nullptr;
+}
+
+void attn_compute(void* kernel, TF_OpKernelContext* ctx) {
+  const AttnAttrs* a = static_cast<AttnAttrs*>(kernel);
+  TF_Status* s = TF_NewStatus();
+  TF_Tensor *qkv = nullptr, *y = nullptr, *lse = nullptr;
+  AttnShape g;
+  TF_GetInput(ctx, 0, &qkv, s);
+  if (TF_GetCode(s) != TF_OK_CODE) {
+    TF_OpKernelContext_Failure(ctx, s);
+  } else if (const char* err = attn_shape(a, qkv, &g)) {
+    fail(ctx, s, err);
+  } else {
+    const int64_t ydims[2] = {g.B * g.T, g.D}, ldims[1] = {g.B * g.H * g.T};
+    y = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, ydims, 2, g.B * g.T * g.D * sizeof(float), s);
+    if (TF_GetCode(s) == TF_OK_CODE) lse = TF_AllocateOutput(ctx, 1, TF_FLOAT_TYPE, ldims, 1, g.B * g.H * g.T * sizeof(float), s);
+    if (TF_GetCode(s) != TF_OK_CODE) {
+      TF_OpKernelContext_Failure(ctx, s);
+    } else {
+      const float* QKV = static_cast<const float*>(TF_TensorData(qkv));
+      float* Y = static_cast<float*>(TF_TensorData(y));
+      float* L = static_cast<float*>(TF_TensorData(lse));
+      split_units(g.B * g.H, g.T * g.T * g.d, [&](int64_t u0, int64_t u1) { attn_forward_units(g, QKV, Y, L, u0, u1); });
+    }
+  }
+  for (TF_Tensor* t : {qkv, y, lse}) if (t) TF_DeleteTensor(t);
+  TF_DeleteStatus(s);
+}
+
+void attn_grad_compute(void* kernel, TF_OpKernelContext* ctx) {
+  const AttnAttrs* a = static_cast<AttnAttrs*>(kernel);
+  TF_Status* s = TF_NewStatus();
+  TF_Tensor *dy = nullptr, *qkv = nullptr, *y = nullptr, *lse = nullptr, *dqkv = nullptr;
+  AttnShape g;
+  TF_GetInput(ctx, 0, &dy, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &qkv, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 2, &y, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 3, &lse, s);
+  if (TF_GetCode(s) != TF_OK_CODE) {
+    TF_OpKernelContext_Failure(ctx, s);
+  } else if (const char* err = attn_shape(a, qkv, &g)) {
+    fail(ctx, s, err);
+  } else if (!is_matrix(dy) || !is_matrix(y) || TF_Dim(dy, 0) != g.B * g.T || TF_Dim(dy, 1) != g.D || TF_Dim(y, 0) != g.B * g.T ||
+             TF_Dim(y, 1) != g.D || !is_vector(lse, g.B * g.H * g.T)) {
+    fail(ctx, s, "InfCausalAttentionGrad: dy and y must be float32 [B·T, D], lse [B·H·T]");
+  } else {
+    const int64_t dims[2] = {g.B * g.T, g.W};
+    dqkv = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, 2, g.B * g.T * g.W * sizeof(float), s);
+    if (TF_GetCode(s) != TF_OK_CODE) {
+      TF_OpKernelContext_Failure(ctx, s);
+    } else {
+      const float* DY = static_cast<const float*>(TF_TensorData(dy));
+      const float* QKV = static_cast<const float*>(TF_TensorData(qkv));
+      const float* Y = static_cast<const float*>(TF_TensorData(y));
+      const float* L = static_cast<const float*>(TF_TensorData(lse));
+      float* DQKV = static_cast<float*>(TF_TensorData(dqkv));
+      split_units(g.B * g.H, 2 * g.T * g.T * g.d, [&](int64_t u0, int64_t u1) { attn_backward_units(g, DY, QKV, Y, L, DQKV, u0, u1); });
+    }
+  }
+  for (TF_Tensor* t : {dy, qkv, y, lse, dqkv}) if (t) TF_DeleteTensor(t);
+  TF_DeleteStatus(s);
+}
+
 void copy_shape(TF_ShapeInferenceContext* ctx, int in, int out, TF_Status* s) {
   TF_ShapeHandle* h = TF_NewShapeHandle();
   TF_ShapeInferenceContextGetInput(ctx, in, h, s);
@@ -328,6 +578,37 @@ void ln_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
   if (TF_GetCode(s) == TF_OK_CODE) copy_shape(ctx, 3, 2, s);
 }
 
+
+// y [N, W/3] from qkv [N, W] (N may be unknown: reshape targets are fed); lse's shape is left unknown
+void attn_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
+  TF_ShapeHandle* qkv = TF_NewShapeHandle();
+  TF_ShapeHandle* rows = TF_NewShapeHandle();
+  TF_ShapeHandle* y = TF_NewShapeHandle();
+  TF_DimensionHandle* dw = TF_NewDimensionHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 0, qkv, s);
+  if (TF_GetCode(s) == TF_OK_CODE) {
+    TF_ShapeInferenceContextDim(ctx, qkv, 1, dw);
+    const int64_t W = TF_DimensionHandleValue(dw);
+    if (W < 0) {
+      TF_ShapeInferenceContextSetUnknownShape(ctx, s);  // rows may be unknown too (a fed reshape target)
+    } else {
+      TF_ShapeHandle* cols = TF_ShapeInferenceContextVectorFromSize(ctx, static_cast<size_t>(W / 3));
+      TF_ShapeInferenceContextSubshape(ctx, qkv, 0, 1, rows, s);
+      if (TF_GetCode(s) == TF_OK_CODE) TF_ShapeInferenceContextConcatenateShapes(ctx, rows, cols, y, s);
+      if (TF_GetCode(s) == TF_OK_CODE) TF_ShapeInferenceContextSetOutput(ctx, 0, y, s);
+      TF_DeleteShapeHandle(cols);
+    }
+  }
+  TF_DeleteDimensionHandle(dw);
+  TF_DeleteShapeHandle(qkv);
+  TF_DeleteShapeHandle(rows);
+  TF_DeleteShapeHandle(y);
+}
+
+void attn_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) { copy_shape(ctx, 1, 0, s); }
+void gelu_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) { copy_shape(ctx, 0, 0, s); }
+void gelu_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) { copy_shape(ctx, 1, 0, s); }
+
 // One op definition ("name", attribute / input / output specs, shape function) and its CPU kernel ("nameCPU").
 struct OpSpec {
   const char* name;
@@ -357,6 +638,12 @@ __attribute__((constructor)) void register_ops() {
                ln_grad_shapes, no_state, ln_grad_compute, no_delete}, s);
   register_op({"InfAdamW", {"N: int >= 1", "decay: list(int)"}, {"p: N * float", "g: N * float", "m: N * float", "v: N * float", "h: float"},
                {"p_out: N * float", "m_out: N * float", "v_out: N * float"}, adam_shapes, adam_create, adam_compute, adam_delete}, s);
+  register_op({"InfGelu", {}, {"x: float"}, {"y: float"}, gelu_shapes, no_state, gelu_compute, no_delete}, s);
+  register_op({"InfGeluGrad", {}, {"dy: float", "x: float"}, {"dx: float"}, gelu_grad_shapes, no_state, gelu_grad_compute, no_delete}, s);
+  register_op({"InfCausalAttention", {"T: int >= 1", "H: int >= 1"}, {"qkv: float"}, {"y: float", "lse: float"}, attn_shapes,
+               attn_create, attn_compute, attn_delete}, s);
+  register_op({"InfCausalAttentionGrad", {"T: int >= 1", "H: int >= 1"}, {"dy: float", "qkv: float", "y: float", "lse: float"},
+               {"dqkv: float"}, attn_grad_shapes, attn_create, attn_grad_compute, attn_delete}, s);
   TF_DeleteStatus(s);
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds native/fused_ops.cc (fused TensorFlow ops: LayerNorm forward/backward) into
+# Builds native/fused_ops.cc (+ native/kernels.inc: fused TensorFlow ops for LayerNorm, causal attention, AdamW) into
 # node_modules/.infifpo/fused_ops.node against the libtensorflow_framework.so.2 that tfjs-node loads.
 # Called by `npm run native`; best effort: without a C++ compiler the library uses plain tfjs ops (slower).
 #   bash scripts/build-fused-ops.sh [--force] [--check]
@@ -26,25 +26,25 @@ if [ "$CHECK" = 1 ]; then
   if [ -e "$OUT" ]; then say "built: $OUT"; else say "not built (npm run native builds it)"; fi
   exit 0
 fi
-if [ "$FORCE" = 0 ] && [ -e "$OUT" ] && [ "$OUT" -nt "$SRC" ] && [ "$OUT" -nt "$LIBDIR/libtensorflow_framework.so.2" ]; then
+if [ "$FORCE" = 0 ] && [ -e "$OUT" ] && [ "$OUT" -nt "$SRC" ] && [ "$OUT" -nt native/kernels.inc ] && [ "$OUT" -nt "$LIBDIR/libtensorflow_framework.so.2" ]; then
   say "up to date: $OUT"
   exit 0
 fi
 CXX="${CXX:-$(command -v g++ || command -v c++ || command -v clang++ || true)}"
 if [ -z "$CXX" ]; then
-  say "skipped: no C++ compiler (g++/c++/clang++); LayerNorm runs as plain tfjs ops"
+  say "skipped: no C++ compiler (g++/c++/clang++); LayerNorm, attention and AdamW run as plain tfjs ops"
   exit 0
 fi
 mkdir -p "$(dirname "$OUT")"
 LIBABS="$(cd "$LIBDIR" && pwd)"
 # -O2 and no -march: the kernels are simple loops; the binary must run wherever node_modules does.
-if "$CXX" -O2 -ffp-contract=off -std=c++17 -fPIC -shared -o "$OUT.tmp" "$SRC" -L"$LIBABS" -l:libtensorflow_framework.so.2 \
+if "$CXX" -O2 -ffp-contract=off -std=c++17 -pthread -fPIC -shared -o "$OUT.tmp" "$SRC" -L"$LIBABS" -l:libtensorflow_framework.so.2 \
      -Wl,-rpath,"$LIBABS" 2> "$OUT.log"; then
   mv "$OUT.tmp" "$OUT"
   rm -f "$OUT.log"
   say "built $OUT with $CXX"
 else
-  say "WARNING: compiling $SRC failed (see $OUT.log); LayerNorm runs as plain tfjs ops"
+  say "WARNING: compiling $SRC failed (see $OUT.log); LayerNorm, attention and AdamW run as plain tfjs ops"
   rm -f "$OUT.tmp"
 fi
 exit 0

@@ -1,7 +1,9 @@
 /**
  * Fused TensorFlow ops for the native backend (native/fused_ops.cc, built by `npm run native` into
  * node_modules/.infifpo/fused_ops.node): one op for a LayerNorm forward pass and one for its backward pass
- * (instead of ~9 and ~11 element-wise ops), and one for a whole AdamW update of every parameter (instead of
+ * (instead of ~9 and ~11 element-wise ops), one each way for the exact GELU (instead of 5 and 7), one each way for causal self-attention (instead of transposes, two
+ * batched matMuls, mask and softmax forward and ~12 ops backward; keys after the query are skipped, not masked,
+ * so it does half the multiply-adds), and one for a whole AdamW update of every parameter (instead of
  * concat → ~12 element-wise ops → split, with the same float32 rounding step by step). They run op by op and inside replayed graphs (lib/backend/compile.ts)
  * alike. Used only on the native CPU backend when the library was built and loads; `INFIFPO_FUSED=0` turns
  * them off. Elsewhere lib/model uses its plain tfjs formulation (same function to float32 rounding).
@@ -48,6 +50,10 @@ export function fusedOpsAvailable(): boolean {
           const one = tf.ones([1, 2]) as tf.Tensor2D;
           fusedLayerNorm(one, tf.ones([2]) as tf.Tensor1D, tf.zeros([2]) as tf.Tensor1D, 1e-5);
           fusedAdamW([one], [one], [one], [one], tf.ones([9]) as tf.Tensor1D, [true]);
+          fusedGeluGrad(fusedGelu(one), one);
+          const qkv = tf.ones([2, 6]) as tf.Tensor2D;
+          const [y, lse] = fusedCausalAttention(qkv, 2, 1);
+          fusedCausalAttentionGrad(y, qkv, y, lse, 2, 1);
         });
         loaded = true;
       } catch (e) {
@@ -71,6 +77,37 @@ export function fusedLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, e
 /** InfLayerNormGrad: dy, x̂ [N, D], r [N], g [D] → dx [N, D], dg [D], db [D]. Needs `fusedOpsAvailable()`. */
 export function fusedLayerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor1D, g: tf.Tensor1D): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D] {
   return run("InfLayerNormGrad", [], [dy, xhat, rstd, g], 3) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+}
+
+/** InfGelu: x → x·Φ(x) (exact GELU), any shape. Needs `fusedOpsAvailable()`. */
+export function fusedGelu<T extends tf.Tensor>(x: T): T {
+  return run("InfGelu", [], [x], 1)[0] as T;
+}
+
+/** InfGeluGrad: dy, x → dy·(Φ(x) + x·φ(x)). Needs `fusedOpsAvailable()`. */
+export function fusedGeluGrad<T extends tf.Tensor>(dy: T, x: T): T {
+  return run("InfGeluGrad", [], [dy, x], 1)[0] as T;
+}
+
+/**
+ * InfCausalAttention: qkv [B·T, 3D] (columns q | k | v, head-major) → y [B·T, D] (heads concatenated) and the
+ * softmax log-normaliser lse [B·H·T] that the backward pass needs. Needs `fusedOpsAvailable()`.
+ */
+export function fusedCausalAttention(qkv: tf.Tensor2D, T: number, H: number): [tf.Tensor2D, tf.Tensor1D] {
+  return run("InfCausalAttention", attnAttrs(T, H), [qkv], 2) as [tf.Tensor2D, tf.Tensor1D];
+}
+
+/** InfCausalAttentionGrad: dy [B·T, D], qkv, y, lse (the forward's) → dqkv [B·T, 3D]. Needs `fusedOpsAvailable()`. */
+export function fusedCausalAttentionGrad(dy: tf.Tensor2D, qkv: tf.Tensor2D, y: tf.Tensor2D, lse: tf.Tensor1D, T: number, H: number): tf.Tensor2D {
+  return run("InfCausalAttentionGrad", attnAttrs(T, H), [dy, qkv, y, lse], 1)[0] as tf.Tensor2D;
+}
+
+function attnAttrs(T: number, H: number) {
+  const be = tf.backend() as unknown as NodeBackendLike;
+  return [
+    { name: "T", type: be.binding.TF_ATTR_INT, value: T },
+    { name: "H", type: be.binding.TF_ATTR_INT, value: H },
+  ];
 }
 
 /**

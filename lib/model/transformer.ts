@@ -9,7 +9,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { countParameters, resolveModelConfig, type ModelConfig, type ResolvedModelConfig } from "./config";
 import { normalArray } from "./random";
-import { fusedLayerNorm, fusedLayerNormGrad, fusedOpsAvailable } from "../backend/fused";
+import {
+  fusedCausalAttention, fusedCausalAttentionGrad, fusedGelu, fusedGeluGrad, fusedLayerNorm, fusedLayerNormGrad, fusedOpsAvailable,
+} from "../backend/fused";
 
 export interface BlockParams {
   ln1G: tf.Variable; // [D]
@@ -259,6 +261,7 @@ export function layerNormPlain(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, e
  * written out: dy · (Φ(x) + x · φ(x)), φ(x) = exp(−x²/2)/√(2π). `geluPlain` is the autodiff version.
  */
 export function gelu(x: tf.Tensor2D): tf.Tensor2D {
+  if (fusedOpsAvailable()) return geluFused(x);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xi = args[0] as tf.Tensor2D;
     const phi = tf.add(0.5, tf.mul(0.5, tf.erf(tf.mul(xi, Math.SQRT1_2)))); // Φ(x)
@@ -271,6 +274,16 @@ export function gelu(x: tf.Tensor2D): tf.Tensor2D {
         return [tf.mul(dy, tf.add(ph, tf.mul(xs, density)))];
       },
     };
+  });
+  return f(x) as tf.Tensor2D;
+}
+
+/** `gelu` as two fused TensorFlow ops (native CPU backend with `npm run native`'s build): one pass each way. */
+export function geluFused(x: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xi = args[0] as tf.Tensor2D;
+    (args[1] as tf.GradSaveFunc)([xi]);
+    return { value: fusedGelu(xi), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [fusedGeluGrad(dy as tf.Tensor2D, saved[0] as tf.Tensor2D)] };
   });
   return f(x) as tf.Tensor2D;
 }
@@ -392,6 +405,28 @@ export function causalAttention(qkv: tf.Tensor2D, mask: tf.Tensor2D, B: number, 
   return f(qkv) as tf.Tensor2D;
 }
 
+/**
+ * `causalAttention` as two fused TensorFlow ops (native CPU backend with `npm run native`'s build;
+ * lib/backend/fused.ts): the same function for the causal mask of positions 0..T−1 (keys after the query
+ * are skipped rather than masked, which gives the same probabilities: e^(−1e9) is 0 in float32); the
+ * backward pass recomputes the probabilities from the saved log-normaliser instead of keeping [B, H, T, T].
+ */
+export function causalAttentionFused(qkv: tf.Tensor2D, T: number, H: number): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor2D;
+    const [y, lse] = fusedCausalAttention(x, T, H);
+    (args[1] as tf.GradSaveFunc)([x, y, lse]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ys, ls] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+        return [fusedCausalAttentionGrad(dy as tf.Tensor2D, xs, ys, ls, T, H)];
+      },
+    };
+  });
+  return f(qkv) as tf.Tensor2D;
+}
+
 /** Batched a·b with transpose flags; on wasm the flagged operands are transposed explicitly for `bmm`. */
 function mm(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor4D {
   if (!slowTransposes()) return tf.matMul(a, b, transposeA, transposeB) as tf.Tensor4D;
@@ -455,7 +490,10 @@ export interface KernelChoices {
   gelu: "custom" | "plain";
   /** "auto": per backend (see `linear`); "plain": matMul + add; "fused": tf.fused.matMul; "explicit-grad". */
   linear: "auto" | "plain" | "fused" | "explicit-grad";
-  /** "custom": `causalAttention` (written-out gradient, no transposed matMuls); "plain": tfjs autodiff. */
+  /**
+   * "custom": `causalAttentionFused` where the fused ops run (native CPU), else `causalAttention` (written-out
+   * gradient, no transposed matMuls); "plain": tfjs autodiff.
+   */
   attention: "custom" | "plain";
 }
 const KERNELS: KernelChoices = { layerNorm: "custom", gelu: "custom", linear: "auto", attention: "custom" };
@@ -504,8 +542,9 @@ export function trunk(
     const a = LN(x, b.ln1G as tf.Tensor1D, b.ln1B as tf.Tensor1D, eps); // [B·T, D]
     const qkv = linear(a, b.qkvW as tf.Tensor2D, b.qkvB as tf.Tensor1D); // [B·T, 3D]
     if (!newCache && bias && KERNELS.attention === "custom") {
-      // Training and scoring: one op with a written-out gradient (see `causalAttention`).
-      x = tf.add(x, linear(causalAttention(qkv, bias, B, T, H), b.projW as tf.Tensor2D, b.projB as tf.Tensor1D));
+      // Training and scoring: one op with a written-out gradient (see `causalAttention`), or the fused op.
+      const y = fusedOpsAvailable() ? causalAttentionFused(qkv, T, H) : causalAttention(qkv, bias, B, T, H); // [B·T, D]
+      x = tf.add(x, linear(y, b.projW as tf.Tensor2D, b.projB as tf.Tensor1D));
     } else {
     // [B, T, 3H, d] → [B, 3H, T, d]; with one position the transpose is a no-op on memory, so just reshape.
     const heads = T === 1 ? tf.reshape(qkv, [B, 3 * H, 1, d]) : tf.transpose(tf.reshape(qkv, [B, T, 3 * H, d]), [0, 2, 1, 3]);
