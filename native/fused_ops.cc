@@ -19,8 +19,8 @@
 //     dP = dY·vᵀ, dS = P ⊙ (dP − rowsum(dY ⊙ Y)), dq = dS·k/√d, dk = dSᵀ·q/√d, dv = Pᵀ·dY.
 //     Each (b, h) is one unit of work; the units are split over two threads in a fixed way (deterministic).
 //
-// Float32 throughout. AdamW runs on one thread; LayerNorm rows and attention units are split over two threads in a
-// fixed way (deterministic). Built by `npm run native`
+// Float32 throughout. Work is split over two threads in a fixed way (halves of every AdamW tensor, of the LayerNorm
+// rows, of the GELU elements, of the attention units), so results do not depend on timing. Built by `npm run native`
 // (scripts/build-fused-ops.sh) and loaded by lib/backend/fused.ts, which falls back to tfjs ops without it.
 // The exported `napi_register_module_v1` lets Node's process.dlopen load it as an (empty) Node-API module, which
 // keeps the library mapped.
@@ -327,11 +327,14 @@ void adam_delete(void* p) {
   delete a;
 }
 
-// One tensor's update; volatile-free but compiled with -ffp-contract=off so every product and sum rounds on its own.
+// One tensor's update, elements [i0, i1). Compiled with -ffp-contract=off and without fast-math, so every product,
+// sum, square root and quotient rounds on its own as in tfjs — also in the vectorised loop -O3 makes of it.
+#pragma GCC push_options
+#pragma GCC optimize("O3")
 void adam_update(const float* P, const float* G, const float* M, const float* V, const float* h, bool decay,
-                 float* P1, float* M1, float* V1, int64_t n) {
+                 float* P1, float* M1, float* V1, int64_t i0, int64_t i1) {
   const float b1 = h[0], omb1 = h[1], b2 = h[2], omb2 = h[3], eps = h[4], bc2 = h[5], step = h[6], df = h[7], gs = h[8];
-  for (int64_t i = 0; i < n; i++) {
+  for (int64_t i = i0; i < i1; i++) {
     const float g = G[i] * gs;
     const float m = M[i] * b1 + g * omb1;
     const float gg = g * g;
@@ -344,6 +347,7 @@ void adam_update(const float* P, const float* G, const float* M, const float* V,
     P1[i] = theta - upd;
   }
 }
+#pragma GCC pop_options
 
 void adam_compute(void* kernel, TF_OpKernelContext* ctx) {
   const AdamAttrs* a = static_cast<AdamAttrs*>(kernel);
@@ -359,31 +363,47 @@ void adam_compute(void* kernel, TF_OpKernelContext* ctx) {
     return;
   }
   const float* H = static_cast<const float*>(TF_TensorData(h));
+  // all inputs read and outputs allocated here; then the element-wise update runs over two threads, each taking one
+  // half of every tensor (same bits as one thread)
+  std::vector<TF_Tensor*> in(4 * N, nullptr), out(3 * N, nullptr);
+  std::vector<int64_t> sizes(N, 0);
+  int64_t total = 0;
   for (int64_t k = 0; k < N && TF_GetCode(s) == TF_OK_CODE; k++) {
-    TF_Tensor* in[4] = {nullptr, nullptr, nullptr, nullptr};
-    TF_Tensor* out[3] = {nullptr, nullptr, nullptr};
-    for (int j = 0; j < 4 && TF_GetCode(s) == TF_OK_CODE; j++) TF_GetInput(ctx, static_cast<int>(j * N + k), &in[j], s);
-    int64_t n = 0;
-    if (TF_GetCode(s) == TF_OK_CODE) {
-      n = num_elements(in[0]);
-      for (int j = 1; j < 4; j++)
-        if (num_elements(in[j]) != n) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfAdamW: p, g, m, v differ in size");
-    }
+    for (int j = 0; j < 4 && TF_GetCode(s) == TF_OK_CODE; j++) TF_GetInput(ctx, static_cast<int>(j * N + k), &in[j * N + k], s);
+    if (TF_GetCode(s) != TF_OK_CODE) break;
+    const int64_t n = num_elements(in[k]);
+    for (int j = 1; j < 4; j++)
+      if (num_elements(in[j * N + k]) != n) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfAdamW: p, g, m, v differ in size");
     for (int j = 0; j < 3 && TF_GetCode(s) == TF_OK_CODE; j++) {
       int64_t dims[8];
-      const int nd = TF_NumDims(in[0]);
-      for (int d = 0; d < nd && d < 8; d++) dims[d] = TF_Dim(in[0], d);
-      out[j] = TF_AllocateOutput(ctx, static_cast<int>(j * N + k), TF_FLOAT_TYPE, dims, nd, n * sizeof(float), s);
+      const int nd = TF_NumDims(in[k]);
+      for (int d = 0; d < nd && d < 8; d++) dims[d] = TF_Dim(in[k], d);
+      out[j * N + k] = TF_AllocateOutput(ctx, static_cast<int>(j * N + k), TF_FLOAT_TYPE, dims, nd, n * sizeof(float), s);
     }
-    if (TF_GetCode(s) == TF_OK_CODE) {
-      adam_update(static_cast<const float*>(TF_TensorData(in[0])), static_cast<const float*>(TF_TensorData(in[1])),
-                  static_cast<const float*>(TF_TensorData(in[2])), static_cast<const float*>(TF_TensorData(in[3])), H,
-                  a->decay[k] != 0, static_cast<float*>(TF_TensorData(out[0])), static_cast<float*>(TF_TensorData(out[1])),
-                  static_cast<float*>(TF_TensorData(out[2])), n);
-    }
-    for (TF_Tensor* t : in) if (t) TF_DeleteTensor(t);
-    for (TF_Tensor* t : out) if (t) TF_DeleteTensor(t);
+    sizes[k] = n;
+    total += n;
   }
+  if (TF_GetCode(s) == TF_OK_CODE) {
+    auto data = [](TF_Tensor* t) { return static_cast<float*>(TF_TensorData(t)); };
+    auto part = [&](int which) {
+      for (int64_t k = 0; k < N; k++) {
+        const int64_t mid = (sizes[k] / 2) & ~int64_t(7);
+        const int64_t i0 = which == 0 ? 0 : mid, i1 = which == 0 ? mid : sizes[k];
+        adam_update(data(in[k]), data(in[N + k]), data(in[2 * N + k]), data(in[3 * N + k]), H, a->decay[k] != 0,
+                    data(out[k]), data(out[N + k]), data(out[2 * N + k]), i0, i1);
+      }
+    };
+    if (total >= (1 << 16)) {
+      std::thread other([&] { part(1); });
+      part(0);
+      other.join();
+    } else {
+      part(0);
+      part(1);
+    }
+  }
+  for (TF_Tensor* t : in) if (t) TF_DeleteTensor(t);
+  for (TF_Tensor* t : out) if (t) TF_DeleteTensor(t);
   if (TF_GetCode(s) != TF_OK_CODE) TF_OpKernelContext_Failure(ctx, s);
   TF_DeleteTensor(h);
   TF_DeleteStatus(s);

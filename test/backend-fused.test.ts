@@ -191,7 +191,7 @@ describe("fused AdamW", () => {
   it("gives the same bits as the tfjs update over several steps (decay mask, clipping scale, op by op and as a graph)", async () => {
     if (!ready) return;
     const { AdamW } = await import("../lib/train/optim");
-    const shapes = [[7, 5], [5], [3, 4, 2], [9]];
+    const shapes = [[7, 5], [5], [3, 4, 2], [9], [300, 257]]; // the last one makes the op split over two threads
     const init = (seed: number) => shapes.map((s, i) => Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, j) => Math.sin(seed + i * 31 + j * 0.7)));
     const make = (tag: string) => init(1).map((v, i) => tf.variable(tf.tensor(v, shapes[i]), true, `${tag}${i}`));
     const a = make("fusedA"), b = make("plainB");
