@@ -239,6 +239,36 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
+  it("the head on response positions only gives the full-head numbers and gradients (float32)", () => {
+    if (!native) return;
+    const m = model();
+    const vars = modelVariables(m);
+    const rng = new Rng(12);
+    // responses of different lengths (mask counts not a multiple of 64: padded rows with weight 0)
+    const b = collatePairs(
+      Array.from({ length: 5 }, (_, i) => ({ ids: Array.from({ length: 9 + i }, () => 3 + (rng.nextU32() % 37)), responseStart: 2 + i, promptTokensDropped: 0 })),
+      0,
+    );
+    const xs = batchTensors(b);
+    expect(xs).toHaveLength(6);
+    const run = (inputs: tf.Tensor[]) =>
+      tf.tidy(() => {
+        const f = () => {
+          const r = sequenceLogProbsFromTensors(m, inputs);
+          return tf.add(tf.sum(r.sum), tf.sum(r.mean)) as tf.Scalar;
+        };
+        const { value, grads } = tf.variableGrads(f, vars);
+        const r = sequenceLogProbsFromTensors(m, inputs);
+        return [r.sum, r.mean, r.count, value, ...vars.map((v) => grads[v.name])];
+      });
+    const [a, b2] = [run(xs), run(xs.slice(0, 3))];
+    const [sel, full] = [values(a), values(b2)];
+    tf.dispose([...a, ...b2]);
+    full.forEach((f, i) => f.forEach((x, j) => expect(Math.abs(sel[i][j] - x)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(x)))));
+    tf.dispose(xs);
+    disposeModel(m);
+  });
+
   it("runPure fails loudly when the function reads a JS value that changes between calls", () => {
     if (!native) return;
     const w = tf.variable(tf.tensor1d([1, 2, 3]));

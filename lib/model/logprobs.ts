@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { UserError } from "../errors";
 import { CompiledSite, compileAvailable } from "../backend/compile";
 import type { Tokenizer } from "../tokenizers/types";
-import { head, onDisposeModel, oneHotFloat, trunk, type Model } from "./transformer";
+import { hasSegmentSum, head, onDisposeModel, oneHotFloat, trunk, type Model } from "./transformer";
 
 /** What to do when [BOS] + prompt + response + [EOS] needs more than the context length C positions. */
 export type TruncateMode = "left" | "error";
@@ -183,24 +183,54 @@ export function sequenceLogProbsFromBatch(model: Model, batch: PairBatch): Seque
   return { sum, mean, count };
 }
 
-/** A collated batch as tensors: input ids, targets (int32) and the response mask (float32), each [B, T]. */
-export type BatchTensors = [ids: tf.Tensor2D, targets: tf.Tensor2D, mask: tf.Tensor2D];
+/**
+ * A collated batch as tensors: input ids, targets (int32) and the response mask (float32), each [B, T]; where the
+ * backend can scatter gradients of gathered rows (native, cpu: `hasSegmentSum`), also the response positions —
+ * flat indices into B·T [K], their row [K] and a weight [K] (1, or 0 for padding; K = the response positions
+ * rounded up to a multiple of 64, so few distinct shapes) — and then the output head and the log-softmax run on
+ * those positions only.
+ */
+export type BatchTensors = tf.Tensor[];
 
-/** Uploads a collated batch (the caller disposes the three tensors, or makes them inside a scope). */
+/** Uploads a collated batch (see `BatchTensors`; the caller disposes the tensors, or makes them inside a scope). */
 export function batchTensors(batch: PairBatch): BatchTensors {
   const { batchSize: B, length: T } = batch;
-  return [
+  const out: tf.Tensor[] = [
     tf.tensor2d(batch.inputIds, [B, T], "int32"),
     tf.tensor2d(batch.targets, [B, T], "int32"),
     tf.tensor2d(batch.mask, [B, T], "float32"),
   ];
+  if (!hasSegmentSum()) return out;
+  let count = 0;
+  for (let i = 0; i < B * T; i++) if (batch.mask[i] !== 0) count++;
+  const K = Math.min(B * T, Math.max(64, Math.ceil(count / 64) * 64));
+  const sel = new Int32Array(K), row = new Int32Array(K), weight = new Float32Array(K);
+  for (let i = 0, k = 0; i < B * T; i++) {
+    if (batch.mask[i] === 0) continue;
+    sel[k] = i;
+    row[k] = Math.floor(i / T);
+    weight[k++] = 1;
+  }
+  out.push(tf.tensor1d(sel, "int32"), tf.tensor1d(row, "int32"), tf.tensor1d(weight, "float32"));
+  return out;
 }
 
 /** `sequenceLogProbsFromBatch` from the batch's tensors: a pure function of them and the model's variables. */
-export function sequenceLogProbsFromTensors(model: Model, [ids, tgt, mask]: readonly tf.Tensor[]): SequenceLogProbTensors {
+export function sequenceLogProbsFromTensors(model: Model, xs: readonly tf.Tensor[]): SequenceLogProbTensors {
+  const [ids, tgt, mask] = xs as tf.Tensor2D[];
+  const [B, T] = ids.shape;
   const [sum, mean, count] = tf.tidy(() => {
-    const lp = tokenLogProbs(model, ids as tf.Tensor2D, tgt as tf.Tensor2D); // [B, T]
-    const s = tf.sum(tf.mul(lp, mask), 1); // [B]
+    let s: tf.Tensor;
+    if (xs.length === 6) {
+      // head and log-softmax on the response positions only, summed per row
+      const [sel, row, weight] = xs.slice(3) as tf.Tensor1D[];
+      const h = tf.gather(trunk(model, ids).h, sel); // [K, D]
+      const lp = targetLogProbs(head(model, h), tf.gather(tf.reshape(tgt, [B * T]), sel) as tf.Tensor1D); // [K]
+      s = tf.unsortedSegmentSum(tf.mul(lp, weight), row, B); // [B]
+    } else {
+      const lp = tokenLogProbs(model, ids, tgt); // [B, T]
+      s = tf.sum(tf.mul(lp, mask), 1); // [B]
+    }
     const n = tf.sum(mask, 1); // [B]
     return [s, tf.div(s, n), n];
   });

@@ -472,7 +472,8 @@ function slowTransposes(): boolean {
 }
 
 let segmentSumCache: { backend: string; has: boolean } | null = null;
-function hasSegmentSum(): boolean {
+/** Whether the active backend has an UnsortedSegmentSum kernel (the gradient of tf.gather): native and cpu, not wasm. */
+export function hasSegmentSum(): boolean {
   const backend = tf.getBackend();
   if (segmentSumCache?.backend !== backend) {
     segmentSumCache = { backend, has: tf.getKernel("UnsortedSegmentSum", backend) !== undefined };

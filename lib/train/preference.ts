@@ -134,7 +134,7 @@ export function preferenceLossFn(
     prepare(batch, ctx) {
       const B = batch.length;
       const rows = [...batch.map((e) => e.chosen), ...batch.map((e) => e.rejected), ...(withWs ? batch.map((e) => e.sourceChosen!) : [])];
-      const out: tf.Tensor[] = batchTensors(collatePairs(rows, tokenizer.padId, replayPadLength(model, rows)));
+      const out: tf.Tensor[] = [tf.scalar(opts.progress?.(ctx.step) ?? 0)];
       for (let i = 0; i < k; i++) {
         const cols = batch.map(picks[i]);
         if (withRef) out.push(tf.tensor1d(cols.map((c) => c.ref!.sum)), tf.tensor1d(cols.map((c) => c.ref!.mean))); // [B]
@@ -143,22 +143,23 @@ export function preferenceLossFn(
           out.push(tf.tensor2d(cols.map((c) => c.sources!.sum), [B, N]), tf.tensor2d(cols.map((c) => c.sources!.mean), [B, N])); // [B, N]
         }
       }
-      out.push(tf.scalar(opts.progress?.(ctx.step) ?? 0));
+      out.push(...batchTensors(collatePairs(rows, tokenizer.padId, replayPadLength(model, rows)))); // the rest: the token batch
       return out;
     },
     compute(xs) {
-      const lp = sequenceLogProbsFromTensors(model, xs.slice(0, 3)); // each [kB]
-      const [sums, means, counts] = [lp.sum, lp.mean, lp.count].map((t) => tf.split(t, k)) as tf.Tensor1D[][];
-      let next = 3;
-      const slot = (i: number): ResponseScores => {
-        const s: ResponseScores = { policy: { sum: sums[i], mean: means[i], count: counts[i] } };
-        if (withRef) s.ref = { sum: xs[next++] as tf.Tensor1D, mean: xs[next++] as tf.Tensor1D };
-        if (withSources) s.sources = { sum: xs[next++] as tf.Tensor2D, mean: xs[next++] as tf.Tensor2D };
-        return s;
+      let next = 1;
+      const cols = (): Omit<ResponseScores, "policy"> => {
+        const c: Omit<ResponseScores, "policy"> = {};
+        if (withRef) c.ref = { sum: xs[next++] as tf.Tensor1D, mean: xs[next++] as tf.Tensor1D };
+        if (withSources) c.sources = { sum: xs[next++] as tf.Tensor2D, mean: xs[next++] as tf.Tensor2D };
+        return c;
       };
-      const inputs: LossInputs = { chosen: slot(0), rejected: slot(1) };
+      const slots = Array.from({ length: k }, cols);
+      const lp = sequenceLogProbsFromTensors(model, xs.slice(next)); // each [kB]
+      const [sums, means, counts] = [lp.sum, lp.mean, lp.count].map((t) => tf.split(t, k)) as tf.Tensor1D[][];
+      const slot = (i: number): ResponseScores => ({ policy: { sum: sums[i], mean: means[i], count: counts[i] }, ...slots[i] });
+      const inputs: LossInputs = { chosen: slot(0), rejected: slot(1), progress: xs[0] as tf.Scalar };
       if (withWs) inputs.sourceChosen = slot(2);
-      inputs.progress = xs[next] as tf.Scalar;
       return spec.compute(inputs, config);
     },
   });
