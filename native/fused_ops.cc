@@ -9,6 +9,9 @@
 //     parameters, h = [β1, 1−β1, β2, 1−β2, ε, √(1−β2^t), η/(1−β1^t), 1−ηλ, gradient scale], element by element
 //     exactly as lib/train/optim.ts's tfjs formulas round (one float32 rounding per operation, no FMA).
 //
+//   InfTargetLogProb(logits [N, V], targets [N] int32) -> lp = logits[target] − lse, lse = log Σ_v e^(logits_v) [N];
+//   InfTargetLogProbGrad(dlp, logits, targets, lse) -> dlogits = dlp·(onehot(target) − e^(logits − lse)).
+//
 //   InfGelu(x) -> y = x·Φ(x);  InfGeluGrad(dy, x) -> dx = dy·(Φ(x) + x·φ(x));  Φ(x) = ½(1 + erf(x/√2)), φ = Φ'
 //     (exact GELU, PyTorch's nn.GELU(); erf by TensorFlow's own rational approximation), element-wise, any shape.
 //
@@ -44,7 +47,7 @@ typedef struct TF_OpDefinitionBuilder TF_OpDefinitionBuilder;
 typedef struct TF_ShapeInferenceContext TF_ShapeInferenceContext;
 typedef struct TF_ShapeHandle TF_ShapeHandle;
 enum { TF_OK_CODE = 0, TF_INVALID_ARGUMENT_CODE = 3 };
-enum { TF_FLOAT_TYPE = 1 };
+enum { TF_FLOAT_TYPE = 1, TF_INT32_TYPE = 3 };
 
 TF_Status* TF_NewStatus(void);
 void TF_DeleteStatus(TF_Status*);
@@ -174,6 +177,21 @@ void ln_backward_rows(const float* DY, const float* XH, const float* R, const fl
   if (use_avx2()) return kernels_avx2::ln_backward_rows(DY, XH, R, G, DX, DG, DB, D, i0, i1);
 #endif
   kernels_base::ln_backward_rows(DY, XH, R, G, DX, DG, DB, D, i0, i1);
+}
+
+void target_logprob_rows(const float* X, const int32_t* tgt, float* LP, float* LSE, int64_t V, int64_t i0, int64_t i1) {
+#ifdef INF_KERNELS_AVX2
+  if (use_avx2()) return kernels_avx2::target_logprob_rows(X, tgt, LP, LSE, V, i0, i1);
+#endif
+  kernels_base::target_logprob_rows(X, tgt, LP, LSE, V, i0, i1);
+}
+
+void target_logprob_grad_rows(const float* DLP, const float* X, const int32_t* tgt, const float* LSE, float* DX, int64_t V,
+                              int64_t i0, int64_t i1) {
+#ifdef INF_KERNELS_AVX2
+  if (use_avx2()) return kernels_avx2::target_logprob_grad_rows(DLP, X, tgt, LSE, DX, V, i0, i1);
+#endif
+  kernels_base::target_logprob_grad_rows(DLP, X, tgt, LSE, DX, V, i0, i1);
 }
 
 void gelu_forward_range(const float* X, float* Y, int64_t i0, int64_t i1) {
@@ -410,6 +428,81 @@ void adam_compute(void* kernel, TF_OpKernelContext* ctx) {
 }
 
 
+// ---- log-softmax at the targets ---------------------------------------------------------------------------------
+
+// Checks logits [N, V] float32 and targets [N] int32 with every id in [0, V); returns an error message or nullptr.
+const char* check_targets(const TF_Tensor* x, const TF_Tensor* t) {
+  if (!is_matrix(x) || TF_NumDims(t) != 1 || TF_TensorType(t) != TF_INT32_TYPE || TF_Dim(t, 0) != TF_Dim(x, 0))
+    return "InfTargetLogProb: logits must be float32 [N, V] and targets int32 [N]";
+  const int32_t* T = static_cast<const int32_t*>(TF_TensorData(t));
+  const int64_t V = TF_Dim(x, 1);
+  for (int64_t i = 0; i < TF_Dim(t, 0); i++)
+    if (T[i] < 0 || T[i] >= V) return "InfTargetLogProb: a target id is outside [0, V)";
+  return nullptr;
+}
+
+// InfTargetLogProb(logits [N, V], targets [N]) -> lp [N], lse [N]
+void tlp_compute(void*, TF_OpKernelContext* ctx) {
+  TF_Status* s = TF_NewStatus();
+  TF_Tensor *x = nullptr, *t = nullptr, *lp = nullptr, *lse = nullptr;
+  TF_GetInput(ctx, 0, &x, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &t, s);
+  const char* err = TF_GetCode(s) == TF_OK_CODE ? check_targets(x, t) : nullptr;
+  if (TF_GetCode(s) != TF_OK_CODE) {
+    TF_OpKernelContext_Failure(ctx, s);
+  } else if (err) {
+    fail(ctx, s, err);
+  } else {
+    const int64_t N = TF_Dim(x, 0), V = TF_Dim(x, 1), rows[1] = {N};
+    lp = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, rows, 1, N * sizeof(float), s);
+    if (TF_GetCode(s) == TF_OK_CODE) lse = TF_AllocateOutput(ctx, 1, TF_FLOAT_TYPE, rows, 1, N * sizeof(float), s);
+    if (TF_GetCode(s) != TF_OK_CODE) {
+      TF_OpKernelContext_Failure(ctx, s);
+    } else {
+      const float* X = static_cast<const float*>(TF_TensorData(x));
+      const int32_t* T = static_cast<const int32_t*>(TF_TensorData(t));
+      float* LP = static_cast<float*>(TF_TensorData(lp));
+      float* L = static_cast<float*>(TF_TensorData(lse));
+      split_units(N, V, [&](int64_t i0, int64_t i1) { target_logprob_rows(X, T, LP, L, V, i0, i1); });
+    }
+  }
+  for (TF_Tensor* u : {x, t, lp, lse}) if (u) TF_DeleteTensor(u);
+  TF_DeleteStatus(s);
+}
+
+// InfTargetLogProbGrad(dlp [N], logits [N, V], targets [N], lse [N]) -> dlogits [N, V]
+void tlp_grad_compute(void*, TF_OpKernelContext* ctx) {
+  TF_Status* s = TF_NewStatus();
+  TF_Tensor *dlp = nullptr, *x = nullptr, *t = nullptr, *lse = nullptr, *dx = nullptr;
+  TF_GetInput(ctx, 0, &dlp, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &x, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 2, &t, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 3, &lse, s);
+  const char* err = TF_GetCode(s) == TF_OK_CODE ? check_targets(x, t) : nullptr;
+  if (!err && TF_GetCode(s) == TF_OK_CODE && (!is_vector(dlp, TF_Dim(x, 0)) || !is_vector(lse, TF_Dim(x, 0))))
+    err = "InfTargetLogProbGrad: dlp and lse must be float32 [N]";
+  if (TF_GetCode(s) != TF_OK_CODE) {
+    TF_OpKernelContext_Failure(ctx, s);
+  } else if (err) {
+    fail(ctx, s, err);
+  } else {
+    const int64_t N = TF_Dim(x, 0), V = TF_Dim(x, 1), dims[2] = {N, V};
+    dx = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, 2, N * V * sizeof(float), s);
+    if (TF_GetCode(s) != TF_OK_CODE) {
+      TF_OpKernelContext_Failure(ctx, s);
+    } else {
+      const float* DLP = static_cast<const float*>(TF_TensorData(dlp));
+      const float* X = static_cast<const float*>(TF_TensorData(x));
+      const int32_t* T = static_cast<const int32_t*>(TF_TensorData(t));
+      const float* L = static_cast<const float*>(TF_TensorData(lse));
+      float* DX = static_cast<float*>(TF_TensorData(dx));
+      split_units(N, V, [&](int64_t i0, int64_t i1) { target_logprob_grad_rows(DLP, X, T, L, DX, V, i0, i1); });
+    }
+  }
+  for (TF_Tensor* u : {dlp, x, t, lse, dx}) if (u) TF_DeleteTensor(u);
+  TF_DeleteStatus(s);
+}
+
 // ---- GELU ------------------------------------------------------------------------------------------------------
 
 // Splits [0, n) into two halves at a multiple of 8 (the vector loops' step) when there is enough work.
@@ -627,6 +720,11 @@ void attn_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
 
 void attn_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) { copy_shape(ctx, 1, 0, s); }
 void gelu_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) { copy_shape(ctx, 0, 0, s); }
+void tlp_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
+  copy_shape(ctx, 1, 0, s);
+  if (TF_GetCode(s) == TF_OK_CODE) copy_shape(ctx, 1, 1, s);
+}
+void tlp_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) { copy_shape(ctx, 1, 0, s); }
 void gelu_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) { copy_shape(ctx, 1, 0, s); }
 
 // One op definition ("name", attribute / input / output specs, shape function) and its CPU kernel ("nameCPU").
@@ -658,6 +756,10 @@ __attribute__((constructor)) void register_ops() {
                ln_grad_shapes, no_state, ln_grad_compute, no_delete}, s);
   register_op({"InfAdamW", {"N: int >= 1", "decay: list(int)"}, {"p: N * float", "g: N * float", "m: N * float", "v: N * float", "h: float"},
                {"p_out: N * float", "m_out: N * float", "v_out: N * float"}, adam_shapes, adam_create, adam_compute, adam_delete}, s);
+  register_op({"InfTargetLogProb", {}, {"logits: float", "targets: int32"}, {"lp: float", "lse: float"}, tlp_shapes, no_state,
+               tlp_compute, no_delete}, s);
+  register_op({"InfTargetLogProbGrad", {}, {"dlp: float", "logits: float", "targets: int32", "lse: float"}, {"dlogits: float"},
+               tlp_grad_shapes, no_state, tlp_grad_compute, no_delete}, s);
   register_op({"InfGelu", {}, {"x: float"}, {"y: float"}, gelu_shapes, no_state, gelu_compute, no_delete}, s);
   register_op({"InfGeluGrad", {}, {"dy: float", "x: float"}, {"dx: float"}, gelu_grad_shapes, no_state, gelu_grad_compute, no_delete}, s);
   register_op({"InfCausalAttention", {"T: int >= 1", "H: int >= 1"}, {"qkv: float"}, {"y: float", "lse: float"}, attn_shapes,

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { availableBackends, initBackend } from "../lib/backend";
 import { fusedOpsAvailable, fusedOpsProblem } from "../lib/backend/fused";
 import { CompiledSite } from "../lib/backend/compile";
+import { targetLogProbsFused, targetLogProbsPlain } from "../lib/model/logprobs";
 import { causalAttention, causalAttentionFused, geluFused, geluPlain, layerNormFused, layerNormPlain } from "../lib/model/transformer";
 
 let ready = false;
@@ -89,6 +90,37 @@ describe("fused GELU", () => {
     });
     tf.dispose([...ref, ...fused, ...graphed, X, W]);
     site.dispose();
+  });
+});
+
+describe("fused log-softmax at the targets", () => {
+  // V = 37: a 5-wide tail per row, one thread; [3000, 64]: rows split over two threads
+  it.each([[19, 37], [3000, 64]])("matches the plain formulation on [%i, %i]: values and gradient, op by op and as a graph", (n, V) => {
+    if (!ready) return;
+    const X = tf.tensor2d(rng(n * V, 9), [n, V]);
+    const T = tf.tensor1d(Int32Array.from({ length: n }, (_, i) => (i * 7919) % V), "int32");
+    const W = tf.tensor1d(rng(n, 10));
+    const run = (f: typeof targetLogProbsPlain) => () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor2D, T), W)))([X]);
+        return [f(X, T), value, grads[0]];
+      });
+    const ref = run(targetLogProbsPlain)();
+    const fused = run(targetLogProbsFused)();
+    const site = new CompiledSite(`test-fused-tlp-${V}`);
+    const graphed = [site.run(run(targetLogProbsFused)), site.run(run(targetLogProbsFused))][1];
+    expect(site.stats).toMatchObject({ traces: 1, replays: 1 });
+    ref.forEach((r, i) => {
+      expect(maxRelDiff(fused[i], r, 1e-2), `output ${i}`).toBeLessThan(1e-5);
+      expect(maxRelDiff(graphed[i], r, 1e-2), `graph output ${i}`).toBeLessThan(1e-5);
+    });
+    tf.dispose([...ref, ...fused, ...graphed, X, T, W]);
+    site.dispose();
+  });
+
+  it("rejects a target id outside the vocabulary, naming the op", () => {
+    if (!ready) return;
+    expect(() => targetLogProbsFused(tf.zeros([2, 5]) as tf.Tensor2D, tf.tensor1d([1, 5], "int32"))).toThrow(/InfTargetLogProb: a target id is outside \[0, V\)/);
   });
 });
 

@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { UserError } from "../errors";
 import { CompiledSite, compileAvailable } from "../backend/compile";
+import { fusedOpsAvailable, fusedTargetLogProb, fusedTargetLogProbGrad } from "../backend/fused";
 import type { Tokenizer } from "../tokenizers/types";
 import { hasSegmentSum, head, onDisposeModel, oneHotFloat, trunk, type Model } from "./transformer";
 
@@ -134,6 +135,7 @@ export function tokenLogProbs(model: Model, inputIds: tf.Tensor2D, targets: tf.T
  * `targetLogProbsPlain` is the autodiff version (tests compare them).
  */
 export function targetLogProbs(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  if (fusedOpsAvailable()) return targetLogProbsFused(logits, targets);
   const [N, V] = logits.shape;
   const oh = oneHotFloat(targets, V); // [N, V]
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -148,6 +150,27 @@ export function targetLogProbs(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Te
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [es, ss, ohs] = saved;
         return [tf.mul(tf.sub(ohs, tf.div(es, ss)), tf.reshape(dy, [N, 1]))];
+      },
+    };
+  });
+  return f(logits) as tf.Tensor1D;
+}
+
+/**
+ * `targetLogProbs` as two fused TensorFlow ops (native CPU backend with `npm run native`'s build): one pass over
+ * the logits each way, no one-hot; an out-of-range target fails with the op's message.
+ */
+export function targetLogProbsFused(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const t = targets.dtype === "int32" ? targets : (tf.cast(targets, "int32") as tf.Tensor1D);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor2D;
+    const [lp, lse] = fusedTargetLogProb(x, t);
+    (args[1] as tf.GradSaveFunc)([x, lse, t]);
+    return {
+      value: lp,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ls, ts] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        return [fusedTargetLogProbGrad(dy as tf.Tensor1D, xs, ts, ls)];
       },
     };
   });
