@@ -9,6 +9,8 @@
 //     parameters, h = [β1, 1−β1, β2, 1−β2, ε, √(1−β2^t), η/(1−β1^t), 1−ηλ, gradient scale], element by element
 //     exactly as lib/train/optim.ts's tfjs formulas round (one float32 rounding per operation, no FMA).
 //
+//   InfSquaredNorm(x: N float tensors) -> Σ_k ‖x_k‖² (a scalar; the squared global gradient norm).
+//
 //   InfTargetLogProb(logits [N, V], targets [N] int32) -> lp = logits[target] − lse, lse = log Σ_v e^(logits_v) [N];
 //   InfTargetLogProbGrad(dlp, logits, targets, lse) -> dlogits = dlp·(onehot(target) − e^(logits − lse)).
 //
@@ -192,6 +194,13 @@ void target_logprob_grad_rows(const float* DLP, const float* X, const int32_t* t
   if (use_avx2()) return kernels_avx2::target_logprob_grad_rows(DLP, X, tgt, LSE, DX, V, i0, i1);
 #endif
   kernels_base::target_logprob_grad_rows(DLP, X, tgt, LSE, DX, V, i0, i1);
+}
+
+float sum_squares(const float* x, int64_t i0, int64_t i1) {
+#ifdef INF_KERNELS_AVX2
+  if (use_avx2()) return kernels_avx2::sum_squares(x, i0, i1);
+#endif
+  return kernels_base::sum_squares(x, i0, i1);
 }
 
 void gelu_forward_range(const float* X, float* Y, int64_t i0, int64_t i1) {
@@ -503,6 +512,60 @@ void tlp_grad_compute(void*, TF_OpKernelContext* ctx) {
   TF_DeleteStatus(s);
 }
 
+// ---- squared global norm ---------------------------------------------------------------------------------------
+
+struct CountAttr {
+  int64_t n;
+};
+void* count_create(TF_OpKernelConstruction* ctx) {
+  CountAttr* a = new CountAttr{0};
+  TF_Status* s = TF_NewStatus();
+  TF_OpKernelConstruction_GetAttrInt64(ctx, "N", &a->n, s);
+  TF_DeleteStatus(s);
+  return a;
+}
+void count_delete(void* p) { delete static_cast<CountAttr*>(p); }
+
+// InfSquaredNorm(x: N float tensors) -> Σ_k Σ_i x_k[i]² (a scalar). Each tensor's two halves are summed on two threads
+// and added in a fixed order (first half + second half, tensors in order), so the result does not depend on timing.
+void sqnorm_compute(void* kernel, TF_OpKernelContext* ctx) {
+  const int64_t N = static_cast<CountAttr*>(kernel)->n;
+  TF_Status* s = TF_NewStatus();
+  std::vector<TF_Tensor*> in(N, nullptr);
+  int64_t total = 0;
+  for (int64_t k = 0; k < N && TF_GetCode(s) == TF_OK_CODE; k++) {
+    TF_GetInput(ctx, static_cast<int>(k), &in[k], s);
+    if (TF_GetCode(s) == TF_OK_CODE) total += num_elements(in[k]);
+  }
+  TF_Tensor* out = nullptr;
+  if (TF_GetCode(s) == TF_OK_CODE) out = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, nullptr, 0, sizeof(float), s);
+  if (TF_GetCode(s) != TF_OK_CODE) {
+    TF_OpKernelContext_Failure(ctx, s);
+  } else {
+    std::vector<float> parts(2 * N, 0.f);
+    auto part = [&](int which) {
+      for (int64_t k = 0; k < N; k++) {
+        const int64_t n = num_elements(in[k]), mid = (n / 2) & ~int64_t(15);
+        parts[2 * k + which] = sum_squares(static_cast<const float*>(TF_TensorData(in[k])), which == 0 ? 0 : mid, which == 0 ? mid : n);
+      }
+    };
+    if (total >= (1 << 16)) {
+      std::thread other([&] { part(1); });
+      part(0);
+      other.join();
+    } else {
+      part(0);
+      part(1);
+    }
+    float sum = 0.f;
+    for (int64_t k = 0; k < N; k++) sum += parts[2 * k] + parts[2 * k + 1];
+    *static_cast<float*>(TF_TensorData(out)) = sum;
+  }
+  for (TF_Tensor* t : in) if (t) TF_DeleteTensor(t);
+  if (out) TF_DeleteTensor(out);
+  TF_DeleteStatus(s);
+}
+
 // ---- GELU ------------------------------------------------------------------------------------------------------
 
 // Splits [0, n) into two halves at a multiple of 8 (the vector loops' step) when there is enough work.
@@ -720,6 +783,15 @@ void attn_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
 
 void attn_grad_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) { copy_shape(ctx, 1, 0, s); }
 void gelu_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) { copy_shape(ctx, 0, 0, s); }
+void scalar_shape(TF_ShapeInferenceContext* ctx, TF_Status* s) {
+  TF_ShapeHandle* none = TF_NewShapeHandle();
+  TF_ShapeHandle* any = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 0, any, s);
+  if (TF_GetCode(s) == TF_OK_CODE) TF_ShapeInferenceContextSubshape(ctx, any, 0, 0, none, s);  // rank 0
+  if (TF_GetCode(s) == TF_OK_CODE) TF_ShapeInferenceContextSetOutput(ctx, 0, none, s);
+  TF_DeleteShapeHandle(none);
+  TF_DeleteShapeHandle(any);
+}
 void tlp_shapes(TF_ShapeInferenceContext* ctx, TF_Status* s) {
   copy_shape(ctx, 1, 0, s);
   if (TF_GetCode(s) == TF_OK_CODE) copy_shape(ctx, 1, 1, s);
@@ -756,6 +828,8 @@ __attribute__((constructor)) void register_ops() {
                ln_grad_shapes, no_state, ln_grad_compute, no_delete}, s);
   register_op({"InfAdamW", {"N: int >= 1", "decay: list(int)"}, {"p: N * float", "g: N * float", "m: N * float", "v: N * float", "h: float"},
                {"p_out: N * float", "m_out: N * float", "v_out: N * float"}, adam_shapes, adam_create, adam_compute, adam_delete}, s);
+  register_op({"InfSquaredNorm", {"N: int >= 1"}, {"x: N * float"}, {"sq: float"}, scalar_shape, count_create, sqnorm_compute,
+               count_delete}, s);
   register_op({"InfTargetLogProb", {}, {"logits: float", "targets: int32"}, {"lp: float", "lse: float"}, tlp_shapes, no_state,
                tlp_compute, no_delete}, s);
   register_op({"InfTargetLogProbGrad", {}, {"dlp: float", "logits: float", "targets: int32", "lse: float"}, {"dlogits: float"},

@@ -93,6 +93,20 @@ describe("fused GELU", () => {
   });
 });
 
+describe("fused squared norm", () => {
+  it("gives the global gradient norm of many tensors (one thread and two) as the plain sum does", async () => {
+    if (!ready) return;
+    const { globalNorm } = await import("../lib/train/clip");
+    for (const shapes of [[[7, 5], [5], [3, 4, 2]], [[300, 257], [17], [129, 3]]]) {
+      const ts = shapes.map((sh, i) => tf.tensor(rng(sh.reduce((a, b) => a * b, 1), 20 + i), sh));
+      const fused = globalNorm(ts);
+      const want = Math.sqrt(ts.reduce((acc, t) => acc + Array.from(t.dataSync()).reduce((a, v) => a + v * v, 0), 0)); // float64
+      expect(Math.abs(fused.dataSync()[0] - want) / want).toBeLessThan(1e-6);
+      tf.dispose([...ts, fused]);
+    }
+  });
+});
+
 describe("fused log-softmax at the targets", () => {
   // V = 37: a 5-wide tail per row, one thread; [3000, 64]: rows split over two threads
   it.each([[19, 37], [3000, 64]])("matches the plain formulation on [%i, %i]: values and gradient, op by op and as a graph", (n, V) => {

@@ -2,7 +2,8 @@
  * Fused TensorFlow ops for the native backend (native/fused_ops.cc, built by `npm run native` into
  * node_modules/.infifpo/fused_ops.node): one op for a LayerNorm forward pass and one for its backward pass
  * (instead of ~9 and ~11 element-wise ops), one each way for the exact GELU (instead of 5 and 7), one each way
- * for the log-softmax at the target tokens (instead of a one-hot and ~10 ops), one each way for causal self-attention (instead of transposes, two
+ * for the log-softmax at the target tokens (instead of a one-hot and ~10 ops), one for the squared global norm of all
+ * gradients (instead of a square and a sum per parameter), one each way for causal self-attention (instead of transposes, two
  * batched matMuls, mask and softmax forward and ~12 ops backward; keys after the query are skipped, not masked,
  * so it does half the multiply-adds), and one for a whole AdamW update of every parameter (instead of
  * concat → ~12 element-wise ops → split, with the same float32 rounding step by step). They run op by op and inside replayed graphs (lib/backend/compile.ts)
@@ -52,6 +53,7 @@ export function fusedOpsAvailable(): boolean {
           fusedLayerNorm(one, tf.ones([2]) as tf.Tensor1D, tf.zeros([2]) as tf.Tensor1D, 1e-5);
           fusedAdamW([one], [one], [one], [one], tf.ones([9]) as tf.Tensor1D, [true]);
           fusedGeluGrad(fusedGelu(one), one);
+          fusedSquaredNorm([one, one]);
           const ids = tf.zeros([1], "int32") as tf.Tensor1D;
           const [lp, norm] = fusedTargetLogProb(one, ids);
           fusedTargetLogProbGrad(lp, one, ids, norm);
@@ -81,6 +83,12 @@ export function fusedLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, e
 /** InfLayerNormGrad: dy, x̂ [N, D], r [N], g [D] → dx [N, D], dg [D], db [D]. Needs `fusedOpsAvailable()`. */
 export function fusedLayerNormGrad(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor1D, g: tf.Tensor1D): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D] {
   return run("InfLayerNormGrad", [], [dy, xhat, rstd, g], 3) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+}
+
+/** InfSquaredNorm: Σ_k ‖x_k‖² over N float tensors (a scalar). Needs `fusedOpsAvailable()`. */
+export function fusedSquaredNorm(xs: tf.Tensor[]): tf.Scalar {
+  const be = tf.backend() as unknown as NodeBackendLike;
+  return run("InfSquaredNorm", [{ name: "N", type: be.binding.TF_ATTR_INT, value: xs.length }], xs, 1)[0] as tf.Scalar;
 }
 
 /** InfTargetLogProb: logits [N, V], targets [N] (int32) → log softmax(logits)[target] [N] and lse [N]. Needs `fusedOpsAvailable()`. */

@@ -1,9 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
+import { fusedOpsAvailable, fusedSquaredNorm } from "../backend/fused";
 
-/** ‖g‖ = √(Σ_i Σ g_i²) over every gradient tensor — `torch.nn.utils.clip_grad_norm_`'s total norm. */
+/**
+ * ‖g‖ = √(Σ_i Σ g_i²) over every gradient tensor — `torch.nn.utils.clip_grad_norm_`'s total norm. One fused op
+ * for all tensors on the native CPU backend (lib/backend/fused.ts), a square and a sum per tensor elsewhere.
+ */
 export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => {
     if (grads.length === 0) return tf.scalar(0);
+    if (fusedOpsAvailable() && grads.every((g) => g.dtype === "float32")) return tf.sqrt(fusedSquaredNorm(grads)) as tf.Scalar;
     return tf.addN(grads.map((g) => g.square().sum())).sqrt() as tf.Scalar;
   });
 }
