@@ -126,11 +126,9 @@ export class AdamW {
     const flat = (xs: tf.Tensor[]) => tf.concat(xs.map((x) => x.reshape([-1]))); // [P]
     // A pure function of its inputs (assignments happen after it), so it can run as one graph.
     // With the fused op (native CPU build) the same arithmetic is one op over every parameter.
-    const fusedUpdate = () =>
-      tf.tidy(() => {
-        const h = tf.tensor1d([b1, 1 - b1, b2, 1 - b2, eps, bc2Sqrt, stepSize, wd !== 0 ? 1 - lr * wd : 1, gradScale < 1 ? gradScale : 1]);
-        return fusedAdamW(this.params, this.params.map((p) => grads[p.name]), this.m, this.v, h, this.decayMask.map((d) => wd !== 0 && d));
-      });
+    // (its step-dependent numbers travel in `h`, an input, so the graph replays without re-running this JavaScript)
+    const fusedUpdate = (xs: tf.Tensor[]) =>
+      tf.tidy(() => fusedAdamW(this.params, xs.slice(1), this.m, this.v, xs[0] as tf.Tensor1D, this.decayMask.map((d) => wd !== 0 && d)));
     const useFused = this.config.fused !== false && fusedOpsAvailable();
     if (!useFused && wd !== 0 && !this.flatMask && this.decayMask.some((d) => !d)) {
       this.flatMask = tf.tidy(() => flat(this.params.map((p, i) => tf.fill([p.size], this.decayMask[i] ? 1 : 0, "bool"))) as tf.Tensor1D);
@@ -153,8 +151,13 @@ export class AdamW {
         const parts = [tf.split(next, sizes), tf.split(m, sizes), tf.split(v, sizes)];
         return parts.map((ps) => ps.map((x, i) => x.reshape(this.params[i].shape)));
       });
-    const run = useFused ? fusedUpdate : update;
-    const [ps, ms, vs] = this.config.compile === false ? run() : this.site.run(run);
+    let ps: tf.Tensor[], ms: tf.Tensor[], vs: tf.Tensor[];
+    if (useFused) {
+      const h = tf.tensor1d([b1, 1 - b1, b2, 1 - b2, eps, bc2Sqrt, stepSize, wd !== 0 ? 1 - lr * wd : 1, gradScale < 1 ? gradScale : 1]);
+      const xs = [h, ...this.params.map((p) => grads[p.name])];
+      [ps, ms, vs] = this.config.compile === false ? fusedUpdate(xs) : this.site.runPure(xs, fusedUpdate);
+      h.dispose();
+    } else [ps, ms, vs] = this.config.compile === false ? update() : this.site.run(update);
     this.params.forEach((p, i) => {
       this.m[i].assign(ms[i]);
       this.v[i].assign(vs[i]);
