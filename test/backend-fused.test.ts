@@ -3,6 +3,7 @@
  * and gradients as the plain tfjs formulations, op by op and inside a replayed graph; AdamW the same bits. Runs where `npm run native` built the library
  * (CI does); elsewhere it says why it skipped.
  */
+import { spawnSync } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, initBackend } from "../lib/backend";
@@ -231,6 +232,22 @@ describe("fused causal attention", () => {
     if (!ready) return;
     expect(() => causalAttentionFused(tf.zeros([8, 30]) as tf.Tensor2D, 4, 4)).toThrow(/InfCausalAttention: qkv must be float32 \[B·T, 3D\]/);
   });
+});
+
+describe("fused ops: the baseline (non-AVX2) copy of the kernels", () => {
+  it("gives the plain formulations' numbers too (forced with INFIFPO_FUSED_BASELINE=1, in a child process)", () => {
+    if (!ready) return;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "test/fused-child.ts"], {
+      encoding: "utf8",
+      env: { ...process.env, INFIFPO_FUSED_BASELINE: "1" },
+      timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+    const res = JSON.parse(line ?? "{}") as Record<string, number>;
+    expect(Object.keys(res).sort()).toEqual(["attention", "gelu", "layerNorm", "targetLogProbs"]);
+    for (const [op, d] of Object.entries(res)) expect(d, op).toBeLessThan(op === "attention" ? 1e-3 : 1e-4);
+  }, 150_000);
 });
 
 describe("fused AdamW", () => {
