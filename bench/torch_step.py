@@ -81,7 +81,7 @@ def seq_logps(model, ids, tgt, mask):
     return s, s / n, n
 
 
-def median_ms(fn, iters, warm=2):
+def median_ms(fn, iters, warm=3):
     for _ in range(warm):
         fn()
     ts = []
