@@ -544,7 +544,7 @@ export function trunk(
     const qkv = linear(a, b.qkvW as tf.Tensor2D, b.qkvB as tf.Tensor1D); // [B·T, 3D]
     if (!newCache && bias && KERNELS.attention === "custom") {
       // Training and scoring: one op with a written-out gradient (see `causalAttention`), or the fused op.
-      const y = fusedOpsAvailable() ? causalAttentionFused(qkv, T, H) : causalAttention(qkv, bias, B, T, H); // [B·T, D]
+      const y = fusedOpsAvailable() && d <= 256 ? causalAttentionFused(qkv, T, H) : causalAttention(qkv, bias, B, T, H); // [B·T, D] (the op takes head widths ≤ 256)
       x = tf.add(x, linear(y, b.projW as tf.Tensor2D, b.projB as tf.Tensor1D));
     } else {
     // [B, T, 3H, d] → [B, 3H, T, d]; with one position the transpose is a no-op on memory, so just reshape.
