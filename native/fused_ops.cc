@@ -117,16 +117,59 @@ void ln_delete(void* p) { delete static_cast<Eps*>(p); }
 void* no_state(TF_OpKernelConstruction*) { return nullptr; }
 void no_delete(void*) {}
 
-// Fails the kernel with an InvalidArgument message; returns true so callers can `if (fail(...)) return`.
-bool fail(TF_OpKernelContext* ctx, TF_Status* s, const char* msg) {
-  TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, msg);
-  TF_OpKernelContext_Failure(ctx, s);
-  return true;
-}
-
 bool is_matrix(const TF_Tensor* t) { return TF_NumDims(t) == 2 && TF_TensorType(t) == TF_FLOAT_TYPE; }
 bool is_vector(const TF_Tensor* t, int64_t n) {
   return TF_NumDims(t) == 1 && TF_Dim(t, 0) == n && TF_TensorType(t) == TF_FLOAT_TYPE;
+}
+
+// One kernel call's tensors: inputs fetched and outputs allocated through it, all released when it goes out of
+// scope, and the first error (TensorFlow's, or ours through `fail`) reported to TensorFlow once, at the end.
+struct Call {
+  TF_OpKernelContext* ctx;
+  TF_Status* s = TF_NewStatus();
+  std::vector<TF_Tensor*> held;
+  explicit Call(TF_OpKernelContext* c) : ctx(c) {}
+  Call(const Call&) = delete;
+  ~Call() {
+    for (TF_Tensor* t : held) TF_DeleteTensor(t);
+    if (!ok()) TF_OpKernelContext_Failure(ctx, s);
+    TF_DeleteStatus(s);
+  }
+  bool ok() const { return TF_GetCode(s) == TF_OK_CODE; }
+  // Input i, or nullptr once anything failed.
+  TF_Tensor* in(int64_t i) {
+    TF_Tensor* t = nullptr;
+    if (ok()) TF_GetInput(ctx, static_cast<int>(i), &t, s);
+    if (t) held.push_back(t);
+    return ok() ? t : nullptr;
+  }
+  // Float output i of the given shape, or nullptr once anything failed.
+  TF_Tensor* out(int64_t i, const int64_t* dims, int nd) {
+    int64_t n = 1;
+    for (int d = 0; d < nd; d++) n *= dims[d];
+    TF_Tensor* t = ok() ? TF_AllocateOutput(ctx, static_cast<int>(i), TF_FLOAT_TYPE, dims, nd, n * sizeof(float), s) : nullptr;
+    if (t) held.push_back(t);
+    return ok() ? t : nullptr;
+  }
+  TF_Tensor* out(int64_t i, std::initializer_list<int64_t> dims) { return out(i, dims.begin(), static_cast<int>(dims.size())); }
+  // Output i shaped like `like`.
+  TF_Tensor* out_like(int64_t i, const TF_Tensor* like) {
+    int64_t dims[8];
+    const int nd = TF_NumDims(like);
+    if (nd > 8) return fail("at most 8 dimensions"), nullptr;
+    for (int d = 0; d < nd; d++) dims[d] = TF_Dim(like, d);
+    return out(i, dims, nd);
+  }
+  // Fails the call with InvalidArgument (the first error wins); returns false for `return c.fail(...)`.
+  bool fail(const char* msg) {
+    if (ok()) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, msg);
+    return false;
+  }
+};
+
+template <typename T = float>
+T* data(const TF_Tensor* t) {
+  return static_cast<T*>(TF_TensorData(t));
 }
 
 // The LayerNorm and attention loops (native/kernels.inc), compiled twice: for AVX2/FMA and for the x86-64 baseline
@@ -251,82 +294,41 @@ int64_t split_units(int64_t n, int64_t work_per_unit, F body) {
 
 void ln_compute(void* kernel, TF_OpKernelContext* ctx) {
   const float eps = static_cast<Eps*>(kernel)->eps;
-  TF_Status* s = TF_NewStatus();
-  TF_Tensor *x = nullptr, *g = nullptr, *b = nullptr, *y = nullptr, *xh = nullptr, *r = nullptr;
-  TF_GetInput(ctx, 0, &x, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &g, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 2, &b, s);
-  if (TF_GetCode(s) != TF_OK_CODE) {
-    TF_OpKernelContext_Failure(ctx, s);
-  } else if (!is_matrix(x) || !is_vector(g, TF_Dim(x, 1)) || !is_vector(b, TF_Dim(x, 1))) {
-    fail(ctx, s, "InfLayerNorm: x must be float32 [N, D], g and b float32 [D]");
-  } else {
-    const int64_t N = TF_Dim(x, 0), D = TF_Dim(x, 1);
-    const int64_t dims[2] = {N, D}, rows[1] = {N};
-    y = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, 2, N * D * sizeof(float), s);
-    if (TF_GetCode(s) == TF_OK_CODE) xh = TF_AllocateOutput(ctx, 1, TF_FLOAT_TYPE, dims, 2, N * D * sizeof(float), s);
-    if (TF_GetCode(s) == TF_OK_CODE) r = TF_AllocateOutput(ctx, 2, TF_FLOAT_TYPE, rows, 1, N * sizeof(float), s);
-    if (TF_GetCode(s) != TF_OK_CODE) {
-      TF_OpKernelContext_Failure(ctx, s);
-    } else {
-      const float* X = static_cast<const float*>(TF_TensorData(x));
-      const float* G = static_cast<const float*>(TF_TensorData(g));
-      const float* B = static_cast<const float*>(TF_TensorData(b));
-      float* Y = static_cast<float*>(TF_TensorData(y));
-      float* XH = static_cast<float*>(TF_TensorData(xh));
-      float* R = static_cast<float*>(TF_TensorData(r));
-      split_units(N, D, [&](int64_t i0, int64_t i1) { ln_forward_rows(X, G, B, Y, XH, R, D, eps, i0, i1); });
-    }
-  }
-  for (TF_Tensor* t : {x, g, b, y, xh, r}) if (t) TF_DeleteTensor(t);
-  TF_DeleteStatus(s);
+  Call c(ctx);
+  TF_Tensor *x = c.in(0), *g = c.in(1), *b = c.in(2);
+  if (!c.ok()) return;
+  if (!is_matrix(x) || !is_vector(g, TF_Dim(x, 1)) || !is_vector(b, TF_Dim(x, 1)))
+    return void(c.fail("InfLayerNorm: x must be float32 [N, D], g and b float32 [D]"));
+  const int64_t N = TF_Dim(x, 0), D = TF_Dim(x, 1);
+  TF_Tensor *y = c.out(0, {N, D}), *xh = c.out(1, {N, D}), *r = c.out(2, {N});
+  if (!c.ok()) return;
+  split_units(N, D, [&](int64_t i0, int64_t i1) { ln_forward_rows(data(x), data(g), data(b), data(y), data(xh), data(r), D, eps, i0, i1); });
 }
 
 void ln_grad_compute(void*, TF_OpKernelContext* ctx) {
-  TF_Status* s = TF_NewStatus();
-  TF_Tensor *dy = nullptr, *xh = nullptr, *r = nullptr, *g = nullptr, *dx = nullptr, *dg = nullptr, *db = nullptr;
-  TF_GetInput(ctx, 0, &dy, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &xh, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 2, &r, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 3, &g, s);
-  if (TF_GetCode(s) != TF_OK_CODE) {
-    TF_OpKernelContext_Failure(ctx, s);
-  } else if (!is_matrix(dy) || !is_matrix(xh) || TF_Dim(xh, 0) != TF_Dim(dy, 0) || TF_Dim(xh, 1) != TF_Dim(dy, 1) ||
-             !is_vector(r, TF_Dim(dy, 0)) || !is_vector(g, TF_Dim(dy, 1))) {
-    fail(ctx, s, "InfLayerNormGrad: dy and xhat must be float32 [N, D], rstd [N], g [D]");
-  } else {
-    const int64_t N = TF_Dim(dy, 0), D = TF_Dim(dy, 1);
-    const int64_t dims[2] = {N, D}, cols[1] = {D};
-    dx = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, 2, N * D * sizeof(float), s);
-    if (TF_GetCode(s) == TF_OK_CODE) dg = TF_AllocateOutput(ctx, 1, TF_FLOAT_TYPE, cols, 1, D * sizeof(float), s);
-    if (TF_GetCode(s) == TF_OK_CODE) db = TF_AllocateOutput(ctx, 2, TF_FLOAT_TYPE, cols, 1, D * sizeof(float), s);
-    if (TF_GetCode(s) != TF_OK_CODE) {
-      TF_OpKernelContext_Failure(ctx, s);
-    } else {
-      const float* DY = static_cast<const float*>(TF_TensorData(dy));
-      const float* XH = static_cast<const float*>(TF_TensorData(xh));
-      const float* R = static_cast<const float*>(TF_TensorData(r));
-      const float* G = static_cast<const float*>(TF_TensorData(g));
-      float* DX = static_cast<float*>(TF_TensorData(dx));
-      float* DG = static_cast<float*>(TF_TensorData(dg));
-      float* DB = static_cast<float*>(TF_TensorData(db));
-      // each half of the rows sums its own dg, db; the halves are added in a fixed order
-      std::vector<float> part(2 * D, 0.f);
-      memset(DG, 0, D * sizeof(float));
-      memset(DB, 0, D * sizeof(float));
-      const int64_t half = split_units(N, D, [&](int64_t i0, int64_t i1) {
-        const bool second = i0 > 0;
-        ln_backward_rows(DY, XH, R, G, DX, second ? part.data() : DG, second ? part.data() + D : DB, D, i0, i1);
-      });
-      if (half > 0)
-        for (int64_t j = 0; j < D; j++) {
-          DG[j] += part[j];
-          DB[j] += part[D + j];
-        }
+  Call c(ctx);
+  TF_Tensor *dy = c.in(0), *xh = c.in(1), *r = c.in(2), *g = c.in(3);
+  if (!c.ok()) return;
+  if (!is_matrix(dy) || !is_matrix(xh) || TF_Dim(xh, 0) != TF_Dim(dy, 0) || TF_Dim(xh, 1) != TF_Dim(dy, 1) ||
+      !is_vector(r, TF_Dim(dy, 0)) || !is_vector(g, TF_Dim(dy, 1)))
+    return void(c.fail("InfLayerNormGrad: dy and xhat must be float32 [N, D], rstd [N], g [D]"));
+  const int64_t N = TF_Dim(dy, 0), D = TF_Dim(dy, 1);
+  TF_Tensor *dx = c.out(0, {N, D}), *dg = c.out(1, {D}), *db = c.out(2, {D});
+  if (!c.ok()) return;
+  float *DG = data(dg), *DB = data(db);
+  // each half of the rows sums its own dg, db; the halves are added in a fixed order
+  std::vector<float> part(2 * D, 0.f);
+  memset(DG, 0, D * sizeof(float));
+  memset(DB, 0, D * sizeof(float));
+  const int64_t half = split_units(N, D, [&](int64_t i0, int64_t i1) {
+    const bool second = i0 > 0;
+    ln_backward_rows(data(dy), data(xh), data(r), data(g), data(dx), second ? part.data() : DG, second ? part.data() + D : DB, D, i0, i1);
+  });
+  if (half > 0)
+    for (int64_t j = 0; j < D; j++) {
+      DG[j] += part[j];
+      DB[j] += part[D + j];
     }
-  }
-  for (TF_Tensor* t : {dy, xh, r, g, dx, dg, db}) if (t) TF_DeleteTensor(t);
-  TF_DeleteStatus(s);
 }
 
 int64_t num_elements(const TF_Tensor* t) {
@@ -380,61 +382,42 @@ void adam_update(const float* P, const float* G, const float* M, const float* V,
 void adam_compute(void* kernel, TF_OpKernelContext* ctx) {
   const AdamAttrs* a = static_cast<AdamAttrs*>(kernel);
   const int64_t N = a->n;
-  TF_Status* s = TF_NewStatus();
-  TF_Tensor* h = nullptr;
-  TF_GetInput(ctx, static_cast<int>(4 * N), &h, s);
-  if (TF_GetCode(s) != TF_OK_CODE || TF_NumDims(h) != 1 || TF_Dim(h, 0) != 9) {
-    if (TF_GetCode(s) == TF_OK_CODE) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfAdamW: h must be float32 [9]");
-    TF_OpKernelContext_Failure(ctx, s);
-    if (h) TF_DeleteTensor(h);
-    TF_DeleteStatus(s);
-    return;
-  }
-  const float* H = static_cast<const float*>(TF_TensorData(h));
+  Call c(ctx);
+  TF_Tensor* h = c.in(4 * N);
+  if (!c.ok()) return;
+  if (TF_NumDims(h) != 1 || TF_Dim(h, 0) != 9) return void(c.fail("InfAdamW: h must be float32 [9]"));
   // all inputs read and outputs allocated here; then the element-wise update runs over two threads, each taking one
   // half of every tensor (same bits as one thread)
   std::vector<TF_Tensor*> in(4 * N, nullptr), out(3 * N, nullptr);
   std::vector<int64_t> sizes(N, 0);
   int64_t total = 0;
-  for (int64_t k = 0; k < N && TF_GetCode(s) == TF_OK_CODE; k++) {
-    for (int j = 0; j < 4 && TF_GetCode(s) == TF_OK_CODE; j++) TF_GetInput(ctx, static_cast<int>(j * N + k), &in[j * N + k], s);
-    if (TF_GetCode(s) != TF_OK_CODE) break;
-    const int64_t n = num_elements(in[k]);
-    for (int j = 1; j < 4; j++)
-      if (num_elements(in[j * N + k]) != n) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfAdamW: p, g, m, v differ in size");
-    for (int j = 0; j < 3 && TF_GetCode(s) == TF_OK_CODE; j++) {
-      int64_t dims[8];
-      const int nd = TF_NumDims(in[k]);
-      for (int d = 0; d < nd && d < 8; d++) dims[d] = TF_Dim(in[k], d);
-      out[j * N + k] = TF_AllocateOutput(ctx, static_cast<int>(j * N + k), TF_FLOAT_TYPE, dims, nd, n * sizeof(float), s);
-    }
-    sizes[k] = n;
-    total += n;
+  for (int64_t k = 0; k < N && c.ok(); k++) {
+    for (int64_t j = 0; j < 4; j++) in[j * N + k] = c.in(j * N + k);
+    if (!c.ok()) return;
+    sizes[k] = num_elements(in[k]);
+    for (int64_t j = 1; j < 4; j++)
+      if (num_elements(in[j * N + k]) != sizes[k]) return void(c.fail("InfAdamW: p, g, m, v differ in size"));
+    for (int64_t j = 0; j < 3; j++) out[j * N + k] = c.out_like(j * N + k, in[k]);
+    total += sizes[k];
   }
-  if (TF_GetCode(s) == TF_OK_CODE) {
-    auto data = [](TF_Tensor* t) { return static_cast<float*>(TF_TensorData(t)); };
-    auto part = [&](int which) {
-      for (int64_t k = 0; k < N; k++) {
-        const int64_t mid = (sizes[k] / 2) & ~int64_t(7);
-        const int64_t i0 = which == 0 ? 0 : mid, i1 = which == 0 ? mid : sizes[k];
-        adam_update(data(in[k]), data(in[N + k]), data(in[2 * N + k]), data(in[3 * N + k]), H, a->decay[k] != 0,
-                    data(out[k]), data(out[N + k]), data(out[2 * N + k]), i0, i1);
-      }
-    };
-    if (total >= (1 << 16)) {
-      std::thread other([&] { part(1); });
-      part(0);
-      other.join();
-    } else {
-      part(0);
-      part(1);
+  if (!c.ok()) return;
+  const float* H = data(h);
+  auto part = [&](int which) {
+    for (int64_t k = 0; k < N; k++) {
+      const int64_t mid = (sizes[k] / 2) & ~int64_t(7);
+      const int64_t i0 = which == 0 ? 0 : mid, i1 = which == 0 ? mid : sizes[k];
+      adam_update(data(in[k]), data(in[N + k]), data(in[2 * N + k]), data(in[3 * N + k]), H, a->decay[k] != 0, data(out[k]),
+                  data(out[N + k]), data(out[2 * N + k]), i0, i1);
     }
+  };
+  if (total >= (1 << 16)) {
+    std::thread other([&] { part(1); });
+    part(0);
+    other.join();
+  } else {
+    part(0);
+    part(1);
   }
-  for (TF_Tensor* t : in) if (t) TF_DeleteTensor(t);
-  for (TF_Tensor* t : out) if (t) TF_DeleteTensor(t);
-  if (TF_GetCode(s) != TF_OK_CODE) TF_OpKernelContext_Failure(ctx, s);
-  TF_DeleteTensor(h);
-  TF_DeleteStatus(s);
 }
 
 
@@ -453,64 +436,27 @@ const char* check_targets(const TF_Tensor* x, const TF_Tensor* t) {
 
 // InfTargetLogProb(logits [N, V], targets [N]) -> lp [N], lse [N]
 void tlp_compute(void*, TF_OpKernelContext* ctx) {
-  TF_Status* s = TF_NewStatus();
-  TF_Tensor *x = nullptr, *t = nullptr, *lp = nullptr, *lse = nullptr;
-  TF_GetInput(ctx, 0, &x, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &t, s);
-  const char* err = TF_GetCode(s) == TF_OK_CODE ? check_targets(x, t) : nullptr;
-  if (TF_GetCode(s) != TF_OK_CODE) {
-    TF_OpKernelContext_Failure(ctx, s);
-  } else if (err) {
-    fail(ctx, s, err);
-  } else {
-    const int64_t N = TF_Dim(x, 0), V = TF_Dim(x, 1), rows[1] = {N};
-    lp = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, rows, 1, N * sizeof(float), s);
-    if (TF_GetCode(s) == TF_OK_CODE) lse = TF_AllocateOutput(ctx, 1, TF_FLOAT_TYPE, rows, 1, N * sizeof(float), s);
-    if (TF_GetCode(s) != TF_OK_CODE) {
-      TF_OpKernelContext_Failure(ctx, s);
-    } else {
-      const float* X = static_cast<const float*>(TF_TensorData(x));
-      const int32_t* T = static_cast<const int32_t*>(TF_TensorData(t));
-      float* LP = static_cast<float*>(TF_TensorData(lp));
-      float* L = static_cast<float*>(TF_TensorData(lse));
-      split_units(N, V, [&](int64_t i0, int64_t i1) { target_logprob_rows(X, T, LP, L, V, i0, i1); });
-    }
-  }
-  for (TF_Tensor* u : {x, t, lp, lse}) if (u) TF_DeleteTensor(u);
-  TF_DeleteStatus(s);
+  Call c(ctx);
+  TF_Tensor *x = c.in(0), *t = c.in(1);
+  if (!c.ok()) return;
+  if (const char* err = check_targets(x, t)) return void(c.fail(err));
+  const int64_t N = TF_Dim(x, 0), V = TF_Dim(x, 1);
+  TF_Tensor *lp = c.out(0, {N}), *lse = c.out(1, {N});
+  if (!c.ok()) return;
+  split_units(N, V, [&](int64_t i0, int64_t i1) { target_logprob_rows(data(x), data<int32_t>(t), data(lp), data(lse), V, i0, i1); });
 }
 
 // InfTargetLogProbGrad(dlp [N], logits [N, V], targets [N], lse [N]) -> dlogits [N, V]
 void tlp_grad_compute(void*, TF_OpKernelContext* ctx) {
-  TF_Status* s = TF_NewStatus();
-  TF_Tensor *dlp = nullptr, *x = nullptr, *t = nullptr, *lse = nullptr, *dx = nullptr;
-  TF_GetInput(ctx, 0, &dlp, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &x, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 2, &t, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 3, &lse, s);
-  const char* err = TF_GetCode(s) == TF_OK_CODE ? check_targets(x, t) : nullptr;
-  if (!err && TF_GetCode(s) == TF_OK_CODE && (!is_vector(dlp, TF_Dim(x, 0)) || !is_vector(lse, TF_Dim(x, 0))))
-    err = "InfTargetLogProbGrad: dlp and lse must be float32 [N]";
-  if (TF_GetCode(s) != TF_OK_CODE) {
-    TF_OpKernelContext_Failure(ctx, s);
-  } else if (err) {
-    fail(ctx, s, err);
-  } else {
-    const int64_t N = TF_Dim(x, 0), V = TF_Dim(x, 1), dims[2] = {N, V};
-    dx = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, 2, N * V * sizeof(float), s);
-    if (TF_GetCode(s) != TF_OK_CODE) {
-      TF_OpKernelContext_Failure(ctx, s);
-    } else {
-      const float* DLP = static_cast<const float*>(TF_TensorData(dlp));
-      const float* X = static_cast<const float*>(TF_TensorData(x));
-      const int32_t* T = static_cast<const int32_t*>(TF_TensorData(t));
-      const float* L = static_cast<const float*>(TF_TensorData(lse));
-      float* DX = static_cast<float*>(TF_TensorData(dx));
-      split_units(N, V, [&](int64_t i0, int64_t i1) { target_logprob_grad_rows(DLP, X, T, L, DX, V, i0, i1); });
-    }
-  }
-  for (TF_Tensor* u : {dlp, x, t, lse, dx}) if (u) TF_DeleteTensor(u);
-  TF_DeleteStatus(s);
+  Call c(ctx);
+  TF_Tensor *dlp = c.in(0), *x = c.in(1), *t = c.in(2), *lse = c.in(3);
+  if (!c.ok()) return;
+  if (const char* err = check_targets(x, t)) return void(c.fail(err));
+  if (!is_vector(dlp, TF_Dim(x, 0)) || !is_vector(lse, TF_Dim(x, 0))) return void(c.fail("InfTargetLogProbGrad: dlp and lse must be float32 [N]"));
+  const int64_t N = TF_Dim(x, 0), V = TF_Dim(x, 1);
+  TF_Tensor* dx = c.out(0, {N, V});
+  if (!c.ok()) return;
+  split_units(N, V, [&](int64_t i0, int64_t i1) { target_logprob_grad_rows(data(dlp), data(x), data<int32_t>(t), data(lse), data(dx), V, i0, i1); });
 }
 
 // ---- squared global norm ---------------------------------------------------------------------------------------
@@ -531,40 +477,33 @@ void count_delete(void* p) { delete static_cast<CountAttr*>(p); }
 // and added in a fixed order (first half + second half, tensors in order), so the result does not depend on timing.
 void sqnorm_compute(void* kernel, TF_OpKernelContext* ctx) {
   const int64_t N = static_cast<CountAttr*>(kernel)->n;
-  TF_Status* s = TF_NewStatus();
+  Call c(ctx);
   std::vector<TF_Tensor*> in(N, nullptr);
   int64_t total = 0;
-  for (int64_t k = 0; k < N && TF_GetCode(s) == TF_OK_CODE; k++) {
-    TF_GetInput(ctx, static_cast<int>(k), &in[k], s);
-    if (TF_GetCode(s) == TF_OK_CODE) total += num_elements(in[k]);
+  for (int64_t k = 0; k < N && c.ok(); k++) {
+    in[k] = c.in(k);
+    if (in[k]) total += num_elements(in[k]);
   }
-  TF_Tensor* out = nullptr;
-  if (TF_GetCode(s) == TF_OK_CODE) out = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, nullptr, 0, sizeof(float), s);
-  if (TF_GetCode(s) != TF_OK_CODE) {
-    TF_OpKernelContext_Failure(ctx, s);
-  } else {
-    std::vector<float> parts(2 * N, 0.f);
-    auto part = [&](int which) {
-      for (int64_t k = 0; k < N; k++) {
-        const int64_t n = num_elements(in[k]), mid = (n / 2) & ~int64_t(15);
-        parts[2 * k + which] = sum_squares(static_cast<const float*>(TF_TensorData(in[k])), which == 0 ? 0 : mid, which == 0 ? mid : n);
-      }
-    };
-    if (total >= (1 << 16)) {
-      std::thread other([&] { part(1); });
-      part(0);
-      other.join();
-    } else {
-      part(0);
-      part(1);
+  TF_Tensor* out = c.out(0, {});
+  if (!c.ok()) return;
+  std::vector<float> parts(2 * N, 0.f);
+  auto part = [&](int which) {
+    for (int64_t k = 0; k < N; k++) {
+      const int64_t n = num_elements(in[k]), mid = (n / 2) & ~int64_t(15);
+      parts[2 * k + which] = sum_squares(data(in[k]), which == 0 ? 0 : mid, which == 0 ? mid : n);
     }
-    float sum = 0.f;
-    for (int64_t k = 0; k < N; k++) sum += parts[2 * k] + parts[2 * k + 1];
-    *static_cast<float*>(TF_TensorData(out)) = sum;
+  };
+  if (total >= (1 << 16)) {
+    std::thread other([&] { part(1); });
+    part(0);
+    other.join();
+  } else {
+    part(0);
+    part(1);
   }
-  for (TF_Tensor* t : in) if (t) TF_DeleteTensor(t);
-  if (out) TF_DeleteTensor(out);
-  TF_DeleteStatus(s);
+  float sum = 0.f;
+  for (int64_t k = 0; k < N; k++) sum += parts[2 * k] + parts[2 * k + 1];
+  *data(out) = sum;
 }
 
 // ---- GELU ------------------------------------------------------------------------------------------------------
@@ -581,52 +520,24 @@ void split_elements(int64_t n, F body) {
 
 // InfGelu(x) -> y and InfGeluGrad(dy, x) -> dx, any shape (dy and x alike).
 void gelu_compute(void*, TF_OpKernelContext* ctx) {
-  TF_Status* s = TF_NewStatus();
-  TF_Tensor *x = nullptr, *y = nullptr;
-  TF_GetInput(ctx, 0, &x, s);
-  if (TF_GetCode(s) == TF_OK_CODE && TF_TensorType(x) != TF_FLOAT_TYPE) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfGelu: x must be float32");
-  int64_t dims[8];
-  const int nd = x ? TF_NumDims(x) : 0;
-  if (TF_GetCode(s) == TF_OK_CODE && nd > 8) TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfGelu: at most 8 dimensions");
-  if (TF_GetCode(s) == TF_OK_CODE) {
-    for (int d = 0; d < nd; d++) dims[d] = TF_Dim(x, d);
-    y = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, nd, num_elements(x) * sizeof(float), s);
-  }
-  if (TF_GetCode(s) != TF_OK_CODE) {
-    TF_OpKernelContext_Failure(ctx, s);
-  } else {
-    const float* X = static_cast<const float*>(TF_TensorData(x));
-    float* Y = static_cast<float*>(TF_TensorData(y));
-    split_elements(num_elements(x), [&](int64_t a, int64_t b) { gelu_forward_range(X, Y, a, b); });
-  }
-  for (TF_Tensor* t : {x, y}) if (t) TF_DeleteTensor(t);
-  TF_DeleteStatus(s);
+  Call c(ctx);
+  TF_Tensor* x = c.in(0);
+  if (!c.ok()) return;
+  if (TF_TensorType(x) != TF_FLOAT_TYPE) return void(c.fail("InfGelu: x must be float32"));
+  TF_Tensor* y = c.out_like(0, x);
+  if (!c.ok()) return;
+  split_elements(num_elements(x), [&](int64_t i0, int64_t i1) { gelu_forward_range(data(x), data(y), i0, i1); });
 }
 
 void gelu_grad_compute(void*, TF_OpKernelContext* ctx) {
-  TF_Status* s = TF_NewStatus();
-  TF_Tensor *dy = nullptr, *x = nullptr, *dx = nullptr;
-  TF_GetInput(ctx, 0, &dy, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &x, s);
-  if (TF_GetCode(s) == TF_OK_CODE &&
-      (TF_TensorType(x) != TF_FLOAT_TYPE || TF_TensorType(dy) != TF_FLOAT_TYPE || num_elements(x) != num_elements(dy) || TF_NumDims(x) > 8))
-    TF_SetStatus(s, TF_INVALID_ARGUMENT_CODE, "InfGeluGrad: dy and x must be float32 of one shape");
-  if (TF_GetCode(s) == TF_OK_CODE) {
-    int64_t dims[8];
-    const int nd = TF_NumDims(x);
-    for (int d = 0; d < nd; d++) dims[d] = TF_Dim(x, d);
-    dx = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, nd, num_elements(x) * sizeof(float), s);
-  }
-  if (TF_GetCode(s) != TF_OK_CODE) {
-    TF_OpKernelContext_Failure(ctx, s);
-  } else {
-    const float* DY = static_cast<const float*>(TF_TensorData(dy));
-    const float* X = static_cast<const float*>(TF_TensorData(x));
-    float* DX = static_cast<float*>(TF_TensorData(dx));
-    split_elements(num_elements(x), [&](int64_t a, int64_t b) { gelu_backward_range(DY, X, DX, a, b); });
-  }
-  for (TF_Tensor* t : {dy, x, dx}) if (t) TF_DeleteTensor(t);
-  TF_DeleteStatus(s);
+  Call c(ctx);
+  TF_Tensor *dy = c.in(0), *x = c.in(1);
+  if (!c.ok()) return;
+  if (TF_TensorType(x) != TF_FLOAT_TYPE || TF_TensorType(dy) != TF_FLOAT_TYPE || num_elements(x) != num_elements(dy))
+    return void(c.fail("InfGeluGrad: dy and x must be float32 of one shape"));
+  TF_Tensor* dx = c.out_like(0, x);
+  if (!c.ok()) return;
+  split_elements(num_elements(x), [&](int64_t i0, int64_t i1) { gelu_backward_range(data(dy), data(x), data(dx), i0, i1); });
 }
 
 // ---- causal self-attention ----------------------------------------------------------------------------------
@@ -663,63 +574,30 @@ const char* attn_shape(const AttnAttrs* a, const TF_Tensor* qkv, AttnShape* g) {
 
 void attn_compute(void* kernel, TF_OpKernelContext* ctx) {
   const AttnAttrs* a = static_cast<AttnAttrs*>(kernel);
-  TF_Status* s = TF_NewStatus();
-  TF_Tensor *qkv = nullptr, *y = nullptr, *lse = nullptr;
+  Call c(ctx);
+  TF_Tensor* qkv = c.in(0);
   AttnShape g;
-  TF_GetInput(ctx, 0, &qkv, s);
-  if (TF_GetCode(s) != TF_OK_CODE) {
-    TF_OpKernelContext_Failure(ctx, s);
-  } else if (const char* err = attn_shape(a, qkv, &g)) {
-    fail(ctx, s, err);
-  } else {
-    const int64_t ydims[2] = {g.B * g.T, g.D}, ldims[1] = {g.B * g.H * g.T};
-    y = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, ydims, 2, g.B * g.T * g.D * sizeof(float), s);
-    if (TF_GetCode(s) == TF_OK_CODE) lse = TF_AllocateOutput(ctx, 1, TF_FLOAT_TYPE, ldims, 1, g.B * g.H * g.T * sizeof(float), s);
-    if (TF_GetCode(s) != TF_OK_CODE) {
-      TF_OpKernelContext_Failure(ctx, s);
-    } else {
-      const float* QKV = static_cast<const float*>(TF_TensorData(qkv));
-      float* Y = static_cast<float*>(TF_TensorData(y));
-      float* L = static_cast<float*>(TF_TensorData(lse));
-      split_units(g.B * g.H, g.T * g.T * g.d, [&](int64_t u0, int64_t u1) { attn_forward_units(g, QKV, Y, L, u0, u1); });
-    }
-  }
-  for (TF_Tensor* t : {qkv, y, lse}) if (t) TF_DeleteTensor(t);
-  TF_DeleteStatus(s);
+  if (!c.ok()) return;
+  if (const char* err = attn_shape(a, qkv, &g)) return void(c.fail(err));
+  TF_Tensor *y = c.out(0, {g.B * g.T, g.D}), *lse = c.out(1, {g.B * g.H * g.T});
+  if (!c.ok()) return;
+  split_units(g.B * g.H, g.T * g.T * g.d, [&](int64_t u0, int64_t u1) { attn_forward_units(g, data(qkv), data(y), data(lse), u0, u1); });
 }
 
 void attn_grad_compute(void* kernel, TF_OpKernelContext* ctx) {
   const AttnAttrs* a = static_cast<AttnAttrs*>(kernel);
-  TF_Status* s = TF_NewStatus();
-  TF_Tensor *dy = nullptr, *qkv = nullptr, *y = nullptr, *lse = nullptr, *dqkv = nullptr;
+  Call c(ctx);
+  TF_Tensor *dy = c.in(0), *qkv = c.in(1), *y = c.in(2), *lse = c.in(3);
   AttnShape g;
-  TF_GetInput(ctx, 0, &dy, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 1, &qkv, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 2, &y, s);
-  if (TF_GetCode(s) == TF_OK_CODE) TF_GetInput(ctx, 3, &lse, s);
-  if (TF_GetCode(s) != TF_OK_CODE) {
-    TF_OpKernelContext_Failure(ctx, s);
-  } else if (const char* err = attn_shape(a, qkv, &g)) {
-    fail(ctx, s, err);
-  } else if (!is_matrix(dy) || !is_matrix(y) || TF_Dim(dy, 0) != g.B * g.T || TF_Dim(dy, 1) != g.D || TF_Dim(y, 0) != g.B * g.T ||
-             TF_Dim(y, 1) != g.D || !is_vector(lse, g.B * g.H * g.T)) {
-    fail(ctx, s, "InfCausalAttentionGrad: dy and y must be float32 [B·T, D], lse [B·H·T]");
-  } else {
-    const int64_t dims[2] = {g.B * g.T, g.W};
-    dqkv = TF_AllocateOutput(ctx, 0, TF_FLOAT_TYPE, dims, 2, g.B * g.T * g.W * sizeof(float), s);
-    if (TF_GetCode(s) != TF_OK_CODE) {
-      TF_OpKernelContext_Failure(ctx, s);
-    } else {
-      const float* DY = static_cast<const float*>(TF_TensorData(dy));
-      const float* QKV = static_cast<const float*>(TF_TensorData(qkv));
-      const float* Y = static_cast<const float*>(TF_TensorData(y));
-      const float* L = static_cast<const float*>(TF_TensorData(lse));
-      float* DQKV = static_cast<float*>(TF_TensorData(dqkv));
-      split_units(g.B * g.H, 2 * g.T * g.T * g.d, [&](int64_t u0, int64_t u1) { attn_backward_units(g, DY, QKV, Y, L, DQKV, u0, u1); });
-    }
-  }
-  for (TF_Tensor* t : {dy, qkv, y, lse, dqkv}) if (t) TF_DeleteTensor(t);
-  TF_DeleteStatus(s);
+  if (!c.ok()) return;
+  if (const char* err = attn_shape(a, qkv, &g)) return void(c.fail(err));
+  if (!is_matrix(dy) || !is_matrix(y) || TF_Dim(dy, 0) != g.B * g.T || TF_Dim(dy, 1) != g.D || TF_Dim(y, 0) != g.B * g.T ||
+      TF_Dim(y, 1) != g.D || !is_vector(lse, g.B * g.H * g.T))
+    return void(c.fail("InfCausalAttentionGrad: dy and y must be float32 [B·T, D], lse [B·H·T]"));
+  TF_Tensor* dqkv = c.out(0, {g.B * g.T, g.W});
+  if (!c.ok()) return;
+  split_units(g.B * g.H, 2 * g.T * g.T * g.d,
+              [&](int64_t u0, int64_t u1) { attn_backward_units(g, data(dy), data(qkv), data(y), data(lse), data(dqkv), u0, u1); });
 }
 
 void copy_shape(TF_ShapeInferenceContext* ctx, int in, int out, TF_Status* s) {
