@@ -276,6 +276,19 @@ void attn_backward_units(const AttnShape& g, const float* DY, const float* QKV, 
   kernels_base::attn_backward_units(g, DY, QKV, Y, LSE, DQKV, u0, u1);
 }
 
+// part(0) and part(1), on two threads when `parallel`, else one after the other.
+template <typename F>
+void both_halves(bool parallel, F part) {
+  if (!parallel) {
+    part(0);
+    part(1);
+    return;
+  }
+  std::thread other([&] { part(1); });
+  part(0);
+  other.join();
+}
+
 // Runs body(u0, u1) over the units [0, n) on two threads when there is enough work (TensorFlow's pools are not
 // reachable through the C API); the split is fixed, so results do not depend on timing. Returns where the second
 // thread's share began (0: one thread did all).
@@ -410,14 +423,7 @@ void adam_compute(void* kernel, TF_OpKernelContext* ctx) {
                   data(out[N + k]), data(out[2 * N + k]), i0, i1);
     }
   };
-  if (total >= (1 << 16)) {
-    std::thread other([&] { part(1); });
-    part(0);
-    other.join();
-  } else {
-    part(0);
-    part(1);
-  }
+  both_halves(total >= (1 << 16), part);
 }
 
 
@@ -493,14 +499,7 @@ void sqnorm_compute(void* kernel, TF_OpKernelContext* ctx) {
       parts[2 * k + which] = sum_squares(data(in[k]), which == 0 ? 0 : mid, which == 0 ? mid : n);
     }
   };
-  if (total >= (1 << 16)) {
-    std::thread other([&] { part(1); });
-    part(0);
-    other.join();
-  } else {
-    part(0);
-    part(1);
-  }
+  both_halves(total >= (1 << 16), part);
   float sum = 0.f;
   for (int64_t k = 0; k < N; k++) sum += parts[2 * k] + parts[2 * k + 1];
   *data(out) = sum;
