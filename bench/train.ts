@@ -124,7 +124,7 @@ async function benchBackend(cand: Candidate) {
     kind: info.kind,
     threads: (info as { threads?: number }).threads ?? null,
     graph_replay: compileAvailable(), // INFIFPO_COMPILE=0 measures op-by-op execution
-    fused_ops: fusedOpsAvailable(), // INFIFPO_FUSED=0 measures without the fused LayerNorm ops
+    fused_ops: fusedOpsAvailable(), // INFIFPO_FUSED=0 measures without the fused ops
     config: "bench-small",
     model: BENCH_SMALL,
     batch_sequences: SEQS,
