@@ -48,7 +48,7 @@ export function register(program: Command): void {
       `\nLosses: ${LOSS_NAMES.join(", ")}.\nOutputs in outDir: config.json, metrics.jsonl, checkpoints/, final/, model.infifpo.\n` +
         `Example config:\n  { "preset": "quick", "kind": "preference", "outDir": "runs/infifpo",\n    "data": { "train": "pairs.jsonl" }, "model": { "init": "runs/sft/model.infifpo" },\n    "loss": { "name": "infifpo", "options": { "beta": 2.5, "fusion": { "strategy": "max-margin" } } } }\n` +
         `Environment: INFIFPO_BACKEND=tensorflow|wasm|cpu picks the backend; on the native one steps run as replayed\n` +
-        `TensorFlow graphs (INFIFPO_COMPILE=0: op by op) with fused ops for LayerNorm, GELU, attention, the log-softmax and AdamW (INFIFPO_FUSED=0: off).`,
+        `TensorFlow graphs (INFIFPO_COMPILE=0: op by op) with fused ops for LayerNorm, GELU, attention, the\nlog-softmax and AdamW (INFIFPO_FUSED=0: off).`,
     )
     .action(async (opts: { config: string; preset?: string; set: string[]; resume?: boolean }) => {
       const file = readConfigFile(opts.config);
