@@ -193,8 +193,9 @@ function errVs(a: tf.Tensor, ref: Float64Array, floor = 1e-2): number {
 }
 
 describe("fused causal attention", () => {
-  // [B, T, H, d]: odd lengths and a head width with a scalar tail on one thread; a two-thread split; bench-like
-  it.each([[3, 13, 2, 6], [4, 70, 4, 16], [2, 128, 4, 32]])(
+  // [B, T, H, d]: odd lengths and a head width with a scalar tail on one thread; a two-thread split; bench-like;
+  // head widths 8 and 64 (the other register layouts of the backward key sums)
+  it.each([[3, 13, 2, 6], [4, 70, 4, 16], [2, 128, 4, 32], [2, 33, 3, 8], [1, 40, 2, 64]])(
     "matches a float64 oracle as well as the masked formulation does, B=%i T=%i H=%i d=%i: output and gradient, op by op and as a graph",
     (B, T, H, d) => {
       if (!ready) return;
