@@ -209,72 +209,12 @@ bool use_avx2() {
 #endif
 }
 
-void ln_forward_rows(const float* X, const float* G, const float* B, float* Y, float* XH, float* R, int64_t D, float eps,
-                     int64_t i0, int64_t i1) {
+// KERNEL(f): the AVX2/FMA copy of kernels.inc's f where the CPU has it, else the baseline copy (same signature).
 #ifdef INF_KERNELS_AVX2
-  if (use_avx2()) return kernels_avx2::ln_forward_rows(X, G, B, Y, XH, R, D, eps, i0, i1);
+#define KERNEL(f) (use_avx2() ? kernels_avx2::f : kernels_base::f)
+#else
+#define KERNEL(f) kernels_base::f
 #endif
-  kernels_base::ln_forward_rows(X, G, B, Y, XH, R, D, eps, i0, i1);
-}
-
-void ln_backward_rows(const float* DY, const float* XH, const float* R, const float* G, float* DX, float* DG, float* DB,
-                      int64_t D, int64_t i0, int64_t i1) {
-#ifdef INF_KERNELS_AVX2
-  if (use_avx2()) return kernels_avx2::ln_backward_rows(DY, XH, R, G, DX, DG, DB, D, i0, i1);
-#endif
-  kernels_base::ln_backward_rows(DY, XH, R, G, DX, DG, DB, D, i0, i1);
-}
-
-void target_logprob_rows(const float* X, const int32_t* tgt, float* LP, float* LSE, int64_t V, int64_t i0, int64_t i1) {
-#ifdef INF_KERNELS_AVX2
-  if (use_avx2()) return kernels_avx2::target_logprob_rows(X, tgt, LP, LSE, V, i0, i1);
-#endif
-  kernels_base::target_logprob_rows(X, tgt, LP, LSE, V, i0, i1);
-}
-
-void target_logprob_grad_rows(const float* DLP, const float* X, const int32_t* tgt, const float* LSE, float* DX, int64_t V,
-                              int64_t i0, int64_t i1) {
-#ifdef INF_KERNELS_AVX2
-  if (use_avx2()) return kernels_avx2::target_logprob_grad_rows(DLP, X, tgt, LSE, DX, V, i0, i1);
-#endif
-  kernels_base::target_logprob_grad_rows(DLP, X, tgt, LSE, DX, V, i0, i1);
-}
-
-float sum_squares(const float* x, int64_t i0, int64_t i1) {
-#ifdef INF_KERNELS_AVX2
-  if (use_avx2()) return kernels_avx2::sum_squares(x, i0, i1);
-#endif
-  return kernels_base::sum_squares(x, i0, i1);
-}
-
-void gelu_forward_range(const float* X, float* Y, int64_t i0, int64_t i1) {
-#ifdef INF_KERNELS_AVX2
-  if (use_avx2()) return kernels_avx2::gelu_forward_range(X, Y, i0, i1);
-#endif
-  kernels_base::gelu_forward_range(X, Y, i0, i1);
-}
-
-void gelu_backward_range(const float* DY, const float* X, float* DX, int64_t i0, int64_t i1) {
-#ifdef INF_KERNELS_AVX2
-  if (use_avx2()) return kernels_avx2::gelu_backward_range(DY, X, DX, i0, i1);
-#endif
-  kernels_base::gelu_backward_range(DY, X, DX, i0, i1);
-}
-
-void attn_forward_units(const AttnShape& g, const float* QKV, float* Y, float* LSE, int64_t u0, int64_t u1) {
-#ifdef INF_KERNELS_AVX2
-  if (use_avx2()) return kernels_avx2::attn_forward_units(g, QKV, Y, LSE, u0, u1);
-#endif
-  kernels_base::attn_forward_units(g, QKV, Y, LSE, u0, u1);
-}
-
-void attn_backward_units(const AttnShape& g, const float* DY, const float* QKV, const float* Y, const float* LSE, float* DQKV,
-                         int64_t u0, int64_t u1) {
-#ifdef INF_KERNELS_AVX2
-  if (use_avx2()) return kernels_avx2::attn_backward_units(g, DY, QKV, Y, LSE, DQKV, u0, u1);
-#endif
-  kernels_base::attn_backward_units(g, DY, QKV, Y, LSE, DQKV, u0, u1);
-}
 
 // part(0) and part(1), on two threads when `parallel`, else one after the other.
 template <typename F>
@@ -289,20 +229,21 @@ void both_halves(bool parallel, F part) {
   other.join();
 }
 
+// body(0, n) on this thread, or, when `parallel`, body(0, mid) here and body(mid, n) on a second thread.
+template <typename F>
+void split_range(int64_t n, int64_t mid, bool parallel, F body) {
+  if (!parallel) return body(0, n);
+  both_halves(true, [&](int which) { which == 0 ? body(0, mid) : body(mid, n); });
+}
+
 // Runs body(u0, u1) over the units [0, n) on two threads when there is enough work (TensorFlow's pools are not
 // reachable through the C API); the split is fixed, so results do not depend on timing. Returns where the second
 // thread's share began (0: one thread did all).
 template <typename F>
 int64_t split_units(int64_t n, int64_t work_per_unit, F body) {
-  if (n < 2 || n * work_per_unit < (1 << 17)) {
-    body(0, n);
-    return 0;
-  }
-  const int64_t half = n / 2;
-  std::thread other([&] { body(half, n); });
-  body(0, half);
-  other.join();
-  return half;
+  const bool parallel = n >= 2 && n * work_per_unit >= (1 << 17);
+  split_range(n, n / 2, parallel, body);
+  return parallel ? n / 2 : 0;
 }
 
 void ln_compute(void* kernel, TF_OpKernelContext* ctx) {
@@ -315,7 +256,7 @@ void ln_compute(void* kernel, TF_OpKernelContext* ctx) {
   const int64_t N = TF_Dim(x, 0), D = TF_Dim(x, 1);
   TF_Tensor *y = c.out(0, {N, D}), *xh = c.out(1, {N, D}), *r = c.out(2, {N});
   if (!c.ok()) return;
-  split_units(N, D, [&](int64_t i0, int64_t i1) { ln_forward_rows(data(x), data(g), data(b), data(y), data(xh), data(r), D, eps, i0, i1); });
+  split_units(N, D, [&](int64_t i0, int64_t i1) { KERNEL(ln_forward_rows)(data(x), data(g), data(b), data(y), data(xh), data(r), D, eps, i0, i1); });
 }
 
 void ln_grad_compute(void*, TF_OpKernelContext* ctx) {
@@ -335,7 +276,7 @@ void ln_grad_compute(void*, TF_OpKernelContext* ctx) {
   memset(DB, 0, D * sizeof(float));
   const int64_t half = split_units(N, D, [&](int64_t i0, int64_t i1) {
     const bool second = i0 > 0;
-    ln_backward_rows(data(dy), data(xh), data(r), data(g), data(dx), second ? part.data() : DG, second ? part.data() + D : DB, D, i0, i1);
+    KERNEL(ln_backward_rows)(data(dy), data(xh), data(r), data(g), data(dx), second ? part.data() : DG, second ? part.data() + D : DB, D, i0, i1);
   });
   if (half > 0)
     for (int64_t j = 0; j < D; j++) {
@@ -449,7 +390,7 @@ void tlp_compute(void*, TF_OpKernelContext* ctx) {
   const int64_t N = TF_Dim(x, 0), V = TF_Dim(x, 1);
   TF_Tensor *lp = c.out(0, {N}), *lse = c.out(1, {N});
   if (!c.ok()) return;
-  split_units(N, V, [&](int64_t i0, int64_t i1) { target_logprob_rows(data(x), data<int32_t>(t), data(lp), data(lse), V, i0, i1); });
+  split_units(N, V, [&](int64_t i0, int64_t i1) { KERNEL(target_logprob_rows)(data(x), data<int32_t>(t), data(lp), data(lse), V, i0, i1); });
 }
 
 // InfTargetLogProbGrad(dlp [N], logits [N, V], targets [N], lse [N]) -> dlogits [N, V]
@@ -462,7 +403,7 @@ void tlp_grad_compute(void*, TF_OpKernelContext* ctx) {
   const int64_t N = TF_Dim(x, 0), V = TF_Dim(x, 1);
   TF_Tensor* dx = c.out(0, {N, V});
   if (!c.ok()) return;
-  split_units(N, V, [&](int64_t i0, int64_t i1) { target_logprob_grad_rows(data(dlp), data(x), data<int32_t>(t), data(lse), data(dx), V, i0, i1); });
+  split_units(N, V, [&](int64_t i0, int64_t i1) { KERNEL(target_logprob_grad_rows)(data(dlp), data(x), data<int32_t>(t), data(lse), data(dx), V, i0, i1); });
 }
 
 // ---- squared global norm ---------------------------------------------------------------------------------------
@@ -496,7 +437,7 @@ void sqnorm_compute(void* kernel, TF_OpKernelContext* ctx) {
   auto part = [&](int which) {
     for (int64_t k = 0; k < N; k++) {
       const int64_t n = num_elements(in[k]), mid = (n / 2) & ~int64_t(15);
-      parts[2 * k + which] = sum_squares(data(in[k]), which == 0 ? 0 : mid, which == 0 ? mid : n);
+      parts[2 * k + which] = KERNEL(sum_squares)(data(in[k]), which == 0 ? 0 : mid, which == 0 ? mid : n);
     }
   };
   both_halves(total >= (1 << 16), part);
@@ -510,11 +451,7 @@ void sqnorm_compute(void* kernel, TF_OpKernelContext* ctx) {
 // Splits [0, n) into two halves at a multiple of 8 (the vector loops' step) when there is enough work.
 template <typename F>
 void split_elements(int64_t n, F body) {
-  if (n < (1 << 15)) return body(0, n);
-  const int64_t half = (n / 2) & ~int64_t(7);
-  std::thread other([&] { body(half, n); });
-  body(0, half);
-  other.join();
+  split_range(n, (n / 2) & ~int64_t(7), n >= (1 << 15), body);
 }
 
 // InfGelu(x) -> y and InfGeluGrad(dy, x) -> dx, any shape (dy and x alike).
@@ -525,7 +462,7 @@ void gelu_compute(void*, TF_OpKernelContext* ctx) {
   if (TF_TensorType(x) != TF_FLOAT_TYPE) return void(c.fail("InfGelu: x must be float32"));
   TF_Tensor* y = c.out_like(0, x);
   if (!c.ok()) return;
-  split_elements(num_elements(x), [&](int64_t i0, int64_t i1) { gelu_forward_range(data(x), data(y), i0, i1); });
+  split_elements(num_elements(x), [&](int64_t i0, int64_t i1) { KERNEL(gelu_forward_range)(data(x), data(y), i0, i1); });
 }
 
 void gelu_grad_compute(void*, TF_OpKernelContext* ctx) {
@@ -536,7 +473,7 @@ void gelu_grad_compute(void*, TF_OpKernelContext* ctx) {
     return void(c.fail("InfGeluGrad: dy and x must be float32 of one shape"));
   TF_Tensor* dx = c.out_like(0, x);
   if (!c.ok()) return;
-  split_elements(num_elements(x), [&](int64_t i0, int64_t i1) { gelu_backward_range(data(dy), data(x), data(dx), i0, i1); });
+  split_elements(num_elements(x), [&](int64_t i0, int64_t i1) { KERNEL(gelu_backward_range)(data(dy), data(x), data(dx), i0, i1); });
 }
 
 // ---- causal self-attention ----------------------------------------------------------------------------------
@@ -580,7 +517,7 @@ void attn_compute(void* kernel, TF_OpKernelContext* ctx) {
   if (const char* err = attn_shape(a, qkv, &g)) return void(c.fail(err));
   TF_Tensor *y = c.out(0, {g.B * g.T, g.D}), *lse = c.out(1, {g.B * g.H * g.T});
   if (!c.ok()) return;
-  split_units(g.B * g.H, g.T * g.T * g.d, [&](int64_t u0, int64_t u1) { attn_forward_units(g, data(qkv), data(y), data(lse), u0, u1); });
+  split_units(g.B * g.H, g.T * g.T * g.d, [&](int64_t u0, int64_t u1) { KERNEL(attn_forward_units)(g, data(qkv), data(y), data(lse), u0, u1); });
 }
 
 void attn_grad_compute(void* kernel, TF_OpKernelContext* ctx) {
@@ -596,7 +533,7 @@ void attn_grad_compute(void* kernel, TF_OpKernelContext* ctx) {
   TF_Tensor* dqkv = c.out(0, {g.B * g.T, g.W});
   if (!c.ok()) return;
   split_units(g.B * g.H, 2 * g.T * g.T * g.d,
-              [&](int64_t u0, int64_t u1) { attn_backward_units(g, data(dy), data(qkv), data(y), data(lse), data(dqkv), u0, u1); });
+              [&](int64_t u0, int64_t u1) { KERNEL(attn_backward_units)(g, data(dy), data(qkv), data(y), data(lse), data(dqkv), u0, u1); });
 }
 
 void copy_shape(TF_ShapeInferenceContext* ctx, int in, int out, TF_Status* s) {
