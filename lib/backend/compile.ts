@@ -131,10 +131,6 @@ function sameValues(a: Values, b: Values): boolean {
   return true;
 }
 
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 /** A result's shape with its tensors replaced by output positions (other leaves kept as values). */
 type Template = number | Template[] | { value: unknown } | { fields: Record<string, Template> };
 
@@ -276,7 +272,7 @@ export class CompiledSite {
    * `fn(inputs)` may read only `inputs`, tf.Variables and long-lived constant tensors, and every tensor it
    * makes from JS values must be the same constant on every call (scalars such as 0.5, shape vectors). Pass
    * everything that changes between calls (batch ids, masks, the step's learning rate) as an input.
-   * Graphs are keyed by the inputs' shapes and dtypes plus `variant`. `fn` must return every tensor it
+   * Graphs are keyed by the inputs' shapes and dtypes. `fn` must return every tensor it
    * leaves alive (in any nesting of arrays and plain objects; other leaves are returned as traced).
    *
    * The contract is checked: the 2nd and 3rd call of each graph and every 64th after run the guarded shadow
@@ -284,12 +280,12 @@ export class CompiledSite {
    * outside tensor than when it was traced. A function that cannot be replayed purely (it returns tensors
    * outside its result, reads a non-tensor input) runs through `run` (guarded replay), with a debug log.
    */
-  runPure<R>(inputs: tf.Tensor[], fn: (inputs: tf.Tensor[]) => R, variant = ""): R {
+  runPure<R>(inputs: tf.Tensor[], fn: (inputs: tf.Tensor[]) => R): R {
     if (this.disabled || active || !compileAvailable()) {
       this.stats.eager++;
       return fn(inputs);
     }
-    const key = `${variant}|${inputs.map((t) => `${t.dtype}[${t.shape}]`).join(";")}`;
+    const key = inputs.map((t) => `${t.dtype}[${t.shape}]`).join(";");
     const pure = this.pure.get(key);
     if (pure === null) return this.run(() => fn(inputs));
     const be = tf.backend() as unknown as NodeBackend;
@@ -308,7 +304,7 @@ export class CompiledSite {
         ? "it ran op by op"
         : r.log.uploadValues.some((u) => !u.cached)
           ? "it made a tensor from JS values that differ from the traced ones"
-          : !sameNumbers(r.log.externalIds, externalIds)
+          : !tf.util.arraysEqual(r.log.externalIds, externalIds)
             ? "it read different outside tensors"
             : null;
       if (problem) {

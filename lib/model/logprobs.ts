@@ -78,6 +78,11 @@ export function replayPadLength(model: Model, pairs: readonly PairEncoding[]): n
   return Math.min(model.config.contextLength, Math.ceil(longest / 8) * 8);
 }
 
+/** `collatePairs` padded to `replayPadLength` for this model: how training and scoring batch their pairs. */
+export function collateForModel(model: Model, pairs: readonly PairEncoding[], padId: number): PairBatch {
+  return collatePairs(pairs, padId, replayPadLength(model, pairs));
+}
+
 /** Right-padded model inputs for a list of pairs, as plain arrays (row-major [B, T]). */
 export interface PairBatch {
   batchSize: number;
@@ -276,13 +281,18 @@ function sitesOf(model: Model) {
  * it is the same call. The caller disposes the three tensors.
  */
 export function scoreFromBatch(model: Model, batch: PairBatch): SequenceLogProbTensors {
+  const [sum, mean, count] = replayOnBatch(sitesOf(model).score, batch, (xs) => {
+    const r = sequenceLogProbsFromTensors(model, xs);
+    return [r.sum, r.mean, r.count];
+  });
+  return { sum, mean, count };
+}
+
+/** `site.runPure` on the batch's tensors (made for this call and freed after it). */
+function replayOnBatch<R>(site: CompiledSite, batch: PairBatch, fn: (xs: tf.Tensor[]) => R): R {
   const inputs = batchTensors(batch);
   try {
-    const [sum, mean, count] = sitesOf(model).score.runPure(inputs, (xs) => {
-      const r = sequenceLogProbsFromTensors(model, xs);
-      return [r.sum, r.mean, r.count];
-    });
-    return { sum, mean, count };
+    return site.runPure(inputs, fn);
   } finally {
     tf.dispose(inputs);
   }
@@ -367,7 +377,7 @@ async function forEachBatch(
     const idx = order.slice(start, start + batchSize);
     // replayed graphs are per shape: lengths rounded up to 8 (within the context) keep their number small
     const batch = idx.map((i) => enc[i]);
-    await fn(idx, collatePairs(batch, tokenizer.padId, replayPadLength(model, batch)), enc);
+    await fn(idx, collateForModel(model, batch, tokenizer.padId), enc);
     opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
   }
 }
@@ -409,9 +419,7 @@ export async function greedyMatches(
 ): Promise<boolean[]> {
   const out: boolean[] = new Array(pairs.length);
   await forEachBatch(model, tokenizer, pairs, opts, async (idx, batch) => {
-    const inputs = batchTensors(batch);
-    const [r] = sitesOf(model).greedy.runPure(inputs, (xs) => [greedyMatchFromTensors(model, xs)]);
-    tf.dispose(inputs);
+    const [r] = replayOnBatch(sitesOf(model).greedy, batch, (xs) => [greedyMatchFromTensors(model, xs)]);
     const v = await r.data();
     r.dispose();
     idx.forEach((i, j) => (out[i] = v[j] === 1));

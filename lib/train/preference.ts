@@ -13,7 +13,7 @@ import { promptText, responseText } from "../data/trl";
 import type { Conversation, PreferencePair } from "../data/types";
 import type { LossConfig, LossInputs, LossSpec, ResponseScores } from "../losses/types";
 import type { Tokenizer } from "../tokenizers/types";
-import { batchTensors, collatePairs, replayPadLength, encodePair, sequenceLogProbsFromTensors, type PairEncoding, type TruncateMode } from "../model/logprobs";
+import { batchTensors, collateForModel, encodePair, sequenceLogProbsFromTensors, type PairEncoding, type TruncateMode } from "../model/logprobs";
 import type { Model } from "../model/transformer";
 import { splitLossFn, type LossFn } from "./trainer";
 
@@ -143,7 +143,7 @@ export function preferenceLossFn(
           out.push(tf.tensor2d(cols.map((c) => c.sources!.sum), [B, N]), tf.tensor2d(cols.map((c) => c.sources!.mean), [B, N])); // [B, N]
         }
       }
-      out.push(...batchTensors(collatePairs(rows, tokenizer.padId, replayPadLength(model, rows)))); // the rest: the token batch
+      out.push(...batchTensors(collateForModel(model, rows, tokenizer.padId))); // the rest: the token batch
       return out;
     },
     compute(xs) {

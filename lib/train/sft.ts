@@ -5,7 +5,7 @@
  * micro-batches' token averages, as in transformers' Trainer.
  */
 import * as tf from "@tensorflow/tfjs";
-import { batchTensors, collatePairs, replayPadLength, sequenceLogProbsFromTensors, type PairEncoding } from "../model/logprobs";
+import { batchTensors, collateForModel, sequenceLogProbsFromTensors, type PairEncoding } from "../model/logprobs";
 import type { Model } from "../model/transformer";
 import type { Tokenizer } from "../tokenizers/types";
 import { splitLossFn, type LossFn } from "./trainer";
@@ -17,7 +17,7 @@ import { splitLossFn, type LossFn } from "./trainer";
  */
 export function sftLossFn(model: Model, tokenizer: Pick<Tokenizer, "padId">): LossFn<PairEncoding> {
   return splitLossFn({
-    prepare: (batch) => batchTensors(collatePairs(batch, tokenizer.padId, replayPadLength(model, batch))),
+    prepare: (batch) => batchTensors(collateForModel(model, batch, tokenizer.padId)),
     compute(xs) {
       const lp = sequenceLogProbsFromTensors(model, xs); // each [B]
       const nTokens = tf.sum(lp.count);
