@@ -16,6 +16,10 @@ beforeAll(async () => {
 });
 
 const values = (ts: tf.Tensor[]) => ts.map((t) => Array.from(t.dataSync()));
+/** Every number of `got` within tol · max(1, |want|) of `want` (lists of tensor values, as `values` gives). */
+function expectClose(got: number[][], want: number[][], tol: number): void {
+  want.forEach((w, i) => w.forEach((x, j) => expect(Math.abs(got[i][j] - x)).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(x)))));
+}
 function randomBatch(rng: Rng, B: number, T: number, V: number): PairBatch {
   return collatePairs(
     Array.from({ length: B }, () => ({ ids: Array.from({ length: T + 1 }, () => 3 + (rng.nextU32() % (V - 3))), responseStart: 1 + (T >> 1), promptTokensDropped: 0 })),
@@ -52,7 +56,7 @@ describe("graph replay on the native backend", () => {
       const [ev, gv] = [values(eager), values(graph)];
       tf.dispose([...eager, ...graph]);
       expect(gv[0][0]).toBeCloseTo(ev[0][0], 5); // loss
-      ev.forEach((e, i) => e.forEach((x, j) => expect(Math.abs(gv[i][j] - x)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(x)))));
+      expectClose(gv, ev, 1e-4);
     }
     // the first (traced) call already returned graph results: a replay of the same batch is bit-identical
     const again = site.run(step(batches[0]));
@@ -223,7 +227,7 @@ describe("graph replay on the native backend", () => {
       expect(out.tag).toBe("kept");
       const [ev, gv] = [values(eager), values([out.loss, ...out.grads])];
       tf.dispose([...eager, out.loss, ...out.grads, ...xs]);
-      ev.forEach((e, k) => e.forEach((x, j) => expect(Math.abs(gv[k][j] - x)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(x)))));
+      expectClose(gv, ev, 1e-4);
       if (i === 6) {
         // the parameters change between calls (an optimizer step): the pure replay reads their new values
         const moved = tf.tidy(() => tf.add(vars[0], 0.01));
@@ -264,7 +268,7 @@ describe("graph replay on the native backend", () => {
     const [a, b2] = [run(xs), run(xs.slice(0, 3))];
     const [sel, full] = [values(a), values(b2)];
     tf.dispose([...a, ...b2]);
-    full.forEach((f, i) => f.forEach((x, j) => expect(Math.abs(sel[i][j] - x)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(x)))));
+    expectClose(sel, full, 1e-5);
     tf.dispose(xs);
     disposeModel(m);
   });

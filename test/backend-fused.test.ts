@@ -1,5 +1,5 @@
 /**
- * Fused ops (native/fused_ops.cc via lib/backend/fused.ts): LayerNorm and causal attention give the same function
+ * Fused ops (native/fused_ops.cc via lib/backend/fused.ts): LayerNorm, GELU, the log-softmax at the targets and causal attention give the same function
  * and gradients as the plain tfjs formulations, op by op and inside a replayed graph; AdamW the same bits. Runs where `npm run native` built the library
  * (CI does); elsewhere it says why it skipped.
  */
@@ -11,6 +11,7 @@ import { fusedOpsAvailable, fusedOpsProblem } from "../lib/backend/fused";
 import { CompiledSite } from "../lib/backend/compile";
 import { targetLogProbsFused, targetLogProbsPlain } from "../lib/model/logprobs";
 import { causalAttention, causalAttentionFused, geluFused, geluPlain, layerNormFused, layerNormPlain } from "../lib/model/transformer";
+import { causalMask, maxRelDiff, rng, withGrad } from "./fused-fixtures";
 
 let ready = false;
 beforeAll(async () => {
@@ -20,15 +21,19 @@ beforeAll(async () => {
   if (!ready) console.warn(`[test] fused ops unavailable (${fusedOpsProblem()}): fused-op tests skipped`);
 });
 
-/** max |a − b| / max(floor, |b|): relative error, absolute below `floor`. */
-function maxRelDiff(a: tf.Tensor, b: tf.Tensor, floor = 1e-3): number {
-  const x = a.dataSync(), y = b.dataSync();
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]) / Math.max(floor, Math.abs(y[i])));
-  return m;
+/**
+ * `make()` op by op, then as a replayed graph (trace + one replay, checked): both results; the site is freed.
+ * `make` must return new tensors each call (the caller disposes both results).
+ */
+function opByOpAndGraph(name: string, make: () => tf.Tensor[]): [tf.Tensor[], tf.Tensor[]] {
+  const eager = make();
+  const site = new CompiledSite(name);
+  const graphed = [site.run(make), site.run(make)];
+  expect(site.stats).toMatchObject({ traces: 1, replays: 1 });
+  tf.dispose(graphed[0]);
+  site.dispose();
+  return [eager, graphed[1]];
 }
-
-const rng = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 3 + (i % 7) * 0.1);
 
 describe("fused LayerNorm", () => {
   let N = 37, D = 24;
@@ -49,16 +54,12 @@ describe("fused LayerNorm", () => {
         return [ln(X, G, B, 1e-5), value, ...gs];
       });
     const ref = grads(layerNormPlain)();
-    const fused = grads(layerNormFused)();
-    const site = new CompiledSite(`test-fused-ln-${n}`);
-    const graphed = [site.run(grads(layerNormFused)), site.run(grads(layerNormFused))][1];
-    expect(site.stats).toMatchObject({ traces: 1, replays: 1 });
+    const [fused, graphed] = opByOpAndGraph(`test-fused-ln-${n}`, grads(layerNormFused));
     ref.forEach((r, i) => {
       expect(maxRelDiff(fused[i], r, 1e-2), `output ${i}`).toBeLessThan(1e-4);
       expect(maxRelDiff(graphed[i], r, 1e-2), `graph output ${i}`).toBeLessThan(1e-4);
     });
     tf.dispose([...ref, ...fused, ...graphed, X, G, B, W]);
-    site.dispose();
   });
 
   it("rejects bad shapes with TensorFlow's error, naming the op", () => {
@@ -74,23 +75,15 @@ describe("fused GELU", () => {
     if (!ready) return;
     const X = tf.tensor2d(rng(n * m, 7), [n, m]);
     const W = tf.tensor2d(rng(n * m, 8), [n, m]);
-    const run = (g: typeof geluPlain) => () =>
-      tf.tidy(() => {
-        const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => tf.sum(tf.mul(g(x as tf.Tensor2D), W)))([X]);
-        return [g(X), value, grads[0]];
-      });
+    const run = (g: typeof geluPlain) => () => withGrad((x) => g(x as tf.Tensor2D), X, W);
     const ref = run(geluPlain)();
-    const fused = run(geluFused)();
-    const site = new CompiledSite(`test-fused-gelu-${m}`);
-    const graphed = [site.run(run(geluFused)), site.run(run(geluFused))][1];
-    expect(site.stats).toMatchObject({ traces: 1, replays: 1 });
+    const [fused, graphed] = opByOpAndGraph(`test-fused-gelu-${m}`, run(geluFused));
     ref.forEach((r, i) => {
       // float32 with cancellation in 1 + erf for negative x (both forms); FMAs round differently
       expect(maxRelDiff(fused[i], r, 1e-2), `output ${i}`).toBeLessThan(1e-4);
       expect(maxRelDiff(graphed[i], r, 1e-2), `graph output ${i}`).toBeLessThan(1e-4);
     });
     tf.dispose([...ref, ...fused, ...graphed, X, W]);
-    site.dispose();
   });
 });
 
@@ -115,22 +108,14 @@ describe("fused log-softmax at the targets", () => {
     const X = tf.tensor2d(rng(n * V, 9), [n, V]);
     const T = tf.tensor1d(Int32Array.from({ length: n }, (_, i) => (i * 7919) % V), "int32");
     const W = tf.tensor1d(rng(n, 10));
-    const run = (f: typeof targetLogProbsPlain) => () =>
-      tf.tidy(() => {
-        const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor2D, T), W)))([X]);
-        return [f(X, T), value, grads[0]];
-      });
+    const run = (f: typeof targetLogProbsPlain) => () => withGrad((x) => f(x as tf.Tensor2D, T), X, W);
     const ref = run(targetLogProbsPlain)();
-    const fused = run(targetLogProbsFused)();
-    const site = new CompiledSite(`test-fused-tlp-${V}`);
-    const graphed = [site.run(run(targetLogProbsFused)), site.run(run(targetLogProbsFused))][1];
-    expect(site.stats).toMatchObject({ traces: 1, replays: 1 });
+    const [fused, graphed] = opByOpAndGraph(`test-fused-tlp-${V}`, run(targetLogProbsFused));
     ref.forEach((r, i) => {
       expect(maxRelDiff(fused[i], r, 1e-2), `output ${i}`).toBeLessThan(1e-5);
       expect(maxRelDiff(graphed[i], r, 1e-2), `graph output ${i}`).toBeLessThan(1e-5);
     });
     tf.dispose([...ref, ...fused, ...graphed, X, T, W]);
-    site.dispose();
   });
 
   it("rejects a target id outside the vocabulary, naming the op", () => {
@@ -202,18 +187,9 @@ describe("fused causal attention", () => {
       const D = H * d;
       const qkv = tf.tensor2d(rng(B * T * 3 * D, 5).map((v) => v * 0.4), [B * T, 3 * D]); // scores of a few units
       const W = tf.tensor2d(rng(B * T * D, 6), [B * T, D]);
-      const mask = tf.tensor2d(Float32Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? -1e9 : 0)), [T, T]);
-      const run = (fused: boolean) => () =>
-        tf.tidy(() => {
-          const attn = (x: tf.Tensor) => (fused ? causalAttentionFused(x as tf.Tensor2D, T, H) : causalAttention(x as tf.Tensor2D, mask, B, T, H));
-          const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => tf.sum(tf.mul(attn(x), W)))([qkv]);
-          return [attn(qkv), value, grads[0]];
-        });
-      const ref = run(false)();
-      const fused = run(true)();
-      const site = new CompiledSite(`test-fused-attn-${T}`);
-      const graphed = [site.run(run(true)), site.run(run(true))][1];
-      expect(site.stats).toMatchObject({ traces: 1, replays: 1 });
+      const mask = causalMask(T);
+      const ref = withGrad((x) => causalAttention(x as tf.Tensor2D, mask, B, T, H), qkv, W);
+      const [fused, graphed] = opByOpAndGraph(`test-fused-attn-${T}`, () => withGrad((x) => causalAttentionFused(x as tf.Tensor2D, T, H), qkv, W));
       // against a float64 oracle: within a small factor of the masked float32 formulation's error (a different
       // summation order, probabilities recomputed from the log-normaliser), and below 1e-3 (relative, floor 0.01)
       const oracle = attentionOracle(qkv.dataSync() as Float32Array, W.dataSync() as Float32Array, B, T, H, d);
@@ -225,7 +201,6 @@ describe("fused causal attention", () => {
       }
       expect(maxRelDiff(fused[1], ref[1])).toBeLessThan(1e-5); // the loss
       tf.dispose([...ref, ...fused, ...graphed, qkv, W, mask]);
-      site.dispose();
     },
   );
 

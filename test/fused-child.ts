@@ -7,22 +7,9 @@ import { availableBackends, initBackend } from "../lib/backend";
 import { fusedOpsAvailable, fusedOpsProblem } from "../lib/backend/fused";
 import { targetLogProbsFused, targetLogProbsPlain } from "../lib/model/logprobs";
 import { causalAttention, causalAttentionFused, geluFused, geluPlain, layerNormFused, layerNormPlain } from "../lib/model/transformer";
+import { causalMask, maxRelDiff, rng, withGrad } from "./fused-fixtures";
 
-const rng = (n: number, seed: number, scale = 1) => Float32Array.from({ length: n }, (_, i) => (Math.sin(seed * 12.9898 + i * 78.233) * 3 + (i % 7) * 0.1) * scale);
-function diff(a: tf.Tensor[], b: tf.Tensor[]): number {
-  let m = 0;
-  a.forEach((t, k) => {
-    const x = t.dataSync(), y = b[k].dataSync();
-    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]) / Math.max(1e-2, Math.abs(y[i])));
-  });
-  return m;
-}
-/** value and gradient of Σ f(x) ⊙ w */
-const withGrad = (f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, w: tf.Tensor) =>
-  tf.tidy(() => {
-    const { value, grads } = tf.valueAndGrads((xi: tf.Tensor) => tf.sum(tf.mul(f(xi), w)))([x]);
-    return [f(x), value, grads[0]];
-  });
+const diff = (a: tf.Tensor[], b: tf.Tensor[]) => Math.max(...a.map((t, k) => maxRelDiff(t, b[k], 1e-2)));
 
 if (!(await availableBackends()).includes("tensorflow")) {
   console.log(JSON.stringify({ skipped: "native backend not installed" }));
@@ -39,7 +26,7 @@ if (!(await availableBackends()).includes("tensorflow")) {
     out.targetLogProbs = diff(withGrad((v) => targetLogProbsFused(v as tf.Tensor2D, T), x, wr), withGrad((v) => targetLogProbsPlain(v as tf.Tensor2D, T), x, wr));
     const [B, L, H, d] = [4, 70, 4, 16];
     const qkv = tf.tensor2d(rng(B * L * 3 * H * d, 6, 0.4), [B * L, 3 * H * d]), wa = tf.tensor2d(rng(B * L * H * d, 7), [B * L, H * d]);
-    const mask = tf.tensor2d(Float32Array.from({ length: L * L }, (_, i) => (i % L > Math.floor(i / L) ? -1e9 : 0)), [L, L]);
+    const mask = causalMask(L);
     out.attention = diff(withGrad((v) => causalAttentionFused(v as tf.Tensor2D, L, H), qkv, wa), withGrad((v) => causalAttention(v as tf.Tensor2D, mask, B, L, H), qkv, wa));
     console.log(JSON.stringify(out));
   }
