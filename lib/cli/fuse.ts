@@ -135,7 +135,6 @@ interface WorkerReply {
   stack?: string;
 }
 
-/** A pool of fuse workers; `submit` posts a chunk (transferring its memory) and resolves with the worker's reply. */
 let workerSource: Promise<string> | null = null;
 
 /**
@@ -161,6 +160,7 @@ function fuseWorkerSource(): Promise<string> {
   return workerSource;
 }
 
+/** A pool of fuse workers; `submit` posts a chunk (transferring its memory) and resolves with the worker's reply. */
 class FusePool {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: unknown) => void }>();
