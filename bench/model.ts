@@ -25,12 +25,12 @@ import {
   generateIds,
   modelVariables,
   resolveModelConfig,
-  Rng,
   sequenceLogProbsFromBatch,
   setKernelChoices,
   type KernelChoices,
   type PairBatch,
 } from "../lib/model";
+import { Rng } from "../lib/rng";
 
 const args = process.argv.slice(2);
 const iters = Number(args[args.indexOf("--iters") + 1] ?? 0) || 10;

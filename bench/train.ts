@@ -22,7 +22,8 @@ import { availableBackends, backendInfo, initBackend, requestFor } from "../lib/
 import { compileAvailable } from "../lib/backend/compile";
 import { fusedOpsAvailable } from "../lib/backend/fused";
 import type { Candidate } from "../lib/backend";
-import { collatePairs, createModel, disposeModel, modelVariables, resolveModelConfig, Rng, scoreFromBatch, type PairEncoding } from "../lib/model";
+import { collatePairs, createModel, disposeModel, modelVariables, resolveModelConfig, scoreFromBatch, type PairEncoding } from "../lib/model";
+import { Rng } from "../lib/rng";
 import { getLoss, resolveLossConfig } from "../lib/losses";
 import { AdamW } from "../lib/train/optim";
 import { LOOP_DEFAULTS, Trainer } from "../lib/train/trainer";

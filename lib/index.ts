@@ -29,19 +29,18 @@ export * from "./tokenizers";
 
 // Small causal transformer: config/presets, forward, sequence log-probs, generation, save/load
 export * from "./model";
-// Several layers have a seeded RNG; the public `Rng` is the model's (sfc32), data's generator is `rng()`.
-export { Rng } from "./model";
+// The one seeded RNG (sfc32 with savable state, named streams) every layer draws from
+export { Rng, hashSeed, deriveSeed, mix32, type RngState } from "./rng";
 
 // Training: generic loop, AdamW, schedule, checkpoints/resume, metrics, SFT and preference adapters, runTraining
-// (lib/train's own Rng, with savable state, is imported from "./lib/train" directly: the public `Rng` is the model's)
 export {
   Trainer, splitLossFn, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, AdamW, ADAMW_DEFAULTS, warmupCosine,
-  globalNorm, clipCoefficient, deriveSeed, EpochSampler, MetricsLog, readMetrics,
+  globalNorm, clipCoefficient, EpochSampler, MetricsLog, readMetrics,
   writeCheckpoint, readCheckpoint, listCheckpoints, latestCheckpoint, pruneCheckpoints, restoreParams, writeFileAtomic,
   CHECKPOINT_FORMAT, createProgress, TRAIN_DEFAULTS, TRAIN_PRESETS, resolveTrainConfig, parseSetting,
   encodePreferenceExample, preferenceLossFn, preferenceTokens, sftLossFn, sftTokens, runTraining, validateSftRecord,
   type LoopConfig, type LossFn, type SplitLoss, type StepContext, type TrainerOptions, type TrainResult, type AdamWConfig,
-  type AdamWState, type ScheduleConfig, type RngState, type SamplerState, type MetricsRecord, type Checkpoint,
+  type AdamWState, type ScheduleConfig, type SamplerState, type MetricsRecord, type Checkpoint,
   type CheckpointState, type Progress, type ProgressMode, type TrainConfig, type PreferenceExample,
   type ResponseColumns, type RunOptions, type RunResult,
 } from "./train";

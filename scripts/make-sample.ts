@@ -25,7 +25,7 @@ the "Data format" section of the project's InfiFPO notes), with ${SAMPLE.sources
 
 **The scores are synthetic.** They come from a seeded generator (\`lib/data/sample.ts\`,
 \`generateSampleRecords({ n: ${SAMPLE.n}, sources: ${SAMPLE.sources}, seed: ${SAMPLE.seed} })\`), not from real models.
-A later lab stage will produce model-scored data; until then this file serves tests, notebooks and examples.
+The fusion lab (\`infifpo lab\`) produces model-scored data; this small file serves tests, notebooks and examples.
 
 Made by:
 

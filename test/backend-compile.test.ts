@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, initBackend } from "../lib/backend";
 import { CompiledSite, compileAvailable } from "../lib/backend/compile";
-import { batchTensors, collatePairs, createModel, sequenceLogProbsFromTensors, disposeModel, modelVariables, replayPadLength, resolveModelConfig, Rng, scoreFromBatch, sequenceLogProbs, sequenceLogProbsFromBatch, type PairBatch } from "../lib/model";
+import { batchTensors, collatePairs, createModel, sequenceLogProbsFromTensors, disposeModel, modelVariables, replayPadLength, resolveModelConfig, scoreFromBatch, sequenceLogProbs, sequenceLogProbsFromBatch, type PairBatch } from "../lib/model";
+import { Rng } from "../lib/rng";
 import { CharTokenizer } from "../lib/tokenizers";
 
 let native = false;

@@ -1,53 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseJsonl, recordValidator } from "../lib/data/jsonl";
-import { rng } from "../lib/data/rng";
 import { generateSampleRecords, sampleSourceModels } from "../lib/data/sample";
 import { validateRecord } from "../lib/data/validate";
 import { serializeRecord } from "../lib/data/write";
-
-describe("rng", () => {
-  it("is deterministic per seed, and different seeds differ", () => {
-    const a = rng(0), b = rng(0), c = rng(1);
-    const xs = Array.from({ length: 5 }, () => a.next());
-    expect(Array.from({ length: 5 }, () => b.next())).toEqual(xs);
-    expect(Array.from({ length: 5 }, () => c.next())).not.toEqual(xs);
-  });
-
-  it("draws look uniform / normal (fixed seed, so not flaky)", () => {
-    const r = rng(123);
-    let s = 0, s2 = 0, lo = 1, hi = 0, ns = 0, ns2 = 0;
-    const counts = [0, 0, 0, 0, 0, 0];
-    const n = 100_000;
-    for (let i = 0; i < n; i++) {
-      const u = r.next();
-      s += u;
-      s2 += u * u;
-      lo = Math.min(lo, u);
-      hi = Math.max(hi, u);
-      counts[r.int(6)]++;
-      const z = r.normal();
-      ns += z;
-      ns2 += z * z;
-    }
-    expect(lo).toBeGreaterThanOrEqual(0);
-    expect(hi).toBeLessThan(1);
-    expect(s / n).toBeCloseTo(0.5, 2);
-    expect(s2 / n - (s / n) ** 2).toBeCloseTo(1 / 12, 2);
-    for (const c of counts) expect(Math.abs(c / n - 1 / 6)).toBeLessThan(0.01);
-    expect(ns / n).toBeCloseTo(0, 1);
-    expect(ns2 / n).toBeCloseTo(1, 1);
-  });
-
-  it("fork gives a stable stream that doesn't consume draws", () => {
-    const a = rng(7);
-    const f1 = a.fork(3).next();
-    const x = a.next();
-    expect(rng(7).fork(3).next()).toBe(f1);
-    expect(rng(7).next()).toBe(x);
-    expect(a.fork(4).next()).not.toBe(f1);
-  });
-});
 
 describe("generateSampleRecords", () => {
   it("is deterministic and seed-dependent", () => {

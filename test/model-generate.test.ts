@@ -11,8 +11,8 @@ import {
   namedParameters,
   pickToken,
   resolveModelConfig,
-  Rng,
 } from "../lib/model";
+import { Rng } from "../lib/rng";
 import { CharTokenizer } from "../lib/tokenizers";
 
 beforeAll(async () => {

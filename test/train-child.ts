@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import { AdamW } from "../lib/train/optim";
 import { warmupCosine } from "../lib/train/schedule";
 import { LOOP_DEFAULTS, Trainer } from "../lib/train/trainer";
-import { Rng } from "../lib/train/rng";
+import { Rng } from "../lib/rng";
 
 const [outDir, ...flags] = process.argv.slice(2);
 const r = new Rng(5);

@@ -34,8 +34,7 @@ export {
 // Tables (danfojs loaded lazily)
 export { recordColumns, recordsToDataFrame, type Cell, type FrameOptions } from "./frame";
 
-// Synthetic data and the seeded PRNG
+// Synthetic data (seeded with lib/rng)
 export {
   generateSampleRecords, sampleSourceModels, SAMPLE_PIVOT, type SampleOptions, type SampleModel,
 } from "./sample";
-export { rng, mix32, type Rng } from "./rng";

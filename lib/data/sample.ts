@@ -16,7 +16,7 @@
  *
  * Deterministic: the same (n, sources, seed, options) gives the same records, byte for byte once written.
  */
-import { rng, type Rng } from "./rng";
+import { Rng } from "../rng";
 import type { Message, PreferenceRecord } from "./types";
 
 export interface SampleOptions {
@@ -56,7 +56,7 @@ export const SAMPLE_PIVOT: SampleModel = { charsPerToken: 3.8, scale: 0.12, pref
 export function sampleSourceModels(sources: number, seed: number): SampleModel[] {
   const models: SampleModel[] = [];
   for (let i = 0; i < sources; i++) {
-    const r = rng(seed).fork(1000 + i);
+    const r = new Rng(seed, `sample-source:${i}`);
     models.push({
       charsPerToken: r.uniform(2.6, 4.6),
       scale: 0.08 * Math.exp(r.uniform(0, Math.log(4))), // 0.08 … 0.32
@@ -186,7 +186,7 @@ export function* generateSampleRecords(opts: SampleOptions): Generator<Preferenc
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${n}`);
   if (!Number.isInteger(sources) || sources < 1) throw new RangeError(`sources must be an integer ≥ 1, got ${sources}`);
   const models = sampleSourceModels(sources, seed);
-  const r = rng(seed);
+  const r = new Rng(seed, "sample-records");
   const chat = opts.format === "chat";
   for (let k = 0; k < n; k++) {
     const t = r.int(TASKS.length);

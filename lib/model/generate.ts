@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { UserError } from "../errors";
 import type { Tokenizer } from "../tokenizers/types";
 import { checkTokenizer } from "./logprobs";
-import { hashSeed, Rng } from "./random";
+import { Rng } from "../rng";
 import { head, trunk, type LayerCache, type Model } from "./transformer";
 
 export interface GenerateOptions {
@@ -111,7 +111,7 @@ export async function generateIds(
     const rows = byLen.get(len)!;
     for (let s = 0; s < rows.length; s += batchSize) {
       const chunk = rows.slice(s, s + batchSize);
-      const rngs = chunk.map((i) => new Rng(hashSeed(seed, `generate:${i}`)));
+      const rngs = chunk.map((i) => new Rng(seed, `generate:${i}`));
       const gen = await decodeChunk(model, chunk.map((i) => promptIds[i]), maxNew, stop, (row, logits) =>
         pickToken(limit < V ? logits.subarray(0, limit) : logits, temperature, topK, rngs[row]),
         opts.useCache ?? true,
@@ -214,7 +214,7 @@ export function pickToken(logits: Float32Array, temperature: number, topK: numbe
   for (const i of idx) max = Math.max(max, logits[i]);
   const w = idx.map((i) => Math.exp((logits[i] - max) / temperature));
   const total = w.reduce((a, b) => a + b, 0);
-  let u = rng.uniform() * total;
+  let u = rng.next() * total;
   for (let j = 0; j < idx.length; j++) {
     u -= w[j];
     if (u < 0) return idx[j];

@@ -24,4 +24,3 @@ export * from "./transformer";
 export * from "./logprobs";
 export * from "./generate";
 export * from "./io";
-export { Rng, hashSeed } from "./random";

@@ -7,7 +7,7 @@ export { Trainer, splitLossFn, NonFiniteError, TrainingInterrupted, LOOP_DEFAULT
 export { AdamW, ADAMW_DEFAULTS, type AdamWConfig, type AdamWState } from "./optim";
 export { warmupCosine, type ScheduleConfig } from "./schedule";
 export { globalNorm, clipCoefficient } from "./clip";
-export { Rng, deriveSeed, mix32, type RngState } from "./rng";
+export { Rng, deriveSeed, mix32, type RngState } from "../rng";
 export { EpochSampler, type SamplerState } from "./sampler";
 export { MetricsLog, readMetrics, type MetricsRecord } from "./metrics";
 export {

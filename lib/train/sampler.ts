@@ -1,4 +1,4 @@
-import { Rng, type RngState } from "./rng";
+import { Rng, type RngState } from "../rng";
 
 /**
  * Where the data stream stands: the epoch, the next index into that epoch's permutation, and the RNG

@@ -5,7 +5,7 @@ import { AdamW } from "./optim";
 import { clipCoefficient, globalNorm } from "./clip";
 import { CompiledSite } from "../backend/compile";
 import { EpochSampler } from "./sampler";
-import { deriveSeed } from "./rng";
+import { deriveSeed } from "../rng";
 import { MetricsLog, type MetricsRecord } from "./metrics";
 import {
   checkpointDirName,
