@@ -56,7 +56,8 @@ describe("fusion formulas: hand-computed values", () => {
     expect(clampToOffset(-2, -1, 5)).toBe(-2);
   });
   it("options: defaults are the paper's, unknown keys and strategies are rejected", () => {
-    expect(resolveFusionOptions()).toEqual({ strategy: "max-margin", clip: true, includePivot: false, refOffset: null, epsilon: 1e-8 });
+    expect(resolveFusionOptions()).toEqual({ strategy: "max-margin", clip: true, includePivot: false, refOffset: null, epsilon: 1e-8, marginTo: "pivot" });
+    expect(() => resolveFusionOptions({ marginTo: "live" as "policy" })).toThrow(/valid: pivot, policy/);
     expect(() => resolveFusionOptions({ strategy: "median" as FusionStrategy })).toThrow(/valid: mean, confidence, max-margin/);
     expect(() => resolveFusionOptions({ clipp: true } as Partial<FusionOptions>)).toThrow(/unknown fusion option "clipp"/);
     expect(() => resolveFusionOptions({ refOffset: -1 })).toThrow(/refOffset/);
@@ -116,7 +117,12 @@ const optsArb = fc.record({
   includePivot: fc.boolean(),
   refOffset: fc.option(fc.double({ min: 0, max: 5, noNaN: true }), { nil: null }),
   epsilon: fc.constant(1e-8),
+  marginTo: fc.constant("pivot" as const),
 });
+
+// The same, with max-margin's distance measured to the live policy; pairs then carry policy values.
+const liveOptsArb = optsArb.map((o) => ({ ...o, strategy: "max-margin" as const, marginTo: "policy" as const }));
+const livePairArb = fc.tuple(pairArb, logp, logp).map(([p, pw, pl]) => ({ ...p, policyChosen: pw, policyRejected: pl }));
 
 describe("fusion properties", () => {
   it("with clipping, the fused margin is ≥ the pivot margin for every strategy", () => {
@@ -188,9 +194,71 @@ describe("fusion properties", () => {
   });
 });
 
+// Values on a 2^-16 grid are exact in float32 (see below).
+const gridLogp = fc.integer({ min: -8 * 65536, max: 0 }).map((k) => k / 65536);
+
+describe("max-margin against the live policy (marginTo: policy)", () => {
+  it("hand-computed: the pick follows the policy, clipping still uses the pivot", () => {
+    // chosen side, pivot -1, sources clipped to [-1, -0.5, -0.2]; static picks -0.2 (farthest from -1);
+    // a policy at -0.3 is farthest from -1 → picks -1 (index 0).
+    const o = { ...DEFAULT_FUSION_OPTIONS, marginTo: "policy" as const };
+    expect(fuseSide("chosen", -1, [-3, -0.5, -0.2], DEFAULT_FUSION_OPTIONS).selected).toBe(2);
+    const live = fuseSide("chosen", -1, [-3, -0.5, -0.2], o, -0.3);
+    expect(live.selected).toBe(0);
+    expect(live.value).toBe(-1);
+    expect(live.clipped).toEqual([true, false, false]);
+    expect(() => fuseSide("chosen", -1, [-0.5], o)).toThrow(/needs the policy/);
+  });
+  it("agrees with the float64 oracle; equals the static pick when the policy is the pivot", () => {
+    fc.assert(
+      fc.property(livePairArb, liveOptsArb, (p, o) => {
+        const f = fusePair(p, o);
+        const ow = oracleFuse(true, p.pivotChosen, p.sourceChosen, { ...o, lengthNorm: true, beta: 1 }, p.policyChosen);
+        const ol = oracleFuse(false, p.pivotRejected, p.sourceRejected, { ...o, lengthNorm: true, beta: 1 }, p.policyRejected);
+        const same = fusePair({ ...p, policyChosen: p.pivotChosen, policyRejected: p.pivotRejected }, o);
+        const stat = fusePair(p, { ...o, marginTo: "pivot" });
+        return f.chosen.value === ow.value && f.rejected.value === ol.value && f.chosen.selected === ow.index &&
+          same.chosen.value === stat.chosen.value && same.rejected.value === stat.rejected.value;
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it("with clipping the fused margin is still ≥ the pivot margin", () => {
+    fc.assert(
+      fc.property(livePairArb, liveOptsArb, (p, o) => {
+        const f = fusePair(p, { ...o, clip: true, refOffset: null });
+        return f.chosen.value - f.rejected.value >= p.pivotChosen - p.pivotRejected - 1e-12;
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it("the tensor form picks the same source as the scalar form", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }).chain((n) =>
+          fc.array(fc.record({ pivot: gridLogp, policy: gridLogp, src: fc.array(gridLogp, { minLength: n, maxLength: n }) }), { minLength: 1, maxLength: 10 }),
+        ),
+        liveOptsArb,
+        fc.constantFrom("chosen" as const, "rejected" as const),
+        (rows, o, side) => {
+          const pivot = tf.tensor1d(rows.map((r) => r.pivot)), policy = tf.tensor1d(rows.map((r) => r.policy));
+          const src = tf.tensor2d(rows.map((r) => r.src));
+          const out = fuseSideTensor(side, pivot, src, o, policy);
+          const sel = out.selected!.arraySync(), value = out.value.arraySync();
+          [pivot, policy, src, out.value, out.clipped, out.selected].forEach((t) => t?.dispose());
+          return rows.every((r, b) => {
+            const want = fuseSide(side, r.pivot, r.src, o, r.policy);
+            return sel[b] === want.selected && Math.abs(value[b] - want.value) <= 2e-6 * (1 + Math.abs(want.value));
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
 // Values on a 2^-16 grid are exact in float32 and so are their differences: both forms then see the same
 // distances, and max-margin's tie-breaking is compared exactly.
-const gridLogp = fc.integer({ min: -8 * 65536, max: 0 }).map((k) => k / 65536);
 
 describe("batched tensor form agrees with the scalar form", () => {
   it("on random batches, every strategy × clip × include-pivot × offset", () => {

@@ -51,7 +51,7 @@ function oraclePerPair(name: string, cfg: LossConfig, w: Slot, l: Slot, ws: Slot
   const piv = (s: Slot) => (ln ? s.rMean[b] : s.rSum[b]);
   const src = (s: Slot) => (ln ? s.sMean[b] : s.sSum[b]);
   const fused = name.startsWith("infifpo");
-  const ref = (s: Slot, chosen: boolean) => (fused ? oracleFuse(chosen, piv(s), src(s), { ...cfg.fusion, lengthNorm: ln, beta: cfg.beta }).value : piv(s));
+  const ref = (s: Slot, chosen: boolean) => (fused ? oracleFuse(chosen, piv(s), src(s), { ...cfg.fusion, lengthNorm: ln, beta: cfg.beta }, pol(s)).value : piv(s));
   const r = (s: Slot, chosen: boolean) => pol(s) - ref(s, chosen);
   const h = r(w, true) - r(l, false);
   switch (name) {
@@ -117,8 +117,8 @@ describe("every loss agrees with the float64 oracle", () => {
   for (const name of LOSS_NAMES.filter((n) => n !== "sft")) {
     it(name, () => {
       fc.assert(
-        fc.property(batchArb, fc.constantFrom("mean", "confidence", "max-margin" as const), fc.boolean(), fc.boolean(), ({ w, l, ws, progress }, strategy, clip, lengthNorm) => {
-          const cfg = resolveLossConfig(getLoss(name), { lengthNorm, fusion: { strategy, clip } });
+        fc.property(batchArb, fc.constantFrom("mean", "confidence", "max-margin" as const), fc.boolean(), fc.boolean(), fc.constantFrom("pivot", "policy" as const), ({ w, l, ws, progress }, strategy, clip, lengthNorm, marginTo) => {
+          const cfg = resolveLossConfig(getLoss(name), { lengthNorm, fusion: { strategy, clip, marginTo } });
           const { loss } = run(name, cfg, w, l, ws, progress);
           const B = w.pSum.length;
           let want = 0;

@@ -1,6 +1,6 @@
 /** The fusion flags shared by `fuse` and `stats`, generated from the one source of truth in lib/fusion and lib/records. */
 import { Option, type Command } from "commander";
-import { DEFAULT_FUSION_OPTIONS, FUSION_STRATEGIES, type FusionStrategy } from "../fusion/options";
+import { DEFAULT_FUSION_OPTIONS, FUSION_STRATEGIES, MARGIN_ANCHORS, type FusionStrategy, type MarginAnchor } from "../fusion/options";
 import { UserError } from "../errors";
 import { resolveFuseSettings, type FuseSettings } from "../records/settings";
 
@@ -11,6 +11,7 @@ export interface FusionFlags {
   beta?: string;
   includePivot?: boolean;
   refOffset?: string;
+  marginTo?: MarginAnchor;
 }
 
 export function addFusionFlags(cmd: Command): Command {
@@ -22,7 +23,8 @@ export function addFusionFlags(cmd: Command): Command {
     .option("--no-length-norm", "use summed log-probs")
     .option("--beta <beta>", "β of the preference logit (default 2.5 with length-norm, 0.1 without)")
     .option("--include-pivot", "add the pivot at init as one more source (off by default)")
-    .option("--ref-offset <x>", "clamp the fused reference to [ℓ_p0 − x, ℓ_p0 + x] (off by default)");
+    .option("--ref-offset <x>", "clamp the fused reference to [ℓ_p0 − x, ℓ_p0 + x] (off by default)")
+    .addOption(new Option("--margin-to <anchor>", "max-margin distance to the pivot at init, or to the policy (policy_* columns; the pivot when absent)").choices(MARGIN_ANCHORS).default(DEFAULT_FUSION_OPTIONS.marginTo));
 }
 
 function number(flag: string, text: string | undefined, check: (x: number) => boolean, want: string): number | undefined {
@@ -40,5 +42,6 @@ export function settingsFromFlags(o: FusionFlags): FuseSettings {
     beta: number("--beta", o.beta, (x) => x > 0, "a number > 0"),
     includePivot: Boolean(o.includePivot),
     refOffset: number("--ref-offset", o.refOffset, (x) => x >= 0, "a number ≥ 0") ?? null,
+    marginTo: o.marginTo ?? "pivot",
   });
 }

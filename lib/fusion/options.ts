@@ -6,6 +6,10 @@ export type FusionStrategy = (typeof FUSION_STRATEGIES)[number];
 /** Which response a value belongs to: clipping and selection treat the two sides differently. */
 export type Side = "chosen" | "rejected";
 
+/** What max-margin measures its distance |c_i − ·| to: the frozen pivot at init (static) or the live policy. */
+export const MARGIN_ANCHORS = ["pivot", "policy"] as const;
+export type MarginAnchor = (typeof MARGIN_ANCHORS)[number];
+
 export interface FusionOptions {
   /** How the (possibly clipped) source values are combined into ℓ_fu. Paper default: max-margin. */
   strategy: FusionStrategy;
@@ -17,6 +21,12 @@ export interface FusionOptions {
   refOffset: number | null;
   /** ε in the confidence weights w_i ∝ 1 / (−c_i + ε). */
   epsilon: number;
+  /**
+   * (choice, default "pivot") max-margin's distance anchor: i* = argmax_j |c_j − ℓ_p0(y)| (static: works on
+   * precomputed data), or |c_j − ℓ_θ(y)| against the live policy (the spec's "legitimate option"; the selection is
+   * discrete, so the fused reference stays a constant for the gradient). Clipping is always against ℓ_p0.
+   */
+  marginTo: MarginAnchor;
 }
 
 export const DEFAULT_FUSION_OPTIONS: Readonly<FusionOptions> = Object.freeze({
@@ -25,6 +35,7 @@ export const DEFAULT_FUSION_OPTIONS: Readonly<FusionOptions> = Object.freeze({
   includePivot: false,
   refOffset: null,
   epsilon: 1e-8,
+  marginTo: "pivot",
 });
 
 /** Fills defaults and rejects unknown keys or out-of-range values. */
@@ -40,6 +51,9 @@ export function resolveFusionOptions(overrides: Partial<FusionOptions> = {}): Fu
   }
   if (opts.refOffset !== null && !(Number.isFinite(opts.refOffset) && opts.refOffset >= 0)) {
     throw new Error(`refOffset must be a finite number ≥ 0 or null, got ${opts.refOffset}`);
+  }
+  if (!(MARGIN_ANCHORS as readonly string[]).includes(opts.marginTo)) {
+    throw new Error(`unknown marginTo "${opts.marginTo}"; valid: ${MARGIN_ANCHORS.join(", ")}`);
   }
   if (!(Number.isFinite(opts.epsilon) && opts.epsilon > 0)) {
     throw new Error(`epsilon must be a finite number > 0, got ${opts.epsilon}`);

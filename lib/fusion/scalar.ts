@@ -52,13 +52,13 @@ export function fuseConfidence(values: readonly number[], epsilon: number): numb
   return weighted / total;
 }
 
-/** Max-margin selection: i* = argmax_j |c_j − ℓ_p0|, ties → lowest index.
+/** Max-margin selection: i* = argmax_j |c_j − a|, a = ℓ_p0 (or the live policy's ℓ_θ), ties → lowest index.
  *  maxMarginIndex([-0.2, -0.5, -0.5], -0.1) === 1 */
-export function maxMarginIndex(values: readonly number[], pivot: number): number {
+export function maxMarginIndex(values: readonly number[], anchor: number): number {
   let best = 0;
   let bestDist = -1;
   for (let j = 0; j < values.length; j++) {
-    const d = Math.abs(values[j] - pivot);
+    const d = Math.abs(values[j] - anchor);
     if (d > bestDist) {
       bestDist = d;
       best = j;
@@ -84,10 +84,11 @@ export interface FusedSide {
 
 /**
  * ℓ_fu for one response: clip each source against the pivot (if on), optionally add the pivot as a member,
- * combine with the strategy, optionally clamp to the offset band.
+combine with the strategy, optionally clamp to the offset band. `policy` (the live ℓ_θ(y)) is needed only
+ * when max-margin measures its distance to the policy (`marginTo: "policy"`).
  *   fuseSide("rejected", -0.13945, [-0.25559, -0.26779, -0.33685], DEFAULT_FUSION_OPTIONS).value === -0.33685
  */
-export function fuseSide(side: Side, pivot: number, sources: readonly number[], opts: FusionOptions): FusedSide {
+export function fuseSide(side: Side, pivot: number, sources: readonly number[], opts: FusionOptions, policy?: number): FusedSide {
   if (sources.length === 0) throw new RangeError("at least one source value is required");
   const n = sources.length;
   const values = new Array<number>(opts.includePivot ? n + 1 : n);
@@ -109,12 +110,19 @@ export function fuseSide(side: Side, pivot: number, sources: readonly number[], 
       value = fuseConfidence(values, opts.epsilon);
       break;
     case "max-margin":
-      selected = maxMarginIndex(values, pivot);
+      selected = maxMarginIndex(values, marginAnchor(pivot, opts, policy));
       value = values[selected];
       break;
   }
   if (opts.refOffset !== null) value = clampToOffset(value, pivot, opts.refOffset);
   return { value, selected, clipped };
+}
+
+/** max-margin's distance anchor: the pivot at init, or the live policy's value when `marginTo` is "policy". */
+export function marginAnchor(pivot: number, opts: Pick<FusionOptions, "marginTo">, policy?: number): number {
+  if (opts.marginTo !== "policy") return pivot;
+  if (policy === undefined || !Number.isFinite(policy)) throw new RangeError("max-margin with marginTo \"policy\" needs the policy's log-prob");
+  return policy;
 }
 
 /** The sequence-level numbers of one preference pair, already chosen as sums or per-token means. */
@@ -123,6 +131,9 @@ export interface PairScores {
   pivotRejected: number;
   sourceChosen: readonly number[];
   sourceRejected: readonly number[];
+  /** The live policy's values (only read by max-margin with `marginTo: "policy"`). */
+  policyChosen?: number;
+  policyRejected?: number;
 }
 
 export interface FusedPair {
@@ -133,7 +144,7 @@ export interface FusedPair {
 /** Fused reference for a pair; chosen and rejected are fused independently. */
 export function fusePair(scores: PairScores, opts: FusionOptions): FusedPair {
   return {
-    chosen: fuseSide("chosen", scores.pivotChosen, scores.sourceChosen, opts),
-    rejected: fuseSide("rejected", scores.pivotRejected, scores.sourceRejected, opts),
+    chosen: fuseSide("chosen", scores.pivotChosen, scores.sourceChosen, opts, scores.policyChosen),
+    rejected: fuseSide("rejected", scores.pivotRejected, scores.sourceRejected, opts, scores.policyRejected),
   };
 }

@@ -19,8 +19,10 @@ export interface FusedSideTensor {
  * ℓ_fu for a batch of one side's responses.
  * @param pivot   ℓ_p0(y): [B]
  * @param sources ℓ_i(y): [B, N]
+ * @param policy  ℓ_θ(y): [B], read only by max-margin with `marginTo: "policy"` (it only decides the pick: argmax has no gradient)
  */
-export function fuseSideTensor(side: Side, pivot: tf.Tensor1D, sources: tf.Tensor2D, opts: FusionOptions): FusedSideTensor {
+export function fuseSideTensor(side: Side, pivot: tf.Tensor1D, sources: tf.Tensor2D, opts: FusionOptions, policy?: tf.Tensor1D): FusedSideTensor {
+  if (opts.strategy === "max-margin" && opts.marginTo === "policy" && !policy) throw new Error('max-margin with marginTo "policy" needs the policy\'s log-probs');
   const out = tf.tidy(() => {
     const p = pivot.expandDims(1) as tf.Tensor2D; // [B, 1]
     const clipped = (opts.clip
@@ -42,7 +44,8 @@ export function fuseSideTensor(side: Side, pivot: tf.Tensor1D, sources: tf.Tenso
         break;
       }
       case "max-margin": {
-        const d = tf.abs(tf.sub(c, p)); // [B, N]
+        const anchor = opts.marginTo === "policy" ? (policy!.expandDims(1) as tf.Tensor2D) : p; // [B, 1]
+        const d = tf.abs(tf.sub(c, anchor)); // [B, N]
         const isMax = tf.equal(d, tf.max(d, 1, true)); // [B, N]
         // Ties → lowest index: among maximal entries pick the one with the largest (N − j).
         const rank = tf.sub(tf.scalar(n, "int32"), tf.range(0, n, 1, "int32")); // [N]

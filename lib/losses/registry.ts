@@ -37,7 +37,7 @@ function fusedReference(side: "chosen" | "rejected", r: ResponseScores, cfg: Los
   const pivot = pick(need(r.ref, "ref log-probs (ref_* columns)", loss), cfg.lengthNorm);
   const src = need(r.sources, "source log-probs (fuse_* columns)", loss);
   const sources = cfg.lengthNorm ? src.mean : src.sum;
-  const fused = fuseSideTensor(side, pivot, sources, cfg.fusion);
+  const fused = fuseSideTensor(side, pivot, sources, cfg.fusion, pick(r.policy, cfg.lengthNorm));
   const metrics: Record<string, tf.Scalar> = {
     [`fusion/clip_rate_${side}`]: tf.tidy(() => tf.mean(fused.clipped.cast("float32"))) as tf.Scalar,
   };

@@ -35,9 +35,9 @@ export interface Annotation {
 
 /** Fuses one record: ℓ_fu on both sides, z = β[(ℓ_θ − ℓ_fu)(y_w) − (ℓ_θ − ℓ_fu)(y_l)], loss −log σ(z), weight σ(−z). */
 export function annotateRecord(r: PreferenceRecord, s: FuseSettings): Annotation {
-  const scores = pairScores(r, s.lengthNorm);
-  const fused = fusePair(scores, s);
   const policy = policyScores(r, s.lengthNorm);
+  const scores = { ...pairScores(r, s.lengthNorm), policyChosen: policy.chosen, policyRejected: policy.rejected };
+  const fused = fusePair(scores, s);
   const z = preferenceLogit(s.beta, policy.chosen, fused.chosen.value, policy.rejected, fused.rejected.value);
   return {
     columns: {

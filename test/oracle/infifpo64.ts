@@ -13,6 +13,7 @@ export interface OracleSettings {
   includePivot?: boolean;
   refOffset?: number | null;
   epsilon?: number;
+  marginTo?: "pivot" | "policy";
 }
 
 export interface OracleRecord {
@@ -46,6 +47,7 @@ export function oracleFuse(
   p0: number,
   src: number[],
   s: OracleSettings,
+  policy?: number,
 ): { value: number; index: number | null } {
   // Clipping: chosen → max(ℓ_i, ℓ_p0); rejected → min(ℓ_i, ℓ_p0).
   let c = src.map((v) => (s.clip ? (chosenSide ? (v > p0 ? v : p0) : (v < p0 ? v : p0)) : v));
@@ -60,7 +62,9 @@ export function oracleFuse(
     const tot = raw.reduce((a, b) => a + b, 0);
     value = c.reduce((acc, v, i) => acc + (raw[i] / tot) * v, 0);
   } else {
-    const dist = c.map((v) => Math.abs(v - p0));
+    // distance to the pivot at init, or to the live policy (marginTo "policy")
+    const anchor = s.marginTo === "policy" ? (policy as number) : p0;
+    const dist = c.map((v) => Math.abs(v - anchor));
     const m = Math.max(...dist);
     index = dist.indexOf(m); // first (lowest) index among ties
     value = c[index];
