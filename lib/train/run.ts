@@ -38,6 +38,8 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Extra Trainer hooks (tests, notebooks). */
   onCheckpoint?: (dir: string, step: number) => void | Promise<void>;
+  /** Called after every step with its metrics record (e.g. an outer progress bar). */
+  onStep?: TrainerOptions<unknown>["onStep"];
 }
 
 export interface RunResult extends TrainResult {
@@ -133,6 +135,7 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
       extra: { model: model.config },
       progress: config.progress,
       onCheckpoint: opts.onCheckpoint,
+      onStep: opts.onStep,
     };
 
     // Either kind: encode the train (and eval) file, size the run from the data, build the trainer.
