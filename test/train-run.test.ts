@@ -114,6 +114,23 @@ describe("infifpo train (CLI)", () => {
     expect(r2.stderr).toMatch(/pairs\.jsonl:3: field "ref_mean_chosen_logps"/);
   });
 
+  it("DPO / IPO / hinge / SimPO / SFT train from TRL-shaped files with only ref_* columns; InfiFPO names the missing fuse_* field", async () => {
+    const s = setup(8);
+    const lines = fs.readFileSync(s.pairs, "utf8").trim().split("\n").map((l) => {
+      const o = JSON.parse(l);
+      for (const k of Object.keys(o)) if (k.startsWith("fuse_")) delete o[k];
+      return JSON.stringify(o);
+    });
+    fs.writeFileSync(s.pairs, lines.join("\n") + "\n");
+    for (const name of ["dpo", "ipo", "hinge", "simpo", "sft"]) {
+      const cfg = resolveTrainConfig("smoke", [{ where: "t", values: { outDir: path.join(s.dir, `o-${name}`), data: { train: s.pairs }, model: { init: s.pivot }, loss: { name }, progress: "none", loop: { maxSteps: 2, evalEvery: 0 } } }]);
+      const r = await runTraining(cfg, { log: () => {} });
+      expect(r.history.at(-1)!.loss, name).toBeGreaterThan(0);
+    }
+    const cfg = resolveTrainConfig("smoke", [{ where: "t", values: { outDir: path.join(s.dir, "o-infifpo"), data: { train: s.pairs }, model: { init: s.pivot }, progress: "none" } }]);
+    await expect(runTraining(cfg, { log: () => {} })).rejects.toThrow(/pairs\.jsonl:1: field "fuse_chosen_logps": missing \(loss infifpo reads the sources' fuse_\* columns\)/);
+  });
+
   it("kill -9 mid-run, then --resume: final weights byte-identical to an uninterrupted run", async () => {
     const extra = { preset: null, progress: "none", data: { train: "pairs.jsonl", maxExamples: 16 }, loop: { maxSteps: 40, batchSize: 4, checkpointEvery: 5, evalEvery: 0, logEvery: 1 }, optim: { lr: 0.003, warmupSteps: 3 } };
     const a = setup(16, extra);

@@ -109,7 +109,9 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
   try {
     const C = model.config.contextLength;
     const trunc = config.model.truncate;
-    const needsColumns = spec.requires.includes("ref") || spec.requires.includes("sources");
+    // Only the losses that read the sources need the full published record; the others (DPO, IPO, hinge, SimPO,
+    // SFT) train from TRL's own shape, pairs with just the ref_* columns they read (checked per example).
+    const needsSources = spec.requires.includes("sources");
     const loopBase = config.loop;
 
     const loop: LoopConfig = {
@@ -151,7 +153,17 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
     };
     let trainer: Trainer<PreferenceExample> | Trainer<PairEncoding>;
     if (config.kind === "preference") {
-      const validate = needsColumns ? recordValidator() : validatePair;
+      const full = recordValidator();
+      const validate = needsSources
+        ? (o: unknown, loc: { file: string; line: number }) => {
+            try {
+              return full(o, loc);
+            } catch (e) {
+              if (e instanceof DataError && e.field?.startsWith("fuse_")) throw new DataError(loc, e.field, `${e.reason} (loss ${spec.name} reads the sources' fuse_* columns)`);
+              throw e;
+            }
+          }
+        : validatePair;
       trainer = await makeTrainer(
         async (file) =>
           (await readAll<PreferencePair>(file, validate, file === config.data.train ? config.data.maxExamples : null)).map((r) =>
