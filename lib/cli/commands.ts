@@ -13,5 +13,8 @@ export async function loadCommands(): Promise<CommandModule[]> {
     import("./stats"),
     import("./train"),
     import("./score"),
+    import("./tokenizer"),
+    import("./init"),
+    import("./lab"),
   ]);
 }

@@ -11,6 +11,7 @@ import { resolveTrainConfig } from "../train/config";
 import { runTraining, type RunOptions } from "../train/run";
 import { saveTokenizer, trainTokenizer, type TokenizerKind } from "../tokenizers";
 import { TaskStream, type StreamPart } from "../tasks";
+import type { ProgressMode } from "../train/progress";
 
 /** How a lab model's tokenizer is built: a kind and its training options. */
 export interface TokenizerSpec {
@@ -41,7 +42,7 @@ export async function trainScratchModel(
   parts: StreamPart[],
   exclude: ReadonlySet<string>,
   dir: string,
-  opts: Pick<RunOptions, "log" | "onStep"> & { backend?: string } = {},
+  opts: Pick<RunOptions, "log" | "onStep"> & { backend?: string; progress?: ProgressMode } = {},
 ): Promise<string> {
   fs.mkdirSync(dir, { recursive: true });
   const corpus = path.join(dir, "corpus.jsonl");
@@ -74,7 +75,7 @@ export async function trainScratchModel(
         optim: { lr: spec.lr, warmupSteps: spec.warmupSteps, schedule: "constant", beta2: 0.98, weightDecay: 0.01 },
         loop: { maxSteps: spec.steps, batchSize: spec.batchSize, logEvery: 50, evalEvery: 0, checkpointEvery: 500, keepCheckpoints: 1, seed: spec.seed },
         backend: opts.backend ?? "auto",
-        progress: "none",
+        progress: opts.progress ?? "none",
       },
     },
   ]);
