@@ -16,8 +16,11 @@ export interface SourceConfig {
 }
 
 export interface LabConfig {
-  /** The benchmarks: every family's test set is `testSize` distinct prompts drawn with `seed` (never trained on). */
-  benchmarks: { seed: number; testSize: number; families: string[]; levels: Record<string, number> };
+  /**
+   * The benchmarks: every family's test set is the first `testSize` distinct prompts drawn with `seed`. Training
+   * never sees the first `excludeSize` (≥ testSize) of them, so presets with different test sizes share models.
+   */
+  benchmarks: { seed: number; testSize: number; excludeSize: number; families: string[]; levels: Record<string, number> };
   /** Shape of every lab model (a lib/model preset and overrides; vocabSize comes from each tokenizer). */
   model: { preset: string; overrides: Record<string, unknown> };
   /** Training of the from-scratch models (sources and the initial pivot). */
@@ -56,7 +59,7 @@ export const ALL_VARIANTS = [
 ];
 
 const QUICK: LabConfig = {
-  benchmarks: { seed: 1234, testSize: 200, families: [...TASK_NAMES], levels: {} },
+  benchmarks: { seed: 1234, testSize: 200, excludeSize: 500, families: [...TASK_NAMES], levels: {} },
   model: { preset: "lab", overrides: {} },
   pretrain: { batchSize: 64, lr: 1e-3, warmupSteps: 100, specialtyWeight: 0.8, tokenizerCorpus: 20000, seed: 7 },
   sources: SOURCES,
@@ -71,20 +74,18 @@ const QUICK: LabConfig = {
 };
 
 export const LAB_PRESETS: Readonly<Record<string, LabConfig>> = Object.freeze({
-  /** Tests: every stage and every variant on tiny models trained from scratch; numbers mean nothing. */
+  /**
+   * Tests: every stage and every variant, two seeds, on the shipped models (models trained from scratch for a few
+   * steps cannot finish a response, so they would yield no preference pairs); tiny data, numbers mean little.
+   */
   smoke: {
     ...QUICK,
     benchmarks: { ...QUICK.benchmarks, testSize: 12 },
-    model: { preset: "lab", overrides: { dModel: 32, nLayers: 1, contextLength: 64 } },
-    pretrain: { ...QUICK.pretrain, batchSize: 16, warmupSteps: 2, tokenizerCorpus: 400 },
-    sources: SOURCES.map((s) => ({ ...s, steps: 12 })),
-    pivot: { ...QUICK.pivot, steps: 8 },
     seeds: [1, 2],
-    data: { prompts: 48, k: 2, temperature: 1 },
-    sft: { epochs: 1, batchSize: 8, lr: 1e-3, warmupSteps: 0 },
-    pref: { epochs: 1, batchSize: 8, lr: 1e-3, warmupSteps: 0 },
+    data: { prompts: 64, k: 2, temperature: 1 },
+    sft: { epochs: 1, batchSize: 16, lr: 5e-4, warmupSteps: 0 },
+    pref: { epochs: 1, batchSize: 16, lr: 2e-4, warmupSteps: 0 },
     bootstrap: 200,
-    shipped: null,
   },
   /** `npm start`: shipped sources, one seed. */
   quick: QUICK,
@@ -164,6 +165,7 @@ export function resolveLabConfig(preset: string, overrides: { where: string; val
     if (!Number.isInteger(x) || x < min) throw new UserError(`lab config "${name}" must be an integer ≥ ${min}, got ${x}`);
   };
   int(cfg.benchmarks.testSize, "benchmarks.testSize", 1);
+  if (cfg.benchmarks.testSize > cfg.benchmarks.excludeSize) throw new UserError(`lab config "benchmarks.testSize" (${cfg.benchmarks.testSize}) must be ≤ "benchmarks.excludeSize" (${cfg.benchmarks.excludeSize}): training excludes only the first excludeSize test prompts`);
   int(cfg.data.prompts, "data.prompts", 2);
   int(cfg.data.k, "data.k", 1);
   if (!(cfg.data.temperature > 0)) throw new UserError(`lab config "data.temperature" must be > 0, got ${cfg.data.temperature}`);

@@ -90,9 +90,14 @@ type Loaded = { model: Model; tokenizer: Tokenizer };
 export function labBenchmarks(cfg: LabConfig): { benchmarks: Benchmark[]; exclude: Set<string> } {
   const benchmarks = cfg.benchmarks.families.map((name) => {
     const family = TASKS[name];
-    return { family, items: testSet(family, { seed: cfg.benchmarks.seed, size: cfg.benchmarks.testSize, level: cfg.benchmarks.levels[name] }) };
+    // testSet's items are a prefix of one seeded sequence: the first testSize of the excludeSize excluded ones
+    const all = testSet(family, { seed: cfg.benchmarks.seed, size: cfg.benchmarks.excludeSize, level: cfg.benchmarks.levels[name] });
+    return { family, items: all.slice(0, cfg.benchmarks.testSize), excluded: all };
   });
-  return { benchmarks, exclude: new Set(benchmarks.flatMap((b) => b.items.map((it) => it.prompt))) };
+  return {
+    benchmarks: benchmarks.map(({ family, items }) => ({ family, items })),
+    exclude: new Set(benchmarks.flatMap((b) => b.excluded.map((it) => it.prompt))),
+  };
 }
 
 /** The from-scratch spec of every lab model: the pivot first, then the sources in config order. */
@@ -110,7 +115,8 @@ export function modelSpecs(cfg: LabConfig): (ScratchModelSpec & { role: "pivot" 
 
 /** A from-scratch model's cache key: its spec and the benchmarks it must not see. */
 export function modelKey(spec: ScratchModelSpec, cfg: LabConfig): string {
-  return configKey({ spec, benchmarks: cfg.benchmarks, version: 1 });
+  const { testSize: _, ...b } = cfg.benchmarks;
+  return configKey({ spec, benchmarks: b, version: 1 });
 }
 
 function timer(): () => number {
@@ -133,20 +139,15 @@ function writeJsonl(file: string, rows: readonly object[]): void {
   writeFileAtomic(file, rows.map((r) => serializeRecord(r)).join("\n") + (rows.length ? "\n" : ""));
 }
 
-/** Runs (or resumes) the whole lab; returns everything the report needs. */
-export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOutputs> {
+/** Stage 1: the initial pivot and the sources — shipped checkpoints when their key and checksum match, else trained (cached). */
+export async function labModels(
+  cfg: LabConfig,
+  opts: LabRunOptions,
+  exclude: ReadonlySet<string> = labBenchmarks(cfg).exclude,
+): Promise<{ specs: ReturnType<typeof modelSpecs>; files: string[]; models: LabOutputs["models"] }> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
   const progress = opts.progress ?? "auto";
-  const backend = await initBackend({ backend: opts.backend, log });
-  const timings: Record<string, number> = {};
   const root = opts.cacheDir;
-  const { benchmarks, exclude } = labBenchmarks(cfg);
-  const benchKey = configKey(cfg.benchmarks);
-  const families = cfg.benchmarks.families.map((f) => TASKS[f]);
-  const variants = cfg.variants.map((v) => variantSpec(v, cfg.sources.length));
-
-  // ---- 1. the pivot at init and the sources -------------------------------------------------------------
-  let t = timer();
   const manifest = cfg.shipped && !opts.retrain ? readManifest(cfg.shipped) : null;
   const specs = modelSpecs(cfg);
   const modelFiles: string[] = [];
@@ -172,9 +173,28 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
       file = st.result.modelFile;
     }
     modelFiles.push(file);
-    const { tokenizer } = loadModel(file);
-    modelsOut.push({ name: spec.name, role: spec.role, specialty: spec.specialty, tokenizer: spec.tokenizer.kind, vocabSize: tokenizer.vocabSize, file, shipped: fromShipped });
+    const lm = loadModel(file);
+    modelsOut.push({ name: spec.name, role: spec.role, specialty: spec.specialty, tokenizer: spec.tokenizer.kind, vocabSize: lm.tokenizer.vocabSize, file, shipped: fromShipped });
+    disposeModel(lm.model);
   }
+  return { specs, files: modelFiles, models: modelsOut };
+}
+
+/** Runs (or resumes) the whole lab; returns everything the report needs. */
+export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOutputs> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
+  const progress = opts.progress ?? "auto";
+  const backend = await initBackend({ backend: opts.backend, log });
+  const timings: Record<string, number> = {};
+  const root = opts.cacheDir;
+  const { benchmarks, exclude } = labBenchmarks(cfg);
+  const benchKey = configKey(cfg.benchmarks);
+  const families = cfg.benchmarks.families.map((f) => TASKS[f]);
+  const variants = cfg.variants.map((v) => variantSpec(v, cfg.sources.length));
+
+  // ---- 1. the pivot at init and the sources -------------------------------------------------------------
+  let t = timer();
+  const { specs, files: modelFiles, models: modelsOut } = await labModels(cfg, { ...opts, log, progress }, exclude);
   timings.models = t();
   const names = specs.map((s) => s.name);
 

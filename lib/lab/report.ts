@@ -1,0 +1,144 @@
+/**
+ * `runs/<run-id>/report.html`: one self-contained page (plotly inlined, no network) with the sanity gates at the
+ * top — a failed gate is a red banner, not a footnote — then the headline table, charts, per-benchmark numbers,
+ * the preference data's statistics, timings and the full config.
+ */
+import { figureHtml, plotlyBundleHtml } from "../viz/html";
+import type { Figure, Trace } from "../viz/types";
+import type { Difference, LabResults } from "./aggregate";
+import type { Estimate } from "./stats";
+
+/** Per-variant training curves (seed → rows of metrics.jsonl), optional. */
+export type Curves = Record<string, { step: number; loss: number }[]>;
+
+const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "—");
+const ci = (e: Estimate) => `${pct(e.mean)} <span class="ci">[${pct(e.lo)}, ${pct(e.hi)}]</span>`;
+const dcell = (d?: Difference) => {
+  if (!d) return "<td>—</td>";
+  const cls = d.lo > 0 ? "up" : d.hi < 0 ? "down" : "";
+  return `<td class="${cls}">${d.mean >= 0 ? "+" : ""}${pct(d.mean)} <span class="ci">[${pct(d.lo)}, ${pct(d.hi)}]</span><br><span class="ci">P(&gt;0) ${d.pPositive.toFixed(2)}</span></td>`;
+};
+
+function errorBars(names: string[], es: Estimate[], title: string, yTitle: string, color?: string): Figure {
+  const t: Trace = {
+    type: "bar", x: names, y: es.map((e) => 100 * e.mean),
+    error_y: { type: "data", symmetric: false, array: es.map((e) => 100 * (e.hi - e.mean)), arrayminus: es.map((e) => 100 * (e.mean - e.lo)) },
+    hovertemplate: "%{x}: %{y:.1f}%<extra></extra>",
+  };
+  if (color) t.marker = { color };
+  return { data: [t], layout: { title: { text: title }, yaxis: { title: { text: yTitle } }, margin: { l: 60, r: 20, t: 50, b: 110 }, height: 420 } };
+}
+
+function heatmap(r: LabResults): Figure {
+  const fams = r.benchmarks.map((b) => `${b.family} (${b.category})`);
+  const z = r.rows.map((row) => r.benchmarks.map((b) => 100 * row.perBenchmark[b.family].mean));
+  const t = {
+    type: "heatmap", x: fams, y: r.rows.map((x) => x.name), z, zmin: 0, zmax: 100, colorscale: "Viridis",
+    text: z.map((row) => row.map((v) => v.toFixed(0))), texttemplate: "%{text}", hovertemplate: "%{y} on %{x}: %{z:.1f}%<extra></extra>",
+  } as unknown as Trace;
+  return { data: [t], layout: { title: { text: "Accuracy (%) per benchmark" }, height: 80 + 26 * r.rows.length, margin: { l: 150, r: 20, t: 50, b: 120 }, yaxis: { autorange: "reversed" } } };
+}
+
+function deltaChart(r: LabResults, key: "vsDpo" | "vsSft", title: string): Figure | null {
+  const rows = r.rows.filter((x) => x[key]);
+  if (rows.length === 0) return null;
+  const d = rows.map((x) => x[key]!.overall);
+  const t: Trace = {
+    type: "scatter", mode: "markers", y: rows.map((x) => x.name), x: d.map((e) => 100 * e.mean), orientation: "h",
+    error_x: { type: "data", symmetric: false, array: d.map((e) => 100 * (e.hi - e.mean)), arrayminus: d.map((e) => 100 * (e.mean - e.lo)) },
+    marker: { size: 9, color: d.map((e) => (e.lo > 0 ? "#2a9d8f" : e.hi < 0 ? "#e76f51" : "#6c757d")) },
+    hovertemplate: "%{y}: %{x:+.1f} pp<extra></extra>",
+  };
+  return {
+    data: [t],
+    layout: {
+      title: { text: title }, height: 80 + 28 * rows.length, margin: { l: 150, r: 20, t: 50, b: 50 },
+      xaxis: { title: { text: "difference in overall accuracy (pp), 95% paired bootstrap CI" }, zeroline: true, zerolinewidth: 2 },
+      yaxis: { autorange: "reversed" },
+    },
+  };
+}
+
+function pairChart(r: LabResults): Figure {
+  const seeds = Object.keys(r.pairStats);
+  const models = [...new Set(seeds.flatMap((s) => [...Object.keys(r.pairStats[s].chosenBy), ...Object.keys(r.pairStats[s].rejectedBy)]))];
+  const sum = (f: (s: string, m: string) => number) => models.map((m) => seeds.reduce((a, s) => a + f(s, m), 0));
+  return {
+    data: [
+      { type: "bar", name: "chosen", x: models, y: sum((s, m) => r.pairStats[s].chosenBy[m] ?? 0) },
+      { type: "bar", name: "rejected", x: models, y: sum((s, m) => r.pairStats[s].rejectedBy[m] ?? 0) },
+    ],
+    layout: { title: { text: "Who wrote the chosen and the rejected responses (all seeds)" }, barmode: "group", height: 380, yaxis: { title: { text: "pairs" } } },
+  };
+}
+
+function curveChart(curves: Curves): Figure | null {
+  const names = Object.keys(curves).filter((k) => curves[k].length > 0);
+  if (names.length === 0) return null;
+  return {
+    data: names.map((n) => ({ type: "scatter", mode: "lines", name: n, x: curves[n].map((p) => p.step), y: curves[n].map((p) => p.loss) }) as Trace),
+    layout: { title: { text: "Preference-training loss (first seed)" }, height: 420, xaxis: { title: { text: "step" } }, yaxis: { title: { text: "loss" } } },
+  };
+}
+
+/** The whole report page. */
+export function reportHtml(r: LabResults, opts: { curves?: Curves; plotly?: string } = {}): string {
+  const failed = r.gates.filter((g) => !g.pass);
+  const gateBanner = failed.length
+    ? `<div class="banner fail"><b>${failed.length} of ${r.gates.length} sanity gate${r.gates.length > 1 ? "s" : ""} FAILED</b> — the comparisons below are not meaningful until they pass.</div>`
+    : `<div class="banner ok">All ${r.gates.length} sanity gates pass.</div>`;
+  const gates = `<table><tr><th></th><th>gate</th><th>measured</th></tr>${r.gates.map((g) => `<tr class="${g.pass ? "ok" : "fail"}"><td>${g.pass ? "✔ pass" : "✘ FAIL"}</td><td>${esc(g.name)}</td><td>${esc(g.detail)}</td></tr>`).join("")}</table>`;
+  const head = `<tr><th>model</th><th>what it is</th>${r.categories.map((c) => `<th>${esc(c)}</th>`).join("")}<th>overall</th><th>Δ overall vs DPO (pp)</th><th>Δ overall vs SFT (pp)</th></tr>`;
+  const body = r.rows.map((row) => `<tr class="${row.group}"><td><b>${esc(row.name)}</b></td><td class="label">${esc(row.label)}</td>${r.categories.map((c) => `<td>${ci(row.perCategory[c])}</td>`).join("")}<td><b>${ci(row.overall)}</b></td>${dcell(row.vsDpo?.overall)}${dcell(row.vsSft?.overall)}</tr>`).join("");
+  const bench = `<table><tr><th>model</th>${r.benchmarks.map((b) => `<th>${esc(b.family)}<br><span class="ci">${esc(b.category)}, n=${b.items}</span></th>`).join("")}</tr>${r.rows.map((row) => `<tr><td>${esc(row.name)}</td>${r.benchmarks.map((b) => `<td>${ci(row.perBenchmark[b.family])}</td>`).join("")}</tr>`).join("")}</table>`;
+  const catDelta = (key: "vsDpo" | "vsSft") => `<table><tr><th>variant</th>${r.categories.map((c) => `<th>${esc(c)}</th>`).join("")}<th>overall</th></tr>${r.rows.filter((x) => x[key]).map((row) => `<tr><td>${esc(row.name)}</td>${r.categories.map((c) => dcell(row[key]!.perCategory[c])).join("")}${dcell(row[key]!.overall)}</tr>`).join("")}</table>`;
+  const seeds = Object.keys(r.pairStats);
+  const pairs = `<table><tr><th>seed</th><th>prompts</th><th>SFT examples</th><th>pairs</th><th>dropped (tie / too few finished)</th><th>mean reward chosen / rejected</th><th>chosen &gt; rejected</th></tr>${seeds.map((s) => {
+    const p = r.pairStats[s];
+    return `<tr><td>${s}</td><td>${p.prompts}</td><td>${p.sft}</td><td>${p.pairs}</td><td>${p.dropped.tie} / ${p.dropped["too-few"]}</td><td>${p.meanRewardChosen.toFixed(3)} / ${p.meanRewardRejected.toFixed(3)}</td><td>${pct(p.chosenBeatsRejected)}%</td></tr>`;
+  }).join("")}</table>`;
+  const samp = seeds.length ? r.pairStats[seeds[0]].samples : {};
+  const samples = `<table><tr><th>model</th><th>finished (EOS within budget)</th><th>mean reward of finished</th></tr>${Object.entries(samp).map(([m, x]) => `<tr><td>${esc(m)}</td><td>${pct(x.finished)}%</td><td>${x.meanReward.toFixed(3)}</td></tr>`).join("")}</table>`;
+  const total = Object.values(r.timings).reduce((a, b) => a + b, 0);
+  const timings = `<table><tr><th>stage</th><th>seconds</th></tr>${Object.entries(r.timings).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v.toFixed(1)}</td></tr>`).join("")}<tr><td><b>total</b></td><td><b>${total.toFixed(1)}</b></td></tr></table>`;
+
+  const overallRows = r.rows;
+  const figs: (Figure | null)[] = [
+    errorBars(overallRows.map((x) => x.name), overallRows.map((x) => x.overall), "Overall accuracy (equal-weight mean of categories), 95% CI", "accuracy (%)", "#457b9d"),
+    heatmap(r),
+    deltaChart(r, "vsDpo", "Each variant − DPO, overall"),
+    deltaChart(r, "vsSft", "Each variant − SFT, overall"),
+    pairChart(r),
+    curveChart(opts.curves ?? {}),
+  ];
+  const plots = figs.filter((f): f is Figure => f !== null).map((f, i) => figureHtml(f, `fig${i}`));
+
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>InfiFPO fusion lab — ${esc(r.runId)}</title>
+<style>
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1280px;padding:0 16px;color:#222}
+table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:right;vertical-align:top}
+th{background:#f4f4f4}td:first-child,th:first-child,td.label{text-align:left}.ci{color:#777;font-size:11px}
+.banner{padding:14px 18px;border-radius:6px;font-size:18px;margin:12px 0}.banner.ok{background:#e6f4ea;border:2px solid #34a853}
+.banner.fail{background:#fdecea;border:3px solid #d93025;color:#a50e0e}tr.fail td{background:#fdecea;color:#a50e0e;font-weight:600}
+tr.ok td:first-child{color:#188038}td.up{background:#e6f4ea}td.down{background:#fdecea}tr.base td{background:#fafafa}
+pre{background:#f6f8fa;padding:12px;overflow:auto;font-size:12px}
+</style></head><body>
+<h1>InfiFPO fusion lab — run <code>${esc(r.runId)}</code></h1>
+<p>preset <b>${esc(r.preset)}</b> · backend <b>${esc(r.backend)}</b> · seeds ${r.seeds.join(", ")} · ${r.bootstrap.replicates} bootstrap replicates (seeds × items) · config key <code>${r.configKey.slice(0, 12)}</code> · ${esc(r.createdAt)} · total stage time ${(total / 60).toFixed(1)} min</p>
+<h2>Sanity gates</h2>${gateBanner}${gates}
+<h2>Headline: accuracy (%) with 95% CI</h2>
+<p>Exact match on held-out test sets (multiple choice: log-likelihood acc). Categories are equal-weight means of their benchmarks, overall the equal-weight mean of categories. Differences are paired bootstrap intervals on the same seeds and items; green = interval above 0, red = below.</p>
+<table>${head}${body}</table>
+${plotlyBundleHtml(opts.plotly)}
+${plots.join("\n")}
+<h2>Per benchmark</h2>${bench}
+<h2>Per category: each variant − DPO (pp)</h2>${catDelta("vsDpo")}
+<h2>Per category: each variant − SFT (pp)</h2>${catDelta("vsSft")}
+<h2>Preference data</h2>${pairs}<h3>Samples (seed ${esc(seeds[0] ?? "—")})</h3>${samples}
+<h2>Timings</h2>${timings}
+<h2>Config</h2><pre>${esc(JSON.stringify(r.config, null, 2))}</pre>
+</body></html>
+`;
+}
