@@ -1,0 +1,167 @@
+/** lib/lab's pure parts: pair building, config and keys, the stage cache, the variant registry, aggregation. */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildPair, wrpoTriple, type Sample } from "../lib/lab/pairs";
+import { LAB_PRESETS, canonicalJson, configKey, parseLabSetting, resolveLabConfig } from "../lib/lab/config";
+import { cachedStage } from "../lib/lab/cache";
+import { variantSpec } from "../lib/lab/variants";
+import { aggregate, headlineTable, resultsCsv } from "../lib/lab/aggregate";
+import { reportHtml } from "../lib/lab/report";
+import { labBenchmarks, modelKey, modelSpecs, type LabOutputs, type PairStats } from "../lib/lab/pipeline";
+
+const s = (model: number, reward: number, finished = true, text = `${model}:${reward}`): Sample => ({ model, text, finished, reward });
+
+describe("preference pairs", () => {
+  it("chosen = best finished, rejected = worst; ties and < 2 finished are dropped", () => {
+    const o = buildPair([s(0, 0.5), s(1, 1), s(2, 0), s(3, 1, false)]);
+    expect(o).toEqual({ pair: { chosen: s(1, 1), rejected: s(2, 0) } });
+    expect(buildPair([s(0, 1), s(1, 1)])).toEqual({ dropped: "tie" });
+    expect(buildPair([s(0, 1), s(1, 0, false)])).toEqual({ dropped: "too-few" });
+  });
+  it("equal rewards: the earlier sample wins (deterministic)", () => {
+    const o = buildPair([s(0, 1, true, "a"), s(1, 1, true, "b"), s(2, 0, true, "c"), s(3, 0, true, "d")]);
+    expect("pair" in o && [o.pair.chosen.text, o.pair.rejected.text]).toEqual(["a", "c"]);
+  });
+  it("WRPO triple: best source and best pivot response, falling back to the chosen when they do not beat y_l", () => {
+    const samples = [s(0, 0.2), s(0, 0), s(1, 1), s(2, 0.5)];
+    const o = buildPair(samples);
+    if (!("pair" in o)) throw new Error("expected a pair");
+    const w = wrpoTriple(samples, o.pair);
+    expect(w.sourceChosen).toEqual(s(1, 1));
+    expect(w.chosen).toEqual(s(0, 0.2));
+    expect(w.rejected).toEqual(s(0, 0));
+    const only = [s(0, 0), s(1, 1), s(2, 0)];
+    const p = buildPair(only);
+    if (!("pair" in p)) throw new Error("expected a pair");
+    expect(wrpoTriple(only, p.pair).chosen).toEqual(s(1, 1)); // the pivot never beat y_l
+  });
+});
+
+describe("lab config", () => {
+  it("canonical JSON sorts keys at every level, so keys ignore key order", () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { f: 2, e: 1 }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"e":1,"f":2}]},"b":1}');
+    expect(configKey({ a: 1, b: 2 })).toBe(configKey({ b: 2, a: 1 }));
+    expect(configKey({ a: 1 })).not.toBe(configKey({ a: 2 }));
+  });
+  it("--set parses JSON values and nested keys; unknown keys and wrong types are named", () => {
+    expect(parseLabSetting("data.k=8")).toEqual({ data: { k: 8 } });
+    expect(parseLabSetting("pivot.name=p0")).toEqual({ pivot: { name: "p0" } });
+    const c = resolveLabConfig("quick", [{ where: "--set data.k=8", values: parseLabSetting("data.k=8") }]);
+    expect(c.data.k).toBe(8);
+    expect(() => resolveLabConfig("quick", [{ where: "--set data.kk=1", values: { data: { kk: 1 } } }])).toThrow(/--set data\.kk=1: unknown lab key "data\.kk"/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { data: { k: "many" } } }])).toThrow(/"data\.k" must be a number/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { seeds: [1, 1] } }])).toThrow(/duplicates/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { variants: ["dpo", "kto"] } }])).toThrow(/unknown variant "kto"/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { benchmarks: { testSize: 501 } } }])).toThrow(/excludeSize/);
+    expect(() => resolveLabConfig("nope")).toThrow(/unknown lab preset "nope"; valid: smoke, quick, full/);
+  });
+  it("presets share their models: model keys ignore the test size and the per-seed knobs", () => {
+    const keys = (p: string) => modelSpecs(resolveLabConfig(p)).map((sp) => modelKey(sp, resolveLabConfig(p)));
+    expect(keys("smoke")).toEqual(keys("quick"));
+    expect(keys("full")).toEqual(keys("quick"));
+    const other = resolveLabConfig("quick", [{ where: "x", values: { pretrain: { seed: 8 } } }]);
+    expect(modelSpecs(other).map((sp) => modelKey(sp, other))).not.toEqual(keys("quick"));
+    expect(new Set(keys("quick")).size).toBe(LAB_PRESETS.quick.sources.length + 1);
+  });
+  it("the test sets are prefixes of the excluded prompts, and every test prompt is excluded", () => {
+    const small = labBenchmarks(resolveLabConfig("smoke"));
+    const big = labBenchmarks(resolveLabConfig("full"));
+    for (const [i, b] of small.benchmarks.entries()) {
+      expect(big.benchmarks[i].items.slice(0, b.items.length)).toEqual(b.items);
+      for (const it of big.benchmarks[i].items) expect(small.exclude.has(it.prompt)).toBe(true);
+    }
+  });
+});
+
+describe("stage cache", () => {
+  it("runs a stage once per key, and again after an interrupted attempt", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lab-cache-"));
+    let runs = 0;
+    const a = await cachedStage(root, "x", "k1", async () => ({ n: ++runs }));
+    const b = await cachedStage(root, "x", "k1", async () => ({ n: ++runs }));
+    expect([a.cached, b.cached, b.result]).toEqual([false, true, { n: 1 }]);
+    await expect(cachedStage(root, "x", "k2", async () => {
+      runs++;
+      throw new Error("crash");
+    })).rejects.toThrow("crash");
+    const c = await cachedStage(root, "x", "k2", async () => ({ n: ++runs }));
+    expect([c.cached, c.result]).toEqual([false, { n: 3 }]);
+  });
+});
+
+describe("variant registry", () => {
+  it("maps names to losses, options and data files", () => {
+    expect(variantSpec("sft", 4).loss).toBeNull();
+    expect(variantSpec("wrpo", 4).data).toEqual({ kind: "wrpo" });
+    expect(variantSpec("infifpo-live", 4).options).toMatchObject({ fusion: { strategy: "max-margin", marginTo: "policy" } });
+    expect(variantSpec("infifpo-n2", 4).data).toEqual({ kind: "sources", n: 2 });
+    expect(() => variantSpec("infifpo-n5", 4)).toThrow(/4 sources/);
+    expect(() => variantSpec("orpo", 4)).toThrow(/unknown variant "orpo"/);
+  });
+});
+
+describe("aggregation", () => {
+  // two benchmarks in two categories, 4 items each; pivot + one math source; sft / dpo / infifpo over 2 seeds
+  const ev = (a: number[], b: number[]) => ({ arith: a.map((c) => ({ correct: c, score: c })), bool: b.map((c) => ({ correct: c, score: c })) });
+  const ps: PairStats = {
+    prompts: 4, sft: 2, pairs: 2, dropped: { tie: 0, "too-few": 0 }, chosenBy: { "src-math": 2 }, rejectedBy: { pivot: 2 },
+    meanRewardChosen: 1, meanRewardRejected: 0, chosenBeatsRejected: 1, samples: { pivot: { finished: 1, meanReward: 0.2 } },
+  };
+  const cfg = { ...resolveLabConfig("smoke"), bootstrap: 300 };
+  const out: LabOutputs = {
+    config: cfg, backend: "cpu",
+    benchmarks: [{ family: "arith", category: "math", items: 4, eval: "generate" }, { family: "bool", category: "reasoning", items: 4, eval: "generate" }],
+    models: [
+      { name: "pivot", role: "pivot", specialty: [], tokenizer: "char", vocabSize: 10, file: "p", shipped: true },
+      { name: "src-math", role: "source", specialty: ["math"], tokenizer: "digit", vocabSize: 10, file: "s", shipped: true },
+    ],
+    baseEvals: { pivot: ev([0, 0, 0, 1], [0, 1, 0, 0]), "src-math": ev([1, 1, 1, 0], [0, 0, 0, 0]) },
+    seeds: [1, 2].map((seed) => ({
+      seed, pairsFile: "", pairStats: ps, sftModel: "", models: {}, metrics: {},
+      evals: { sft: ev([1, 0, 0, 1], [1, 1, 0, 0]), dpo: ev([1, 1, 0, 1], [1, 1, 0, 0]), infifpo: seed === 1 ? ev([1, 1, 1, 1], [1, 1, 0, 0]) : ev([1, 1, 0, 1], [1, 1, 1, 0]) },
+    })),
+    variants: ["sft", "dpo", "infifpo"].map((v) => variantSpec(v, 1)),
+    timings: { models: 1 },
+  };
+  const r = aggregate(out, { runId: "t", preset: "smoke", configKey: "k", createdAt: "2026-01-01T00:00:00Z" });
+  const row = (n: string) => r.rows.find((x) => x.name === n)!;
+
+  it("point estimates: category = mean of its benchmarks, overall = mean of categories", () => {
+    expect(r.categories).toEqual(["math", "reasoning"]);
+    expect(row("pivot (init)").perCategory.math.mean).toBe(0.25);
+    expect(row("pivot (init)").overall.mean).toBe(0.25);
+    expect(row("infifpo").perBenchmark.arith.mean).toBe(7 / 8);
+    expect(row("infifpo").overall.mean).toBeCloseTo((7 / 8 + 5 / 8) / 2, 15);
+    for (const x of r.rows) for (const e of [x.overall, ...Object.values(x.perCategory)]) expect(e.lo <= e.mean + 1e-12 && e.mean <= e.hi + 1e-12).toBe(true);
+  });
+  it("paired differences against DPO and SFT, none for the baseline itself or the base models", () => {
+    expect(row("dpo").vsDpo).toBeUndefined();
+    expect(row("sft").vsSft).toBeUndefined();
+    expect(row("src-math").vsDpo).toBeUndefined();
+    expect(row("infifpo").vsDpo!.overall.mean).toBeCloseTo((7 / 8 + 5 / 8) / 2 - (6 / 8 + 4 / 8) / 2, 15);
+    expect(row("infifpo").vsDpo!.overall.pPositive).toBeGreaterThan(0.5);
+    expect(row("infifpo").vsDpo!.overall.lo).toBeGreaterThanOrEqual(0); // infifpo ≥ dpo on every item of every seed
+  });
+  it("gates: a source on its specialty, SFT overall, chosen > rejected", () => {
+    expect(r.gates.map((g) => [g.name, g.pass])).toEqual([
+      ["src-math beats the initial pivot on math", true],
+      ["the SFT pivot beats the initial pivot overall", true],
+      ["chosen responses score higher than rejected ones under the verifier", true],
+    ]);
+    const bad = aggregate({ ...out, baseEvals: { ...out.baseEvals, "src-math": ev([0, 0, 0, 0], [1, 1, 1, 1]) } }, { runId: "t", preset: "smoke", configKey: "k" });
+    expect(bad.gates[0].pass).toBe(false);
+    expect(reportHtml(bad, { plotly: "window.Plotly={}" })).toContain("1 of 3 sanity gates FAILED");
+  });
+  it("CSV, headline table and report carry every model", () => {
+    const csv = resultsCsv(r).trim().split("\n");
+    expect(csv[0]).toMatch(/^model,group,scope,key,mean,lo,hi,vs_dpo/);
+    expect(csv.length).toBe(1 + r.rows.length * (2 + 2 + 1));
+    const t = headlineTable(r);
+    for (const x of r.rows) expect(t).toContain(x.name);
+    const html = reportHtml(r, { plotly: "window.Plotly={}" });
+    expect(html).toContain("All 3 sanity gates pass.");
+    expect(html).not.toMatch(/<script[^>]+src=/); // self-contained
+  });
+});
