@@ -227,12 +227,17 @@ describe("numerical stability", () => {
 
 describe("gradients match finite differences of the float64 oracle", () => {
   // d loss / d (policy chosen, policy rejected, policy source-chosen) for one pair, by central differences.
-  for (const name of LOSS_NAMES) {
-    it(name, () => {
+  const cases: [string, string, Record<string, unknown>][] = [
+    ...LOSS_NAMES.map((n): [string, string, Record<string, unknown>] => [n, n, {}]),
+    // the selection then depends on θ: it must be a constant of the gradient, not a tape error
+    ["infifpo (max-margin to the live policy)", "infifpo", { fusion: { strategy: "max-margin", marginTo: "policy" } }],
+  ];
+  for (const [label, name, options] of cases) {
+    it(label, () => {
       const w: Slot = { pSum: [-12.5], pMean: [-0.9], rSum: [-11], rMean: [-0.8], sSum: [[-9, -14]], sMean: [[-0.7, -1.1]] };
       const l: Slot = { pSum: [-13], pMean: [-1.0], rSum: [-12], rMean: [-0.95], sSum: [[-10, -16]], sMean: [[-0.75, -1.3]] };
       const ws: Slot = { pSum: [-15], pMean: [-1.2], rSum: [-14], rMean: [-1.1], sSum: [[-8, -13]], sMean: [[-0.6, -1.0]] };
-      const cfg = resolveLossConfig(getLoss(name));
+      const cfg = resolveLossConfig(getLoss(name), options);
       const progress = 0.6;
       const count = 5;
       const f64 = (w2: Slot, l2: Slot, ws2: Slot) =>

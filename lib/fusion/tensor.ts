@@ -44,13 +44,21 @@ export function fuseSideTensor(side: Side, pivot: tf.Tensor1D, sources: tf.Tenso
         break;
       }
       case "max-margin": {
-        const anchor = opts.marginTo === "policy" ? (policy!.expandDims(1) as tf.Tensor2D) : p; // [B, 1]
-        const d = tf.abs(tf.sub(c, anchor)); // [B, N]
-        const isMax = tf.equal(d, tf.max(d, 1, true)); // [B, N]
-        // Ties → lowest index: among maximal entries pick the one with the largest (N − j).
-        const rank = tf.sub(tf.scalar(n, "int32"), tf.range(0, n, 1, "int32")); // [N]
-        selected = tf.argMax(tf.where(isMax, rank.expandDims(0).tile([c.shape[0] as number, 1]), tf.zerosLike(d).cast("int32")), 1) as tf.Tensor1D;
-        value = tf.sum(tf.mul(indicator(selected, n), c), 1);
+        if (opts.marginTo === "policy") {
+          // The selection is a constant of the loss (the reference is never differentiated): computed inside a
+          // customGrad with zero gradients, so the tape never reaches the non-differentiable argmax/equal ops
+          // that now depend on θ through the policy's log-probs.
+          const select = tf.customGrad(((cc: tf.Tensor2D, anchor: tf.Tensor1D) => ({
+            value: indicator(selectMaxMargin(cc, anchor.expandDims(1) as tf.Tensor2D), n),
+            gradFunc: () => [tf.zerosLike(cc), tf.zerosLike(anchor)],
+          })) as never) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+          const ind = select(c, policy!) as tf.Tensor2D;
+          selected = tf.argMax(ind, 1) as tf.Tensor1D;
+          value = tf.sum(tf.mul(ind, c), 1);
+        } else {
+          selected = selectMaxMargin(c as tf.Tensor2D, p);
+          value = tf.sum(tf.mul(indicator(selected, n), c), 1);
+        }
         break;
       }
     }
@@ -58,6 +66,18 @@ export function fuseSideTensor(side: Side, pivot: tf.Tensor1D, sources: tf.Tenso
     return selected ? { value, selected, clipped } : { value, clipped };
   }) as { value: tf.Tensor1D; selected?: tf.Tensor1D; clipped: tf.Tensor2D };
   return { value: out.value, selected: out.selected ?? null, clipped: out.clipped };
+}
+
+/** Index of the value farthest from `anchor` ([B, 1]) in each row of `c` ([B, N]); ties → lowest index. */
+function selectMaxMargin(c: tf.Tensor2D, anchor: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const n = c.shape[1] as number;
+    const d = tf.abs(tf.sub(c, anchor)); // [B, N]
+    const isMax = tf.equal(d, tf.max(d, 1, true)); // [B, N]
+    // Ties → lowest index: among maximal entries pick the one with the largest (N − j).
+    const rank = tf.sub(tf.scalar(n, "int32"), tf.range(0, n, 1, "int32")); // [N]
+    return tf.argMax(tf.where(isMax, rank.expandDims(0).tile([c.shape[0] as number, 1]), tf.zerosLike(d).cast("int32")), 1) as tf.Tensor1D;
+  });
 }
 
 /** One-hot rows as float32 [B, n] for int32 indices [B] (tf.oneHot refuses depth 1, a legitimate single source). */

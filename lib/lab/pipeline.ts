@@ -19,7 +19,7 @@ import { resolveTrainConfig } from "../train/config";
 import { runTraining } from "../train/run";
 import { writeFileAtomic } from "../train/checkpoint";
 import { createProgress, type ProgressMode } from "../train/progress";
-import { serializeRecord } from "../data/write";
+import { DEFAULT_FLOAT_FIELDS, recordSerializer } from "../data/write";
 import { recordValidator, readJsonl } from "../data/jsonl";
 import { cachedStage } from "./cache";
 import { configKey, type LabConfig } from "./config";
@@ -135,8 +135,11 @@ function disposeAll(ms: Loaded[]): void {
   for (const m of ms) disposeModel(m.model);
 }
 
+/** Rewards are floats too (partial credit): written with a fraction so Arrow infers one type per column. */
+const serialize = recordSerializer({ floatFields: [...DEFAULT_FLOAT_FIELDS, "reward_chosen", "reward_rejected"] });
+
 function writeJsonl(file: string, rows: readonly object[]): void {
-  writeFileAtomic(file, rows.map((r) => serializeRecord(r)).join("\n") + (rows.length ? "\n" : ""));
+  writeFileAtomic(file, rows.map(serialize).join("\n") + (rows.length ? "\n" : ""));
 }
 
 /** Stage 1: the initial pivot and the sources — shipped checkpoints when their key and checksum match, else trained (cached). */
@@ -205,7 +208,7 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
     if (evalCache.has(key)) return evalCache.get(key)!;
     const total = benchmarks.reduce((s, b) => s + b.items.length, 0);
     const st = await cachedStage(root, "eval", key, async () => {
-      const bar = createProgress(`eval ${label}`, progress);
+      const bar = createProgress(`eval ${label}`, progress, { plain: true });
       const [m] = await loadAll([file]);
       try {
         bar.start(total, 0);
@@ -349,7 +352,7 @@ async function samplePairs(
   const K = cfg.data.k;
   const budget = Math.max(...families.map((f) => f.maxAnswerChars)) + 1;
   const all: Sample[][] = items.map(() => []);
-  const bar = createProgress(`sample seed ${seed}`, progress);
+  const bar = createProgress(`sample seed ${seed}`, progress, { plain: true });
   bar.start(files.length * items.length * K, 0);
   const perModel: PairStats["samples"] = {};
   for (const [m, file] of files.entries()) {

@@ -30,7 +30,7 @@ function fmtSeconds(s: number): string {
 export function createProgress(
   label: string,
   mode: ProgressMode = "auto",
-  opts: { stream?: NodeJS.WriteStream; every?: number } = {},
+  opts: { stream?: NodeJS.WriteStream; every?: number; /** count only: no loss / tok/s columns (sampling, evaluation) */ plain?: boolean } = {},
 ): Progress {
   const stream = opts.stream ?? process.stderr;
   const resolved = mode === "auto" ? (stream.isTTY ? "bar" : "lines") : mode;
@@ -40,7 +40,7 @@ export function createProgress(
     const multi = new cliProgress.MultiBar(
       {
         stream,
-        format: `${label} |{bar}| {value}/{total} loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
+        format: opts.plain ? `${label} |{bar}| {value}/{total} | ETA {eta_formatted}` : `${label} |{bar}| {value}/{total} loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
         hideCursor: true,
         etaBuffer: 20,
         fps: 5,
@@ -78,6 +78,7 @@ export function createProgress(
         .filter(([k]) => k !== "loss" && k !== "tokensPerS")
         .map(([k, x]) => ` ${k} ${fmt(x)}`)
         .join("");
+      if (opts.plain) return void stream.write(`${label} ${done}/${total} eta ${fmtSeconds(eta)}\n`);
       stream.write(
         `${label} ${done}/${total} loss ${fmt(v.loss)}${extra} tok/s ${v.tokensPerS == null ? "-" : Math.round(v.tokensPerS)} eta ${fmtSeconds(eta)}\n`,
       );
