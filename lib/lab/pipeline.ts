@@ -407,8 +407,8 @@ async function samplePairs(
     stats.rejectedBy[names[p.rejected.model]] = (stats.rejectedBy[names[p.rejected.model]] ?? 0) + 1;
     stats.meanRewardChosen += p.chosen.reward / raw.length;
     stats.meanRewardRejected += p.rejected.reward / raw.length;
-    stats.chosenBeatsRejected += (p.chosen.reward > p.rejected.reward ? 1 : 0) / raw.length;
   }
+  stats.chosenBeatsRejected = raw.filter((p) => p.chosen.reward > p.rejected.reward).length / raw.length;
   const sftFile = path.join(dir, "sft.jsonl");
   writeJsonl(sftFile, sft);
   const rawFile = path.join(dir, "raw-pairs.json");
