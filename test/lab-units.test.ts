@@ -124,6 +124,7 @@ describe("aggregation", () => {
     })),
     variants: ["sft", "dpo", "infifpo"].map((v) => variantSpec(v, 1)),
     timings: { models: 1 },
+    stageSeconds: { "seed1.train.dpo": 2, "seed2.train.dpo": 2, "seed1.train.infifpo": 2.2, "seed2.train.infifpo": 2.2, "seed1.score": 1, "seed2.score": 1 },
   };
   const r = aggregate(out, { runId: "t", preset: "smoke", configKey: "k", createdAt: "2026-01-01T00:00:00Z" });
   const row = (n: string) => r.rows.find((x) => x.name === n)!;
@@ -153,6 +154,15 @@ describe("aggregation", () => {
     const bad = aggregate({ ...out, baseEvals: { ...out.baseEvals, "src-math": ev([0, 0, 0, 0], [1, 1, 1, 1]) } }, { runId: "t", preset: "smoke", configKey: "k" });
     expect(bad.gates[0].pass).toBe(false);
     expect(reportHtml(bad, { plotly: "window.Plotly={}" })).toContain("1 of 3 sanity gates FAILED");
+  });
+  it("the paper's claims: verdicts from the paired CI, cost from the stage times", () => {
+    const c = (t: string) => r.claims.find((x) => x.claim === t)!;
+    expect(c("InfiFPO beats DPO overall").verdict).not.toBe("not reproduced");
+    expect(c("InfiFPO beats DPO on math").difference!.mean).toBeCloseTo(1 / 8, 15);
+    expect(c("SFT improves on the initial pivot").verdict).toBe(c("SFT improves on the initial pivot").difference!.lo > 0 ? "reproduced" : "inconclusive");
+    expect(r.claims.find((x) => x.claim.startsWith("InfiFPO beats IPO"))).toBeUndefined(); // no IPO variant in this run
+    expect(c("InfiFPO costs about as much as DPO once source log-probs are precomputed")).toMatchObject({ verdict: "reproduced", difference: null });
+    expect(c("InfiFPO costs about as much as DPO once source log-probs are precomputed").evidence).toContain("1.10x");
   });
   it("CSV, headline table and report carry every model", () => {
     const csv = resultsCsv(r).trim().split("\n");

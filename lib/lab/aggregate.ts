@@ -35,6 +35,16 @@ export interface Gate {
   detail: string;
 }
 
+/** One of the paper's claims (spec, "What the paper reports") checked on this run. */
+export interface Claim {
+  claim: string;
+  /** reproduced: the paired 95% CI lies above 0 in the claimed direction; not reproduced: below; else inconclusive. */
+  verdict: "reproduced" | "not reproduced" | "inconclusive";
+  evidence: string;
+  /** The difference (claimed-better − claimed-worse) in accuracy, or null for cost claims. */
+  difference: Difference | null;
+}
+
 export interface LabResults {
   format: "infifpo-lab-results";
   version: 1;
@@ -49,8 +59,10 @@ export interface LabResults {
   categories: string[];
   rows: ModelRow[];
   gates: Gate[];
+  claims: Claim[];
   pairStats: Record<string, PairStats>;
   timings: Record<string, number>;
+  stageSeconds: Record<string, number>;
   /** The full resolved config. */
   config: unknown;
 }
@@ -143,6 +155,46 @@ export function aggregate(out: LabOutputs, meta: { runId: string; preset: string
     detail: `mean reward chosen ${rc.toFixed(3)} vs rejected ${rr.toFixed(3)}; chosen > rejected in ${ps.map((p) => `${pct(p.chosenBeatsRejected)}%`).join(", ")} of pairs (per seed)`,
   });
 
+  // ---- the paper's claims ---------------------------------------------------------------------------------
+  const claims: Claim[] = [];
+  const verdict = (d: Difference): Claim["verdict"] => (d.lo > 0 ? "reproduced" : d.hi < 0 ? "not reproduced" : "inconclusive");
+  const claim = (text: string, better: string, worse: string, cat?: string) => {
+    const a = idx(better), b = idx(worse);
+    if (a < 0 || b < 0 || (cat && !cats.includes(cat as never))) return;
+    const f = cat ? (bm: ArrayLike<number>) => catMean(bm, cat) : overallMean;
+    const d = diff(a, b, f);
+    claims.push({
+      claim: text, verdict: verdict(d), difference: d,
+      evidence: `${better} − ${worse}${cat ? ` on ${cat}` : " overall"}: ${d.mean >= 0 ? "+" : ""}${pct(d.mean)} pp, 95% CI [${pct(d.lo)}, ${pct(d.hi)}], P(>0) ${d.pPositive.toFixed(2)}`,
+    });
+  };
+  const pivotRow = `${pivot.name} (init)`;
+  claim("SFT improves on the initial pivot", "sft", pivotRow);
+  for (const b of ["dpo", "ipo", "wrpo"]) claim(`${b.toUpperCase()} improves on SFT`, b, "sft");
+  for (const b of ["dpo", "ipo", "wrpo"]) claim(`InfiFPO beats ${b.toUpperCase()} overall`, "infifpo", b);
+  claim("InfiFPO beats DPO on math", "infifpo", "dpo", "math");
+  claim("InfiFPO beats DPO on code", "infifpo", "dpo", "code");
+  claim("length normalisation helps", "infifpo", "infifpo-noln");
+  claim("probability clipping helps", "infifpo", "infifpo-noclip");
+  claim("max-margin fusion beats confidence fusion", "infifpo", "infifpo-confidence");
+  claim("confidence fusion beats mean fusion", "infifpo-confidence", "infifpo-mean");
+  const N = out.models.filter((m) => m.role === "source").length;
+  const nName = (n: number) => (n === N ? "infifpo" : `infifpo-n${n}`);
+  for (let n = 2; n <= N; n++) claim(`more sources help: ${n} beat ${n - 1}`, nName(n), nName(n - 1));
+  if (N > 1) claim(`more sources help: ${N} beat 1`, nName(N), nName(1));
+  // cost once source log-probs are precomputed: the training time of InfiFPO vs DPO (same data, same steps)
+  const trainSecs = (v: string) => out.seeds.reduce((s, x) => s + (out.stageSeconds[`seed${x.seed}.train.${v}`] ?? NaN), 0);
+  const ti = trainSecs("infifpo"), td = trainSecs("dpo");
+  if (Number.isFinite(ti) && Number.isFinite(td) && td > 0) {
+    const score = out.seeds.reduce((s, x) => s + (out.stageSeconds[`seed${x.seed}.score`] ?? 0), 0);
+    claims.push({
+      claim: "InfiFPO costs about as much as DPO once source log-probs are precomputed",
+      verdict: ti <= 1.25 * td ? "reproduced" : "not reproduced",
+      evidence: `training time InfiFPO ${ti.toFixed(1)} s vs DPO ${td.toFixed(1)} s (${(ti / td).toFixed(2)}x; threshold 1.25x); scoring every response with the ${N} sources once: ${score.toFixed(1)} s`,
+      difference: null,
+    });
+  }
+
   return {
     format: "infifpo-lab-results",
     version: 1,
@@ -157,8 +209,10 @@ export function aggregate(out: LabOutputs, meta: { runId: string; preset: string
     categories: [...cats],
     rows,
     gates,
+    claims,
     pairStats: Object.fromEntries(out.seeds.map((s) => [String(s.seed), s.pairStats])),
     timings: out.timings,
+    stageSeconds: out.stageSeconds,
     config: out.config,
   };
 }

@@ -13,6 +13,8 @@ export interface StageInfo<T> {
   result: T;
   /** true when the result came from the cache. */
   cached: boolean;
+  /** Seconds the stage took when it was computed (also when served from the cache). */
+  seconds: number;
 }
 
 export function stageDir(root: string, stage: string, key: string): string {
@@ -24,11 +26,13 @@ export async function cachedStage<T>(root: string, stage: string, key: string, f
   const dir = stageDir(root, stage, key);
   const done = path.join(dir, "done.json");
   if (fs.existsSync(done)) {
-    const saved = JSON.parse(fs.readFileSync(done, "utf8")) as { key: string; result: T };
-    if (saved.key === key) return { dir, result: saved.result, cached: true };
+    const saved = JSON.parse(fs.readFileSync(done, "utf8")) as { key: string; result: T; seconds?: number };
+    if (saved.key === key) return { dir, result: saved.result, cached: true, seconds: saved.seconds ?? NaN };
   }
   fs.mkdirSync(dir, { recursive: true });
+  const t0 = performance.now();
   const result = await fn(dir);
-  writeFileAtomic(done, JSON.stringify({ key, stage, finishedAt: new Date().toISOString(), result }) + "\n");
-  return { dir, result, cached: false };
+  const seconds = (performance.now() - t0) / 1000;
+  writeFileAtomic(done, JSON.stringify({ key, stage, finishedAt: new Date().toISOString(), seconds, result }) + "\n");
+  return { dir, result, cached: false, seconds };
 }

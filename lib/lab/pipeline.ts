@@ -81,7 +81,10 @@ export interface LabOutputs {
   baseEvals: Record<string, EvalResult>;
   seeds: SeedOutputs[];
   variants: VariantSpec[];
+  /** Wall seconds of each stage in this invocation (≈0 when served from the cache). */
   timings: Record<string, number>;
+  /** Seconds each stage took when it was computed, also when this invocation took it from the cache. */
+  stageSeconds: Record<string, number>;
 }
 
 type Loaded = { model: Model; tokenizer: Tokenizer };
@@ -189,6 +192,7 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
   const progress = opts.progress ?? "auto";
   const backend = await initBackend({ backend: opts.backend, log });
   const timings: Record<string, number> = {};
+  const stageSeconds: Record<string, number> = {};
   const root = opts.cacheDir;
   const { benchmarks, exclude } = labBenchmarks(cfg);
   const benchKey = configKey(cfg.benchmarks);
@@ -202,8 +206,8 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
   const names = specs.map((s) => s.name);
 
   // ---- evaluation, cached per (model file checksum, benchmarks) -----------------------------------------
-  const evalCache = new Map<string, EvalResult>();
-  const evaluateFile = async (label: string, file: string): Promise<EvalResult> => {
+  const evalCache = new Map<string, { result: EvalResult; seconds: number }>();
+  const evaluateFile = async (label: string, file: string): Promise<{ result: EvalResult; seconds: number }> => {
     const key = configKey({ model: fileSha256(file), benchmarks: benchKey, version: 1 });
     if (evalCache.has(key)) return evalCache.get(key)!;
     const total = benchmarks.reduce((s, b) => s + b.items.length, 0);
@@ -219,15 +223,18 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
         disposeAll([m]);
       }
     });
-    evalCache.set(key, st.result);
-    return st.result;
+    const r = { result: st.result, seconds: st.seconds };
+    evalCache.set(key, r);
+    return r;
   };
 
   t = timer();
   const baseEvals: Record<string, EvalResult> = {};
   for (const [i, n] of names.entries()) {
     log(`[lab] evaluating ${n} on ${benchmarks.length} benchmarks × ≤${cfg.benchmarks.testSize} items`);
-    baseEvals[n] = await evaluateFile(n, modelFiles[i]);
+    const e = await evaluateFile(n, modelFiles[i]);
+    baseEvals[n] = e.result;
+    stageSeconds[`eval.${n}`] = e.seconds;
   }
   timings.evalBase = t();
 
@@ -243,6 +250,7 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
     const ps = data.result.stats;
     log(`[lab] seed ${seed}: ${ps.prompts} prompts → ${ps.sft} SFT examples, ${ps.pairs} preference pairs (${ps.dropped.tie} ties, ${ps.dropped["too-few"]} with < 2 finished responses dropped)${data.cached ? " (cached)" : ""}`);
     timings[`seed${seed}.sample`] = t();
+    stageSeconds[`seed${seed}.sample`] = data.seconds;
 
     // 3. SFT of the pivot on the chosen responses of the SFT half
     t = timer();
@@ -262,12 +270,14 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
       return { modelFile: r.modelFile, metrics: path.join(dir, "train", "metrics.jsonl") };
     });
     timings[`seed${seed}.sft`] = t();
+    stageSeconds[`seed${seed}.sft`] = sft.seconds;
 
     // 4. score every response with the SFT pivot (ref_*) and every source (fuse_*)
     t = timer();
     const scoreKey = configKey({ dataKey, sftKey, sources: modelKeys.slice(1), version: 1 });
     const scored = await cachedStage(root, "scored", scoreKey, async (dir) => scorePairs(data.result.rawFile, sft.result.modelFile, modelFiles.slice(1), dir, cfg.sources.length, log));
     timings[`seed${seed}.score`] = t();
+    stageSeconds[`seed${seed}.score`] = scored.seconds;
 
     // 5. variants from the SFT checkpoint, then evaluation
     const out: SeedOutputs = { seed, pairsFile: scored.result.files.pairs, pairStats: ps, sftModel: sft.result.modelFile, models: {}, evals: {}, metrics: {} };
@@ -298,10 +308,13 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
         });
         out.models[v.name] = tr.result.modelFile;
         out.metrics[v.name] = tr.result.metrics;
+        stageSeconds[`seed${seed}.train.${v.name}`] = tr.seconds;
       }
       timings[`seed${seed}.train.${v.name}`] = t();
       t = timer();
-      out.evals[v.name] = await evaluateFile(`${v.name} (seed ${seed})`, out.models[v.name]);
+      const e = await evaluateFile(`${v.name} (seed ${seed})`, out.models[v.name]);
+      out.evals[v.name] = e.result;
+      stageSeconds[`seed${seed}.eval.${v.name}`] = e.seconds;
       timings[`seed${seed}.eval.${v.name}`] = t();
     }
     out.metrics.sft = out.metrics.sft ?? sft.result.metrics;
@@ -317,6 +330,7 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
     seeds,
     variants,
     timings,
+    stageSeconds,
   };
 }
 

@@ -101,7 +101,8 @@ export function reportHtml(r: LabResults, opts: { curves?: Curves; plotly?: stri
   const samp = seeds.length ? r.pairStats[seeds[0]].samples : {};
   const samples = `<table><tr><th>model</th><th>finished (EOS within budget)</th><th>mean reward of finished</th></tr>${Object.entries(samp).map(([m, x]) => `<tr><td>${esc(m)}</td><td>${pct(x.finished)}%</td><td>${x.meanReward.toFixed(3)}</td></tr>`).join("")}</table>`;
   const total = Object.values(r.timings).reduce((a, b) => a + b, 0);
-  const timings = `<table><tr><th>stage</th><th>seconds</th></tr>${Object.entries(r.timings).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v.toFixed(1)}</td></tr>`).join("")}<tr><td><b>total</b></td><td><b>${total.toFixed(1)}</b></td></tr></table>`;
+  const computed = Object.values(r.stageSeconds ?? {}).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+  const timings = `<table><tr><th>stage</th><th>seconds, this run</th><th>seconds when computed</th></tr>${Object.entries(r.timings).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v.toFixed(1)}</td><td>${r.stageSeconds?.[k] != null && Number.isFinite(r.stageSeconds[k]) ? r.stageSeconds[k].toFixed(1) : ""}</td></tr>`).join("")}<tr><td><b>total</b></td><td><b>${total.toFixed(1)}</b></td><td><b>${computed.toFixed(1)}</b></td></tr></table>`;
 
   const overallRows = r.rows;
   const figs: (Figure | null)[] = [
@@ -133,6 +134,9 @@ pre{background:#f6f8fa;padding:12px;overflow:auto;font-size:12px}
 <table>${head}${body}</table>
 ${plotlyBundleHtml(opts.plotly)}
 ${plots.join("\n")}
+<h2>The paper's claims at this scale</h2>
+<p>Reproduced: the paired 95% CI of (claimed better − claimed worse) lies above 0; not reproduced: below 0; inconclusive: it contains 0. Cached stages report the time of the run that computed them.</p>
+<table><tr><th>claim</th><th>verdict</th><th>evidence</th></tr>${r.claims.map((c) => `<tr><td>${esc(c.claim)}</td><td class="${c.verdict === "reproduced" ? "up" : c.verdict === "not reproduced" ? "down" : ""}">${c.verdict}</td><td class="label">${esc(c.evidence)}</td></tr>`).join("")}</table>
 <h2>Per benchmark</h2>${bench}
 <h2>Per category: each variant − DPO (pp)</h2>${catDelta("vsDpo")}
 <h2>Per category: each variant − SFT (pp)</h2>${catDelta("vsSft")}
