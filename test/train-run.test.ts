@@ -131,6 +131,23 @@ describe("infifpo train (CLI)", () => {
     await expect(runTraining(cfg, { log: () => {} })).rejects.toThrow(/pairs\.jsonl:1: field "fuse_chosen_logps": missing \(loss infifpo reads the sources' fuse_\* columns\)/);
   });
 
+  it("a config's backend \"auto\" leaves the choice to INFIFPO_BACKEND (the lab on wasm must not switch to native)", async () => {
+    const s = setup(8);
+    const old = process.env.INFIFPO_BACKEND;
+    process.env.INFIFPO_BACKEND = "cpu";
+    try {
+      const cfg = resolveTrainConfig("smoke", [{ where: "t", values: { outDir: path.join(s.dir, "o-env"), data: { train: s.pairs }, model: { init: s.pivot }, loss: { name: "dpo" }, progress: "none", loop: { maxSteps: 1, evalEvery: 0 } } }]);
+      expect(cfg.backend).toBe("auto");
+      const r = await runTraining(cfg, { log: () => {} });
+      expect(r.backend).toBe("cpu");
+    } finally {
+      if (old === undefined) delete process.env.INFIFPO_BACKEND;
+      else process.env.INFIFPO_BACKEND = old;
+      const { initBackend } = await import("../lib/backend");
+      await initBackend({ backend: "wasm", quiet: true });
+    }
+  });
+
   it("kill -9 mid-run, then --resume: final weights byte-identical to an uninterrupted run", async () => {
     const extra = { preset: null, progress: "none", data: { train: "pairs.jsonl", maxExamples: 16 }, loop: { maxSteps: 40, batchSize: 4, checkpointEvery: 5, evalEvery: 0, logEvery: 1 }, optim: { lr: 0.003, warmupSteps: 3 } };
     const a = setup(16, extra);

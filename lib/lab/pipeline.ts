@@ -191,6 +191,8 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
   const progress = opts.progress ?? "auto";
   const backend = await initBackend({ backend: opts.backend, log });
+  // every stage (source training, SFT, variants) runs on the backend chosen here
+  opts = { ...opts, backend: backend.name };
   const timings: Record<string, number> = {};
   const stageSeconds: Record<string, number> = {};
   const root = opts.cacheDir;

@@ -59,7 +59,7 @@ export interface TrainConfig {
     keepCheckpoints: number;
     seed: number;
   };
-  /** tfjs backend request: auto, native, wasm, cpu (see lib/backend). */
+  /** tfjs backend request: auto (INFIFPO_BACKEND if set, else auto), native, wasm, cpu (see lib/backend). */
   backend: string;
   progress: ProgressMode;
 }

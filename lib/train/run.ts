@@ -92,7 +92,8 @@ function loadPolicy(c: TrainConfig): { model: Model; tokenizer: Tokenizer } {
  */
 export async function runTraining(config: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
-  const backend = await initBackend({ backend: config.backend, log });
+  // "auto" in a config leaves the choice to INFIFPO_BACKEND (then auto), as the CLI help promises
+  const backend = await initBackend({ backend: config.backend === "auto" ? undefined : config.backend, log });
   const ckRoot = path.join(config.outDir, "checkpoints");
   const existing = latestCheckpoint(ckRoot);
   if (existing && !opts.resume)
