@@ -47,3 +47,9 @@ export {
 
 // Figures: plain plotly {data, layout} specs and their HTML; notebook display lives in lib/viz/notebook (loads tslab)
 export * from "./viz/index";
+
+// Synthetic benchmark families with verifiers, the train/test split (lib/tasks)
+export * from "./tasks";
+
+// The fusion lab: presets, the cached pipeline, aggregation with CIs and claims, the HTML report (lib/lab)
+export * from "./lab/index";

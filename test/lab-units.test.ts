@@ -175,3 +175,12 @@ describe("aggregation", () => {
     expect(html).not.toMatch(/<script[^>]+src=/); // self-contained
   });
 });
+
+describe("public API", () => {
+  it("lib/index exports the lab and the task families", async () => {
+    const api = await import("../lib/index");
+    for (const name of ["runLabAndReport", "runLab", "resolveLabConfig", "aggregate", "reportHtml", "headlineMarkdown", "evaluateModel", "TASKS", "testSet"])
+      expect(typeof (api as Record<string, unknown>)[name], name).not.toBe("undefined");
+    expect(Object.keys(api.LAB_PRESETS)).toEqual(["smoke", "quick", "full"]);
+  });
+});
