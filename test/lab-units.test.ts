@@ -7,7 +7,7 @@ import { buildPair, wrpoTriple, type Sample } from "../lib/lab/pairs";
 import { LAB_PRESETS, canonicalJson, configKey, parseLabSetting, resolveLabConfig } from "../lib/lab/config";
 import { cachedStage } from "../lib/lab/cache";
 import { variantSpec } from "../lib/lab/variants";
-import { aggregate, headlineTable, resultsCsv } from "../lib/lab/aggregate";
+import { aggregate, asLabResults, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, resultsCsv } from "../lib/lab/aggregate";
 import { reportHtml } from "../lib/lab/report";
 import { labBenchmarks, modelKey, modelSpecs, type LabOutputs, type PairStats } from "../lib/lab/pipeline";
 
@@ -173,6 +173,17 @@ describe("aggregation", () => {
     const html = reportHtml(r, { plotly: "window.Plotly={}" });
     expect(html).toContain("All 3 sanity gates pass.");
     expect(html).not.toMatch(/<script[^>]+src=/); // self-contained
+  });
+  it("markdown tables for the README, and results files are checked when read back", () => {
+    const md = headlineMarkdown(r).split("\n");
+    expect(md.length).toBe(2 + r.rows.length);
+    expect(md[0]).toMatch(/^\| model \| math \|.*\| overall \| Δ overall vs DPO \(pp\) \| Δ overall vs SFT \(pp\) \|$/);
+    expect(claimsMarkdown(r).split("\n").length).toBe(2 + r.claims.length);
+    expect(gatesMarkdown(r)).toMatch(/^- pass — /);
+    expect(asLabResults(JSON.parse(JSON.stringify(r)), "r.json").rows.length).toBe(r.rows.length);
+    expect(() => asLabResults({ format: "x" }, "r.json")).toThrow(/r\.json: not a lab results file/);
+    expect(() => asLabResults({ ...r, version: 2 }, "r.json")).toThrow(/r\.json: field "version": 2 is not supported/);
+    expect(() => asLabResults({ ...r, rows: undefined }, "r.json")).toThrow(/field "rows": missing/);
   });
 });
 

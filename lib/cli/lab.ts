@@ -73,6 +73,41 @@ export function register(program: Command): void {
     });
 
   program
+    .command("lab-results")
+    .description("print a lab run's headline table, sanity gates and claims from its results.json (text or markdown)")
+    .requiredOption("-i, --input <file>", "a results.json written by `infifpo lab`")
+    .option("--markdown", "markdown tables (what the README's Fusion lab section shows)")
+    .addHelpText("after", "\nExample:\n  infifpo lab-results -i data/results/results.json --markdown\n")
+    .action(async (opts: { input: string; markdown?: boolean }) => {
+      const fs = await import("node:fs");
+      const { UserError } = await import("../errors");
+      const a = await import("../lab/aggregate");
+      let text: string;
+      try {
+        text = fs.readFileSync(opts.input, "utf8");
+      } catch (e) {
+        throw new UserError(`${opts.input}: cannot read (${(e as Error).message})`);
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (e) {
+        throw new UserError(`${opts.input}: invalid JSON (${(e as Error).message})`);
+      }
+      const r = a.asLabResults(json, opts.input);
+      const out = process.stdout;
+      const head = `${r.runId}: preset ${r.preset}, ${r.seeds.length} seed(s) [${r.seeds.join(", ")}], backend ${r.backend}, ${r.createdAt}`;
+      if (opts.markdown) {
+        out.write(`${head}\n\n${a.headlineMarkdown(r)}\n\nSanity gates:\n\n${a.gatesMarkdown(r)}\n\n${a.claimsMarkdown(r)}\n`);
+      } else {
+        out.write(`${head}\naccuracy (%) with 95% CI; Δ vs DPO in pp (paired bootstrap)\n\n${a.headlineTable(r)}\n\n`);
+        for (const g of r.gates) out.write(`${g.pass ? "  pass" : "  FAIL"}  ${g.name}: ${g.detail}\n`);
+        out.write("\n");
+        for (const c of r.claims) out.write(`  ${c.verdict.padEnd(14)}  ${c.claim}: ${c.evidence}\n`);
+      }
+    });
+
+  program
     .command("lab-models")
     .description("train the lab's sources and initial pivot and write them, with a checksummed manifest, for shipping")
     .option("--preset <name>", "lab preset whose models to train", "quick")

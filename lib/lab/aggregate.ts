@@ -7,6 +7,7 @@
  * mean of its benchmarks, the overall score the equal-weight mean of the categories (so a category with three
  * families does not outweigh one with a single family).
  */
+import { UserError } from "../errors";
 import { CATEGORIES } from "../tasks";
 import type { LabOutputs, PairStats } from "./pipeline";
 import { bootstrapBenchmarkMeans, matrixMean, percentileInterval, type Estimate, type ScoreMatrix } from "./stats";
@@ -255,4 +256,27 @@ export function headlineMarkdown(r: LabResults): string {
   const lines = [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
   for (const row of r.rows) lines.push(`| ${[row.name, ...r.categories.map((c) => cell(row.perCategory[c])), cell(row.overall), dd(row.vsDpo?.overall), dd(row.vsSft?.overall)].join(" | ")} |`);
   return lines.join("\n");
+}
+
+/** Markdown list of the sanity gates (for the README). */
+export function gatesMarkdown(r: LabResults): string {
+  return r.gates.map((g) => `- ${g.pass ? "pass" : "**FAIL**"} — ${g.name}: ${g.detail}`).join("\n");
+}
+
+/** Markdown table of the paper's claims with their verdicts and evidence (for the README). */
+export function claimsMarkdown(r: LabResults): string {
+  const lines = ["| claim | verdict | evidence |", "|---|---|---|"];
+  for (const c of r.claims) lines.push(`| ${c.claim} | ${c.verdict === "reproduced" ? "**reproduced**" : c.verdict} | ${c.evidence} |`);
+  return lines.join("\n");
+}
+
+/** Checks that a parsed JSON value is lab results (format and version), naming `file` when it is not. */
+export function asLabResults(x: unknown, file: string): LabResults {
+  const o = x as Partial<LabResults> | null;
+  if (!o || typeof o !== "object" || o.format !== "infifpo-lab-results")
+    throw new UserError(`${file}: not a lab results file (field "format" must be "infifpo-lab-results")`);
+  if (o.version !== 1) throw new UserError(`${file}: field "version": ${JSON.stringify(o.version)} is not supported (expected 1)`);
+  for (const k of ["rows", "gates", "claims", "categories"] as const)
+    if (!Array.isArray(o[k])) throw new UserError(`${file}: field "${k}": missing or not a list`);
+  return o as LabResults;
 }
