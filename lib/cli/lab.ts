@@ -9,11 +9,14 @@
  */
 import type { Command } from "commander";
 
-/** Measured wall time of each preset (minutes, 2 cores; README "Fusion lab"), for the start-up notice. */
-export const PRESET_MINUTES: Record<string, { native: number; wasm: number }> = {
-  smoke: { native: 1, wasm: 4 },
-  quick: { native: 5, wasm: 25 },
-  full: { native: 30, wasm: 150 },
+/**
+ * Wall time of each preset (minutes, 2 cores, cold stage cache, shipped models; README "Fusion lab"), for the
+ * start-up notice. Measured 2026-12-04 except full on wasm (estimated: 3x native, the ratio measured on quick).
+ */
+export const PRESET_MINUTES: Record<string, { native: number; wasm: number; wasmEstimated?: boolean }> = {
+  smoke: { native: 1.2, wasm: 0.5 },
+  quick: { native: 4, wasm: 12 },
+  full: { native: 21, wasm: 65, wasmEstimated: true },
 };
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -22,7 +25,7 @@ export function register(program: Command): void {
   program
     .command("lab")
     .description("run the fusion lab: build sources and pivot, make preference pairs, train every variant, evaluate over seeds")
-    .option("--preset <name>", "smoke (tests, ~1 min), quick (npm start), full (5 seeds, the README's numbers)", "quick")
+    .option("--preset <name>", "smoke (tests, ~1 min), quick (npm start, ~4 min), full (5 seeds, the README's numbers, ~21 min)", "quick")
     .option("--set <key=value>", "override one lab config field (JSON value), e.g. --set seeds=[1,2] --set data.k=8 (repeatable)", collect, [] as string[])
     .option("--run-id <id>", "name of the run folder under --runs-dir (default <preset>-<UTC time>)")
     .option("--runs-dir <dir>", "where run folders go", "runs")
@@ -35,7 +38,7 @@ export function register(program: Command): void {
       `\nOutputs in <runs-dir>/<run-id>/: report.html (self-contained: gates, tables, plotly charts, config),\n` +
         `results.json, results.csv, headline.txt, config.json. Stage artifacts (models, pairs.jsonl in the published\n` +
         `TRL-named format, training logs) are in --cache-dir.\n` +
-        `Presets' measured wall time on 2 cores: ${Object.entries(PRESET_MINUTES).map(([k, v]) => `${k} ~${v.native} min native / ~${v.wasm} min wasm`).join("; ")}.\n` +
+        `Presets' wall time on 2 cores (measured; * estimated): ${Object.entries(PRESET_MINUTES).map(([k, v]) => `${k} ~${v.native} min native / ~${v.wasm}${v.wasmEstimated ? "*" : ""} min wasm`).join("; ")}.\n` +
         `Examples:\n  infifpo lab --preset smoke\n  infifpo lab --preset quick --set 'variants=["sft","dpo","infifpo"]'\n  infifpo lab --preset full --run-id full-5seeds`,
     )
     .action(async (opts: { preset: string; set: string[]; runId?: string; runsDir: string; cacheDir: string; retrain?: boolean; backend?: string; progress: string }) => {
@@ -49,7 +52,7 @@ export function register(program: Command): void {
       const est = PRESET_MINUTES[opts.preset];
       if (info.kind === "wasm" || info.kind === "cpu") {
         process.stderr.write(
-          `[lab] NOTE: running on the ${info.kind} backend (single-threaded, ~6x slower than native)` +
+          `[lab] NOTE: running on the ${info.kind} backend (single-threaded; quick and full run about 3x slower than native)` +
             (est ? `; the ${opts.preset} preset takes about ${info.kind === "wasm" ? est.wasm : est.wasm * 20} min here (native: ~${est.native} min; \`npm run native\` installs it)` : "") + "\n",
         );
       } else if (est) process.stderr.write(`[lab] preset ${opts.preset}: about ${est.native} min on 2 cores (less when stages are cached)\n`);
