@@ -6,7 +6,8 @@ export { LAB_PRESETS, ALL_VARIANTS, resolveLabConfig, parseLabSetting, configKey
 export { runLab, labModels, labBenchmarks, modelSpecs, modelKey, type LabRunOptions, type LabOutputs, type SeedOutputs, type PairStats, type EvalResult } from "./pipeline";
 export { runLabAndReport, shipLabModels, defaultRunId, type LabRunResult } from "./run";
 export { aggregate, resultsCsv, headlineTable, headlineMarkdown, gatesMarkdown, claimsMarkdown, asLabResults, type LabResults, type ModelRow, type Gate, type Claim, type Difference } from "./aggregate";
-export { reportHtml, type Curves } from "./report";
+export { reportHtml } from "./report";
+export type { Curves } from "./figures";
 export { evaluateModel, accuracyByFamily, type Benchmark, type ItemResult, type EvaluateOptions } from "./evaluate";
 export { buildPair, wrpoTriple, type Sample, type Pair, type PairOutcome } from "./pairs";
 export { variantSpec, type VariantSpec } from "./variants";
@@ -15,3 +16,4 @@ export { mixWeights } from "./mix";
 export { cachedStage, stageDir, type StageInfo } from "./cache";
 export { readManifest, fileSha256, MANIFEST, type ShippedManifest, type ShippedModel } from "./shipped";
 export { tInterval, percentileInterval, bootstrapBenchmarkMeans, type Estimate, type BootstrapOptions, type ScoreMatrix } from "./stats";
+export { errorBars, heatmap, deltaChart, pairChart, curveChart, categoryChart } from "./figures";

@@ -4,12 +4,12 @@
  * the preference data's statistics, timings and the full config.
  */
 import { figureHtml, plotlyBundleHtml } from "../viz/html";
-import type { Figure, Trace } from "../viz/types";
+import type { Figure } from "../viz/types";
 import type { Difference, LabResults } from "./aggregate";
+import { curveChart, deltaChart, errorBars, heatmap, pairChart, type Curves } from "./figures";
 import type { Estimate } from "./stats";
 
-/** Per-variant training curves (seed → rows of metrics.jsonl), optional. */
-export type Curves = Record<string, { step: number; loss: number }[]>;
+export type { Curves } from "./figures";
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "—");
@@ -19,68 +19,6 @@ const dcell = (d?: Difference) => {
   const cls = d.lo > 0 ? "up" : d.hi < 0 ? "down" : "";
   return `<td class="${cls}">${d.mean >= 0 ? "+" : ""}${pct(d.mean)} <span class="ci">[${pct(d.lo)}, ${pct(d.hi)}]</span><br><span class="ci">P(&gt;0) ${d.pPositive.toFixed(2)}</span></td>`;
 };
-
-function errorBars(names: string[], es: Estimate[], title: string, yTitle: string, color?: string): Figure {
-  const t: Trace = {
-    type: "bar", x: names, y: es.map((e) => 100 * e.mean),
-    error_y: { type: "data", symmetric: false, array: es.map((e) => 100 * (e.hi - e.mean)), arrayminus: es.map((e) => 100 * (e.mean - e.lo)) },
-    hovertemplate: "%{x}: %{y:.1f}%<extra></extra>",
-  };
-  if (color) t.marker = { color };
-  return { data: [t], layout: { title: { text: title }, yaxis: { title: { text: yTitle } }, margin: { l: 60, r: 20, t: 50, b: 110 }, height: 420 } };
-}
-
-function heatmap(r: LabResults): Figure {
-  const fams = r.benchmarks.map((b) => `${b.family} (${b.category})`);
-  const z = r.rows.map((row) => r.benchmarks.map((b) => 100 * row.perBenchmark[b.family].mean));
-  const t = {
-    type: "heatmap", x: fams, y: r.rows.map((x) => x.name), z, zmin: 0, zmax: 100, colorscale: "Viridis",
-    text: z.map((row) => row.map((v) => v.toFixed(0))), texttemplate: "%{text}", hovertemplate: "%{y} on %{x}: %{z:.1f}%<extra></extra>",
-  } as unknown as Trace;
-  return { data: [t], layout: { title: { text: "Accuracy (%) per benchmark" }, height: 80 + 26 * r.rows.length, margin: { l: 150, r: 20, t: 50, b: 120 }, yaxis: { autorange: "reversed" } } };
-}
-
-function deltaChart(r: LabResults, key: "vsDpo" | "vsSft", title: string): Figure | null {
-  const rows = r.rows.filter((x) => x[key]);
-  if (rows.length === 0) return null;
-  const d = rows.map((x) => x[key]!.overall);
-  const t: Trace = {
-    type: "scatter", mode: "markers", y: rows.map((x) => x.name), x: d.map((e) => 100 * e.mean), orientation: "h",
-    error_x: { type: "data", symmetric: false, array: d.map((e) => 100 * (e.hi - e.mean)), arrayminus: d.map((e) => 100 * (e.mean - e.lo)) },
-    marker: { size: 9, color: d.map((e) => (e.lo > 0 ? "#2a9d8f" : e.hi < 0 ? "#e76f51" : "#6c757d")) },
-    hovertemplate: "%{y}: %{x:+.1f} pp<extra></extra>",
-  };
-  return {
-    data: [t],
-    layout: {
-      title: { text: title }, height: 80 + 28 * rows.length, margin: { l: 150, r: 20, t: 50, b: 50 },
-      xaxis: { title: { text: "difference in overall accuracy (pp), 95% paired bootstrap CI" }, zeroline: true, zerolinewidth: 2 },
-      yaxis: { autorange: "reversed" },
-    },
-  };
-}
-
-function pairChart(r: LabResults): Figure {
-  const seeds = Object.keys(r.pairStats);
-  const models = [...new Set(seeds.flatMap((s) => [...Object.keys(r.pairStats[s].chosenBy), ...Object.keys(r.pairStats[s].rejectedBy)]))];
-  const sum = (f: (s: string, m: string) => number) => models.map((m) => seeds.reduce((a, s) => a + f(s, m), 0));
-  return {
-    data: [
-      { type: "bar", name: "chosen", x: models, y: sum((s, m) => r.pairStats[s].chosenBy[m] ?? 0) },
-      { type: "bar", name: "rejected", x: models, y: sum((s, m) => r.pairStats[s].rejectedBy[m] ?? 0) },
-    ],
-    layout: { title: { text: "Who wrote the chosen and the rejected responses (all seeds)" }, barmode: "group", height: 380, yaxis: { title: { text: "pairs" } } },
-  };
-}
-
-function curveChart(curves: Curves): Figure | null {
-  const names = Object.keys(curves).filter((k) => curves[k].length > 0);
-  if (names.length === 0) return null;
-  return {
-    data: names.map((n) => ({ type: "scatter", mode: "lines", name: n, x: curves[n].map((p) => p.step), y: curves[n].map((p) => p.loss) }) as Trace),
-    layout: { title: { text: "Preference-training loss (first seed)" }, height: 420, xaxis: { title: { text: "step" } }, yaxis: { title: { text: "loss" } } },
-  };
-}
 
 /** The whole report page. */
 export function reportHtml(r: LabResults, opts: { curves?: Curves; plotly?: string } = {}): string {

@@ -1,0 +1,96 @@
+/**
+ * The lab's plotly figures, as plain {data, layout} specs: the report inlines them, notebooks show them with
+ * `showPlot` (lib/viz/notebook). Accuracies in %, differences in percentage points.
+ */
+import type { Figure, Trace } from "../viz/types";
+import type { LabResults } from "./aggregate";
+import type { Estimate } from "./stats";
+
+/** Per-variant training curves (seed → rows of metrics.jsonl), optional. */
+export type Curves = Record<string, { step: number; loss: number }[]>;
+
+/** Bars with asymmetric 95% CI whiskers, one per name. */
+export function errorBars(names: string[], es: Estimate[], title: string, yTitle: string, color?: string): Figure {
+  const t: Trace = {
+    type: "bar", x: names, y: es.map((e) => 100 * e.mean),
+    error_y: { type: "data", symmetric: false, array: es.map((e) => 100 * (e.hi - e.mean)), arrayminus: es.map((e) => 100 * (e.mean - e.lo)) },
+    hovertemplate: "%{x}: %{y:.1f}%<extra></extra>",
+  };
+  if (color) t.marker = { color };
+  return { data: [t], layout: { title: { text: title }, yaxis: { title: { text: yTitle } }, margin: { l: 60, r: 20, t: 50, b: 110 }, height: 420 } };
+}
+
+/** Accuracy of every model on every benchmark. */
+export function heatmap(r: LabResults): Figure {
+  const fams = r.benchmarks.map((b) => `${b.family} (${b.category})`);
+  const z = r.rows.map((row) => r.benchmarks.map((b) => 100 * row.perBenchmark[b.family].mean));
+  const t = {
+    type: "heatmap", x: fams, y: r.rows.map((x) => x.name), z, zmin: 0, zmax: 100, colorscale: "Viridis",
+    text: z.map((row) => row.map((v) => v.toFixed(0))), texttemplate: "%{text}", hovertemplate: "%{y} on %{x}: %{z:.1f}%<extra></extra>",
+  } as unknown as Trace;
+  return { data: [t], layout: { title: { text: "Accuracy (%) per benchmark" }, height: 80 + 26 * r.rows.length, margin: { l: 150, r: 20, t: 50, b: 120 }, yaxis: { autorange: "reversed" } } };
+}
+
+/** Each variant's paired difference in overall accuracy against DPO or SFT, with its CI (green above 0, red below). */
+export function deltaChart(r: LabResults, key: "vsDpo" | "vsSft", title: string): Figure | null {
+  const rows = r.rows.filter((x) => x[key]);
+  if (rows.length === 0) return null;
+  const d = rows.map((x) => x[key]!.overall);
+  const t: Trace = {
+    type: "scatter", mode: "markers", y: rows.map((x) => x.name), x: d.map((e) => 100 * e.mean), orientation: "h",
+    error_x: { type: "data", symmetric: false, array: d.map((e) => 100 * (e.hi - e.mean)), arrayminus: d.map((e) => 100 * (e.mean - e.lo)) },
+    marker: { size: 9, color: d.map((e) => (e.lo > 0 ? "#2a9d8f" : e.hi < 0 ? "#e76f51" : "#6c757d")) },
+    hovertemplate: "%{y}: %{x:+.1f} pp<extra></extra>",
+  };
+  return {
+    data: [t],
+    layout: {
+      title: { text: title }, height: 80 + 28 * rows.length, margin: { l: 150, r: 20, t: 50, b: 50 },
+      xaxis: { title: { text: "difference in overall accuracy (pp), 95% paired bootstrap CI" }, zeroline: true, zerolinewidth: 2 },
+      yaxis: { autorange: "reversed" },
+    },
+  };
+}
+
+/** Which model wrote the chosen and the rejected responses, summed over seeds. */
+export function pairChart(r: LabResults): Figure {
+  const seeds = Object.keys(r.pairStats);
+  const models = [...new Set(seeds.flatMap((s) => [...Object.keys(r.pairStats[s].chosenBy), ...Object.keys(r.pairStats[s].rejectedBy)]))];
+  const sum = (f: (s: string, m: string) => number) => models.map((m) => seeds.reduce((a, s) => a + f(s, m), 0));
+  return {
+    data: [
+      { type: "bar", name: "chosen", x: models, y: sum((s, m) => r.pairStats[s].chosenBy[m] ?? 0) },
+      { type: "bar", name: "rejected", x: models, y: sum((s, m) => r.pairStats[s].rejectedBy[m] ?? 0) },
+    ],
+    layout: { title: { text: "Who wrote the chosen and the rejected responses (all seeds)" }, barmode: "group", height: 380, yaxis: { title: { text: "pairs" } } },
+  };
+}
+
+/** Preference-training loss curves. */
+export function curveChart(curves: Curves): Figure | null {
+  const names = Object.keys(curves).filter((k) => curves[k].length > 0);
+  if (names.length === 0) return null;
+  return {
+    data: names.map((n) => ({ type: "scatter", mode: "lines", name: n, x: curves[n].map((p) => p.step), y: curves[n].map((p) => p.loss) }) as Trace),
+    layout: { title: { text: "Preference-training loss (first seed)" }, height: 420, xaxis: { title: { text: "step" } }, yaxis: { title: { text: "loss" } } },
+  };
+}
+
+/** Accuracy per category with 95% CIs, one group of bars per category, one bar per model (default: all rows). */
+export function categoryChart(r: LabResults, names: readonly string[] = r.rows.map((x) => x.name)): Figure {
+  const rows = names.map((n) => {
+    const row = r.rows.find((x) => x.name === n);
+    if (!row) throw new Error(`categoryChart: no model "${n}" in run ${r.runId}; have ${r.rows.map((x) => x.name).join(", ")}`);
+    return row;
+  });
+  const cats = [...r.categories, "overall"];
+  const est = (row: (typeof rows)[number], c: string): Estimate => (c === "overall" ? row.overall : row.perCategory[c]);
+  return {
+    data: rows.map((row) => ({
+      type: "bar", name: row.name, x: cats, y: cats.map((c) => 100 * est(row, c).mean),
+      error_y: { type: "data", symmetric: false, array: cats.map((c) => 100 * (est(row, c).hi - est(row, c).mean)), arrayminus: cats.map((c) => 100 * (est(row, c).mean - est(row, c).lo)) },
+      hovertemplate: `${row.name} · %{x}: %{y:.1f}%<extra></extra>`,
+    }) as Trace),
+    layout: { title: { text: "Accuracy per category, 95% CI" }, barmode: "group", height: 440, yaxis: { title: { text: "accuracy (%)" } }, margin: { l: 60, r: 20, t: 50, b: 50 } },
+  };
+}
