@@ -9,6 +9,7 @@ import { cachedStage } from "../lib/lab/cache";
 import { variantSpec } from "../lib/lab/variants";
 import { aggregate, asLabResults, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, resultsCsv } from "../lib/lab/aggregate";
 import { reportHtml } from "../lib/lab/report";
+import { ablationChart, categoryChart, claimsChart } from "../lib/lab/figures";
 import { labBenchmarks, modelKey, modelSpecs, type LabOutputs, type PairStats } from "../lib/lab/pipeline";
 
 const s = (model: number, reward: number, finished = true, text = `${model}:${reward}`): Sample => ({ model, text, finished, reward });
@@ -173,6 +174,19 @@ describe("aggregation", () => {
     const html = reportHtml(r, { plotly: "window.Plotly={}" });
     expect(html).toContain("All 3 sanity gates pass.");
     expect(html).not.toMatch(/<script[^>]+src=/); // self-contained
+  });
+  it("figures: categories with CIs, ablation levels present in the run, claims coloured by verdict", () => {
+    const c = categoryChart(r, ["sft", "infifpo"]);
+    expect(c.data.map((t) => t.name)).toEqual(["sft", "infifpo"]);
+    expect(c.data[1].y).toEqual([...r.categories.map((k) => 100 * row("infifpo").perCategory[k].mean), 100 * row("infifpo").overall.mean]);
+    expect(() => categoryChart(r, ["orpo"])).toThrow(/no model "orpo"/);
+    const a = ablationChart(r); // only infifpo trained: each factor shows its default level alone
+    expect(a.data.flatMap((t) => t.x as string[])).toEqual(["fusion: max-margin", "clipping: on", "length-norm: on", "max-margin to: pivot at init", "sources: all"]);
+    expect((a.layout as { shapes: unknown[] }).shapes.length).toBe(2); // DPO and SFT lines
+    const cc = claimsChart(r)!;
+    const withDiff = r.claims.filter((x) => x.difference);
+    expect(cc.data[0].y).toEqual(withDiff.map((x) => x.claim));
+    expect(claimsChart(r, () => false)).toBeNull();
   });
   it("markdown tables for the README, and results files are checked when read back", () => {
     const md = headlineMarkdown(r).split("\n");

@@ -94,3 +94,70 @@ export function categoryChart(r: LabResults, names: readonly string[] = r.rows.m
     layout: { title: { text: "Accuracy per category, 95% CI" }, barmode: "group", height: 440, yaxis: { title: { text: "accuracy (%)" } }, margin: { l: 60, r: 20, t: 50, b: 50 } },
   };
 }
+
+/** The ablation levels the lab trains, as (factor, level, variant) — InfiFPO itself is the default level of each. */
+export const ABLATIONS: readonly { factor: string; level: string; variant: string }[] = [
+  { factor: "fusion", level: "mean", variant: "infifpo-mean" },
+  { factor: "fusion", level: "confidence", variant: "infifpo-confidence" },
+  { factor: "fusion", level: "max-margin", variant: "infifpo" },
+  { factor: "clipping", level: "off", variant: "infifpo-noclip" },
+  { factor: "clipping", level: "on", variant: "infifpo" },
+  { factor: "length-norm", level: "off", variant: "infifpo-noln" },
+  { factor: "length-norm", level: "on", variant: "infifpo" },
+  { factor: "max-margin to", level: "pivot at init", variant: "infifpo" },
+  { factor: "max-margin to", level: "live policy", variant: "infifpo-live" },
+  ...[1, 2, 3].map((n) => ({ factor: "sources", level: `${n}`, variant: `infifpo-n${n}` })),
+  { factor: "sources", level: "all", variant: "infifpo" },
+];
+
+/**
+ * Overall accuracy of each ablation level with its 95% CI, one colour per factor; levels whose variant the run
+ * did not train are left out. DPO and SFT are drawn as dashed reference lines when present.
+ */
+export function ablationChart(r: LabResults): Figure {
+  const byName = new Map(r.rows.map((x) => [x.name, x]));
+  const factors = [...new Set(ABLATIONS.map((a) => a.factor))];
+  const data: Trace[] = factors.map((f) => {
+    const lv = ABLATIONS.filter((a) => a.factor === f && byName.has(a.variant));
+    const es = lv.map((a) => byName.get(a.variant)!.overall);
+    return {
+      type: "bar", name: f, x: lv.map((a) => `${f}: ${a.level}`), y: es.map((e) => 100 * e.mean),
+      error_y: { type: "data", symmetric: false, array: es.map((e) => 100 * (e.hi - e.mean)), arrayminus: es.map((e) => 100 * (e.mean - e.lo)) },
+      hovertemplate: "%{x}: %{y:.1f}%<extra></extra>",
+    } as Trace;
+  });
+  const refs = ["dpo", "sft"].filter((n) => byName.has(n)).map((n, i) => ({
+    type: "line", xref: "paper", x0: 0, x1: 1, y0: 100 * byName.get(n)!.overall.mean, y1: 100 * byName.get(n)!.overall.mean,
+    line: { dash: i === 0 ? "dash" : "dot", color: "#444", width: 1.5 },
+  }));
+  const notes = ["dpo", "sft"].filter((n) => byName.has(n)).map((n) => ({
+    xref: "paper", x: 1, xanchor: "right", y: 100 * byName.get(n)!.overall.mean, yanchor: "bottom", text: `${n.toUpperCase()} ${(100 * byName.get(n)!.overall.mean).toFixed(1)}%`, showarrow: false, font: { size: 11 },
+  }));
+  return {
+    data,
+    layout: {
+      title: { text: "InfiFPO ablations: overall accuracy, 95% CI" }, height: 460, margin: { l: 60, r: 20, t: 50, b: 130 },
+      yaxis: { title: { text: "accuracy (%)" } }, shapes: refs, annotations: notes, bargap: 0.25,
+    } as Figure["layout"],
+  };
+}
+
+/** The paired differences behind the paper's claims (those with a difference), with CIs, coloured by verdict. */
+export function claimsChart(r: LabResults, filter: (claim: string) => boolean = () => true): Figure | null {
+  const cs = r.claims.filter((c) => c.difference && filter(c.claim));
+  if (cs.length === 0) return null;
+  const d = cs.map((c) => c.difference!);
+  const colour = { reproduced: "#2a9d8f", "not reproduced": "#e76f51", inconclusive: "#6c757d" } as const;
+  return {
+    data: [{
+      type: "scatter", mode: "markers", y: cs.map((c) => c.claim), x: d.map((e) => 100 * e.mean), orientation: "h",
+      error_x: { type: "data", symmetric: false, array: d.map((e) => 100 * (e.hi - e.mean)), arrayminus: d.map((e) => 100 * (e.mean - e.lo)) },
+      marker: { size: 9, color: cs.map((c) => colour[c.verdict]) }, text: cs.map((c) => c.verdict),
+      hovertemplate: "%{y}: %{x:+.1f} pp (%{text})<extra></extra>",
+    } as Trace],
+    layout: {
+      title: { text: "The paper's claims: claimed-better − claimed-worse (pp), 95% paired CI" }, height: 90 + 30 * cs.length,
+      margin: { l: 330, r: 20, t: 50, b: 50 }, xaxis: { zeroline: true, zerolinewidth: 2, title: { text: "difference (pp)" } }, yaxis: { autorange: "reversed" },
+    },
+  };
+}
