@@ -77,7 +77,7 @@ export function curveChart(curves: Curves): Figure | null {
 }
 
 /** Accuracy per category with 95% CIs, one group of bars per category, one bar per model (default: all rows). */
-export function categoryChart(r: LabResults, names: readonly string[] = r.rows.map((x) => x.name)): Figure {
+export function categoryChart(r: LabResults, names: readonly string[] = r.rows.map((x) => x.name), title = "Accuracy per category, 95% CI"): Figure {
   const rows = names.map((n) => {
     const row = r.rows.find((x) => x.name === n);
     if (!row) throw new Error(`categoryChart: no model "${n}" in run ${r.runId}; have ${r.rows.map((x) => x.name).join(", ")}`);
@@ -91,7 +91,7 @@ export function categoryChart(r: LabResults, names: readonly string[] = r.rows.m
       error_y: { type: "data", symmetric: false, array: cats.map((c) => 100 * (est(row, c).hi - est(row, c).mean)), arrayminus: cats.map((c) => 100 * (est(row, c).mean - est(row, c).lo)) },
       hovertemplate: `${row.name} · %{x}: %{y:.1f}%<extra></extra>`,
     }) as Trace),
-    layout: { title: { text: "Accuracy per category, 95% CI" }, barmode: "group", height: 440, yaxis: { title: { text: "accuracy (%)" } }, margin: { l: 60, r: 20, t: 50, b: 50 } },
+    layout: { title: { text: title }, barmode: "group", height: 440, yaxis: { title: { text: "accuracy (%)" } }, margin: { l: 60, r: 20, t: 50, b: 50 } },
   };
 }
 
