@@ -161,3 +161,8 @@ export function claimsChart(r: LabResults, filter: (claim: string) => boolean = 
     },
   };
 }
+
+/** The claims that compare ablation levels (LN, clipping, fusion strategy, number of sources). */
+export function isAblationClaim(claim: string): boolean {
+  return /length normalisation|clipping|fusion|sources/.test(claim);
+}

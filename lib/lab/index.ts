@@ -16,4 +16,4 @@ export { mixWeights } from "./mix";
 export { cachedStage, stageDir, type StageInfo } from "./cache";
 export { readManifest, fileSha256, MANIFEST, type ShippedManifest, type ShippedModel } from "./shipped";
 export { tInterval, percentileInterval, bootstrapBenchmarkMeans, type Estimate, type BootstrapOptions, type ScoreMatrix } from "./stats";
-export { errorBars, heatmap, deltaChart, pairChart, curveChart, categoryChart, ablationChart, claimsChart, ABLATIONS } from "./figures";
+export { errorBars, heatmap, deltaChart, pairChart, curveChart, categoryChart, ablationChart, claimsChart, ABLATIONS, isAblationClaim } from "./figures";
