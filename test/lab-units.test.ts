@@ -7,7 +7,7 @@ import { buildPair, wrpoTriple, type Sample } from "../lib/lab/pairs";
 import { LAB_PRESETS, canonicalJson, configKey, parseLabSetting, resolveLabConfig } from "../lib/lab/config";
 import { cachedStage } from "../lib/lab/cache";
 import { variantSpec } from "../lib/lab/variants";
-import { aggregate, asLabResults, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, resultsCsv } from "../lib/lab/aggregate";
+import { aggregate, asLabResults, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, readLabResults, resultsCsv, summaryText } from "../lib/lab/aggregate";
 import { reportHtml } from "../lib/lab/report";
 import { ablationChart, categoryChart, claimsChart } from "../lib/lab/figures";
 import { labBenchmarks, modelKey, modelSpecs, type LabOutputs, type PairStats } from "../lib/lab/pipeline";
@@ -198,6 +198,15 @@ describe("aggregation", () => {
     expect(() => asLabResults({ format: "x" }, "r.json")).toThrow(/r\.json: not a lab results file/);
     expect(() => asLabResults({ ...r, version: 2 }, "r.json")).toThrow(/r\.json: field "version": 2 is not supported/);
     expect(() => asLabResults({ ...r, rows: undefined }, "r.json")).toThrow(/field "rows": missing/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lab-results-"));
+    fs.writeFileSync(path.join(dir, "ok.json"), JSON.stringify(r));
+    fs.writeFileSync(path.join(dir, "bad.json"), "{ not json");
+    expect(readLabResults(path.join(dir, "ok.json")).claims.length).toBe(r.claims.length);
+    expect(() => readLabResults(path.join(dir, "bad.json"))).toThrow(/bad\.json: invalid JSON/);
+    expect(() => readLabResults(path.join(dir, "none.json"))).toThrow(/none\.json: cannot read/);
+    const text = summaryText(r);
+    expect(text).toContain(headlineTable(r));
+    expect(text.trimEnd().split("\n").slice(-r.gates.length).every((l) => /^ {2}(pass|FAIL) {2}/.test(l))).toBe(true);
   });
 });
 

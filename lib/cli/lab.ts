@@ -57,7 +57,7 @@ export function register(program: Command): void {
         );
       } else if (est) process.stderr.write(`[lab] preset ${opts.preset}: about ${est.native} min on 2 cores (less when stages are cached)\n`);
       const { defaultRunId, runLabAndReport } = await import("../lab/run");
-      const { headlineTable } = await import("../lab/aggregate");
+      const { summaryText } = await import("../lab/aggregate");
       const runId = opts.runId ?? defaultRunId(opts.preset);
       if (!/^[\w.-]+$/.test(runId)) throw new UserError(`--run-id "${runId}": use letters, digits, '.', '_' and '-' only`);
       const t0 = performance.now();
@@ -69,8 +69,7 @@ export function register(program: Command): void {
       const failed = r.results.gates.filter((g) => !g.pass);
       const out = process.stdout;
       out.write(`\nInfiFPO fusion lab — ${opts.preset}, ${r.results.seeds.length} seed(s), backend ${r.results.backend}, ${(secs / 60).toFixed(1)} min\n`);
-      out.write(`accuracy (%) with 95% CI; Δ vs DPO in pp (paired bootstrap)\n\n${headlineTable(r.results)}\n\n`);
-      for (const g of r.results.gates) out.write(`${g.pass ? "  pass" : "  FAIL"}  ${g.name}: ${g.detail}\n`);
+      out.write(summaryText(r.results));
       if (failed.length) out.write(`\n*** ${failed.length} SANITY GATE(S) FAILED — the comparisons are not meaningful at this size ***\n`);
       out.write(`\nreport:  ${r.files.report}\nresults: ${r.files.results}\n         ${r.files.csv}\n`);
     });
@@ -82,30 +81,14 @@ export function register(program: Command): void {
     .option("--markdown", "markdown tables (what the README's Fusion lab section shows)")
     .addHelpText("after", "\nExample:\n  infifpo lab-results -i data/results/results.json --markdown\n")
     .action(async (opts: { input: string; markdown?: boolean }) => {
-      const fs = await import("node:fs");
-      const { UserError } = await import("../errors");
       const a = await import("../lab/aggregate");
-      let text: string;
-      try {
-        text = fs.readFileSync(opts.input, "utf8");
-      } catch (e) {
-        throw new UserError(`${opts.input}: cannot read (${(e as Error).message})`);
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch (e) {
-        throw new UserError(`${opts.input}: invalid JSON (${(e as Error).message})`);
-      }
-      const r = a.asLabResults(json, opts.input);
+      const r = a.readLabResults(opts.input);
       const out = process.stdout;
       const head = `${r.runId}: preset ${r.preset}, ${r.seeds.length} seed(s) [${r.seeds.join(", ")}], backend ${r.backend}, ${r.createdAt}`;
       if (opts.markdown) {
         out.write(`${head}\n\n${a.headlineMarkdown(r)}\n\nSanity gates:\n\n${a.gatesMarkdown(r)}\n\n${a.claimsMarkdown(r)}\n`);
       } else {
-        out.write(`${head}\naccuracy (%) with 95% CI; Δ vs DPO in pp (paired bootstrap)\n\n${a.headlineTable(r)}\n\n`);
-        for (const g of r.gates) out.write(`${g.pass ? "  pass" : "  FAIL"}  ${g.name}: ${g.detail}\n`);
-        out.write("\n");
+        out.write(`${head}\n${a.summaryText(r)}\n`);
         for (const c of r.claims) out.write(`  ${c.verdict.padEnd(14)}  ${c.claim}: ${c.evidence}\n`);
       }
     });

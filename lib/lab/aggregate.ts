@@ -7,6 +7,7 @@
  * mean of its benchmarks, the overall score the equal-weight mean of the categories (so a category with three
  * families does not outweigh one with a single family).
  */
+import * as fs from "node:fs";
 import { UserError } from "../errors";
 import { CATEGORIES } from "../tasks";
 import type { LabOutputs, PairStats } from "./pipeline";
@@ -279,4 +280,27 @@ export function asLabResults(x: unknown, file: string): LabResults {
   for (const k of ["rows", "gates", "claims", "categories"] as const)
     if (!Array.isArray(o[k])) throw new UserError(`${file}: field "${k}": missing or not a list`);
   return o as LabResults;
+}
+
+/** Reads a results.json written by the lab, naming the file when it cannot be read, parsed or is not lab results. */
+export function readLabResults(file: string): LabResults {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UserError(`${file}: cannot read (${(e as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: invalid JSON (${(e as Error).message})`);
+  }
+  return asLabResults(json, file);
+}
+
+/** The terminal summary of a run: the headline table, then one line per sanity gate. */
+export function summaryText(r: LabResults): string {
+  const gates = r.gates.map((g) => `${g.pass ? "  pass" : "  FAIL"}  ${g.name}: ${g.detail}\n`).join("");
+  return `accuracy (%) with 95% CI; Δ vs DPO in pp (paired bootstrap)\n\n${headlineTable(r)}\n\n${gates}`;
 }

@@ -9,11 +9,16 @@ import type { Estimate } from "./stats";
 /** Per-variant training curves (seed → rows of metrics.jsonl), optional. */
 export type Curves = Record<string, { step: number; loss: number }[]>;
 
+/** Plotly error bars for estimates in %: asymmetric whiskers from each mean to its interval's ends. */
+function ciWhiskers(es: readonly Estimate[]) {
+  return { type: "data", symmetric: false, array: es.map((e) => 100 * (e.hi - e.mean)), arrayminus: es.map((e) => 100 * (e.mean - e.lo)) };
+}
+
 /** Bars with asymmetric 95% CI whiskers, one per name. */
 export function errorBars(names: string[], es: Estimate[], title: string, yTitle: string, color?: string): Figure {
   const t: Trace = {
     type: "bar", x: names, y: es.map((e) => 100 * e.mean),
-    error_y: { type: "data", symmetric: false, array: es.map((e) => 100 * (e.hi - e.mean)), arrayminus: es.map((e) => 100 * (e.mean - e.lo)) },
+    error_y: ciWhiskers(es),
     hovertemplate: "%{x}: %{y:.1f}%<extra></extra>",
   };
   if (color) t.marker = { color };
@@ -38,7 +43,7 @@ export function deltaChart(r: LabResults, key: "vsDpo" | "vsSft", title: string)
   const d = rows.map((x) => x[key]!.overall);
   const t: Trace = {
     type: "scatter", mode: "markers", y: rows.map((x) => x.name), x: d.map((e) => 100 * e.mean), orientation: "h",
-    error_x: { type: "data", symmetric: false, array: d.map((e) => 100 * (e.hi - e.mean)), arrayminus: d.map((e) => 100 * (e.mean - e.lo)) },
+    error_x: ciWhiskers(d),
     marker: { size: 9, color: d.map((e) => (e.lo > 0 ? "#2a9d8f" : e.hi < 0 ? "#e76f51" : "#6c757d")) },
     hovertemplate: "%{y}: %{x:+.1f} pp<extra></extra>",
   };
@@ -84,13 +89,11 @@ export function categoryChart(r: LabResults, names: readonly string[] = r.rows.m
     return row;
   });
   const cats = [...r.categories, "overall"];
-  const est = (row: (typeof rows)[number], c: string): Estimate => (c === "overall" ? row.overall : row.perCategory[c]);
   return {
-    data: rows.map((row) => ({
-      type: "bar", name: row.name, x: cats, y: cats.map((c) => 100 * est(row, c).mean),
-      error_y: { type: "data", symmetric: false, array: cats.map((c) => 100 * (est(row, c).hi - est(row, c).mean)), arrayminus: cats.map((c) => 100 * (est(row, c).mean - est(row, c).lo)) },
-      hovertemplate: `${row.name} · %{x}: %{y:.1f}%<extra></extra>`,
-    }) as Trace),
+    data: rows.map((row) => {
+      const es = cats.map((c) => (c === "overall" ? row.overall : row.perCategory[c]));
+      return { type: "bar", name: row.name, x: cats, y: es.map((e) => 100 * e.mean), error_y: ciWhiskers(es), hovertemplate: `${row.name} · %{x}: %{y:.1f}%<extra></extra>` } as Trace;
+    }),
     layout: { title: { text: title }, barmode: "group", height: 440, yaxis: { title: { text: "accuracy (%)" } }, margin: { l: 60, r: 20, t: 50, b: 50 } },
   };
 }
@@ -122,17 +125,13 @@ export function ablationChart(r: LabResults): Figure {
     const es = lv.map((a) => byName.get(a.variant)!.overall);
     return {
       type: "bar", name: f, x: lv.map((a) => `${f}: ${a.level}`), y: es.map((e) => 100 * e.mean),
-      error_y: { type: "data", symmetric: false, array: es.map((e) => 100 * (e.hi - e.mean)), arrayminus: es.map((e) => 100 * (e.mean - e.lo)) },
+      error_y: ciWhiskers(es),
       hovertemplate: "%{x}: %{y:.1f}%<extra></extra>",
     } as Trace;
   });
-  const refs = ["dpo", "sft"].filter((n) => byName.has(n)).map((n, i) => ({
-    type: "line", xref: "paper", x0: 0, x1: 1, y0: 100 * byName.get(n)!.overall.mean, y1: 100 * byName.get(n)!.overall.mean,
-    line: { dash: i === 0 ? "dash" : "dot", color: "#444", width: 1.5 },
-  }));
-  const notes = ["dpo", "sft"].filter((n) => byName.has(n)).map((n) => ({
-    xref: "paper", x: 1, xanchor: "right", y: 100 * byName.get(n)!.overall.mean, yanchor: "bottom", text: `${n.toUpperCase()} ${(100 * byName.get(n)!.overall.mean).toFixed(1)}%`, showarrow: false, font: { size: 11 },
-  }));
+  const lines = ["dpo", "sft"].filter((n) => byName.has(n)).map((n) => ({ n, y: 100 * byName.get(n)!.overall.mean }));
+  const refs = lines.map(({ y }, i) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { dash: i === 0 ? "dash" : "dot", color: "#444", width: 1.5 } }));
+  const notes = lines.map(({ n, y }) => ({ xref: "paper", x: 1, xanchor: "right", y, yanchor: "bottom", text: `${n.toUpperCase()} ${y.toFixed(1)}%`, showarrow: false, font: { size: 11 } }));
   return {
     data,
     layout: {
@@ -151,7 +150,7 @@ export function claimsChart(r: LabResults, filter: (claim: string) => boolean = 
   return {
     data: [{
       type: "scatter", mode: "markers", y: cs.map((c) => c.claim), x: d.map((e) => 100 * e.mean), orientation: "h",
-      error_x: { type: "data", symmetric: false, array: d.map((e) => 100 * (e.hi - e.mean)), arrayminus: d.map((e) => 100 * (e.mean - e.lo)) },
+      error_x: ciWhiskers(d),
       marker: { size: 9, color: cs.map((c) => colour[c.verdict]) }, text: cs.map((c) => c.verdict),
       hovertemplate: "%{y}: %{x:+.1f} pp (%{text})<extra></extra>",
     } as Trace],
