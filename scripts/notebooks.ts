@@ -181,7 +181,7 @@ export async function checkRunHtml(
   return r;
 }
 
-function indent(text: string, prefix: string): string {
+export function indent(text: string, prefix: string): string {
   return text
     .trimEnd()
     .split("\n")
@@ -189,7 +189,7 @@ function indent(text: string, prefix: string): string {
     .join("\n");
 }
 
-function collect(value: string, previous: string[]): string[] {
+export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 

@@ -1,11 +1,12 @@
 /** lib/lab's pure parts: pair building, config and keys, the stage cache, the variant registry, aggregation. */
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildPair, wrpoTriple, type Sample } from "../lib/lab/pairs";
 import { LAB_PRESETS, canonicalJson, configKey, parseLabSetting, resolveLabConfig } from "../lib/lab/config";
-import { cachedStage } from "../lib/lab/cache";
+import { cachedStage, stageDir } from "../lib/lab/cache";
 import { variantSpec } from "../lib/lab/variants";
 import { aggregate, asLabResults, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, readLabResults, resultsCsv, summaryText } from "../lib/lab/aggregate";
 import { reportHtml } from "../lib/lab/report";
@@ -89,6 +90,50 @@ describe("stage cache", () => {
     })).rejects.toThrow("crash");
     const c = await cachedStage(root, "x", "k2", async () => ({ n: ++runs }));
     expect([c.cached, c.result]).toEqual([false, { n: 3 }]);
+  });
+});
+
+describe("stage cache lock", () => {
+  it("concurrent calls for one stage run it once; the others read its result", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lab-cache-"));
+    let runs = 0;
+    const slow = async () => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 100));
+      return { n: runs };
+    };
+    const all = await Promise.all([0, 1, 2].map(() => cachedStage(root, "x", "k", slow, { pollMs: 10 })));
+    expect(runs).toBe(1);
+    expect(all.map((a) => a.cached).sort()).toEqual([false, true, true]);
+    expect(all.map((a) => a.result)).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
+    expect(fs.existsSync(`${stageDir(root, "x", "k")}.lock`)).toBe(false);
+  });
+
+  it("waits for a live process's lock, takes over a dead one's", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lab-cache-"));
+    // a live holder: another process; it "finishes" the stage after 200 ms
+    const other = spawn(process.execPath, ["-e", "setTimeout(() => {}, 5000)"], { stdio: "ignore" });
+    const dir = stageDir(root, "x", "k");
+    fs.mkdirSync(`${dir}.lock`, { recursive: true });
+    fs.writeFileSync(path.join(`${dir}.lock`, "pid"), String(other.pid));
+    setTimeout(() => {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, "done.json"), JSON.stringify({ key: "k", result: { by: "other" }, seconds: 1 }));
+      fs.rmSync(`${dir}.lock`, { recursive: true });
+    }, 200);
+    let runs = 0;
+    const a = await cachedStage(root, "x", "k", async () => ({ by: `me${++runs}` }), { pollMs: 20 });
+    other.kill();
+    expect([a.cached, a.result, runs]).toEqual([true, { by: "other" }, 0]);
+
+    // a dead holder: its lock is taken over and the stage runs here
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+    const dir2 = stageDir(root, "y", "k");
+    fs.mkdirSync(`${dir2}.lock`, { recursive: true });
+    fs.writeFileSync(path.join(`${dir2}.lock`, "pid"), dead.stdout);
+    const b = await cachedStage(root, "y", "k", async () => ({ by: "me" }), { pollMs: 20 });
+    expect([b.cached, b.result]).toEqual([false, { by: "me" }]);
+    expect(fs.existsSync(`${dir2}.lock`)).toBe(false);
   });
 });
 
