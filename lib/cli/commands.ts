@@ -13,6 +13,7 @@ export async function loadCommands(): Promise<CommandModule[]> {
     import("./stats"),
     import("./train"),
     import("./score"),
+    import("./serve"),
     import("./tokenizer"),
     import("./init"),
     import("./lab"),

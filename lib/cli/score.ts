@@ -1,16 +1,21 @@
 /**
  * `infifpo score --input pairs.jsonl --pivot PIVOT --source S1 [--source S2 ...] --output OUT.jsonl`
+ * `infifpo score --input pairs.jsonl --pivot-url URL --pivot-model NAME --source-url URL --source-model NAME ... --output OUT.jsonl`
  *
  * Fills the published format's numeric columns for every pair (infifpo.md, "Data format"), each model
- * scoring with its OWN tokenizer (response tokens only, EOS included; lib/model `sequenceLogProbs`):
+ * scoring with its OWN tokenizer:
  *   ref_chosen_logps, ref_rejected_logps, ref_mean_chosen_logps, ref_mean_rejected_logps   ← the pivot
  *   fuse_chosen_logps, fuse_rejected_logps, fuse_mean_*                                     ← the sources, in order
- * Other fields of each record are kept as they are.
+ * Other fields of each record are kept as they are. A model is either a project checkpoint scored here
+ * (lib/model `sequenceLogProbs`: response tokens only, EOS included) or a model served by an OpenAI-compatible
+ * server (vLLM, llama.cpp; lib/remote: the server's tokenizer and chat template, prompt/response boundary checked).
  *
  * Streaming and resumable: results go to `OUT.jsonl.partial` in whole, fsync'ed chunks, with a sidecar
  * `OUT.jsonl.partial.json` naming the input and models. After a crash, the same command continues after the
- * last complete line (a torn last line is cut off); when all lines are done the partial file is renamed to
- * OUT.jsonl. So earlier lines are never rewritten, and OUT.jsonl only ever appears complete.
+ * last complete line (a torn last line is cut off); when all lines are done the partial file becomes OUT.jsonl.
+ * So earlier lines are never rewritten, and OUT.jsonl only ever appears complete. A pair that a served model
+ * cannot score honestly (its prompt/response token boundary does not line up) holds a marker line in the
+ * partial file; at the end those pairs go to `OUT.skipped.jsonl` with the reasons, not into OUT.jsonl.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -18,15 +23,46 @@ import type { Command } from "commander";
 import { UserError } from "../errors";
 import { readPairs } from "../data/jsonl";
 import { DataError } from "../data/errors";
-import { promptText, responseText } from "../data/trl";
+import { promptMessages, promptText, responseText } from "../data/trl";
 import { recordSerializer } from "../data/write";
 import type { PreferencePair } from "../data/types";
+import type { DialectName } from "../remote/dialect";
+import type { RemoteScore, ScoreProblem } from "../remote/scorer";
+
+/** A model behind an OpenAI-compatible server. */
+export interface RemoteModelSpec {
+  url: string;
+  model: string;
+  /** "auto" (default) asks the server (`/v1/models`' owned_by, llama.cpp's /props). */
+  dialect?: DialectName | "auto";
+  /** A chat template (Jinja text) the server should apply instead of the model's own (vLLM). */
+  chatTemplate?: string;
+}
+
+/** A model: a project checkpoint (file or folder) or a served model. */
+export type ModelSpec = string | RemoteModelSpec;
+
+/** Settings of the HTTP clients (one per server URL, shared by the models served there). */
+export interface RemoteOptions {
+  /** Requests in flight per server (default 8). */
+  concurrency?: number;
+  /** Retries per request on 429/5xx/timeouts/dropped connections/malformed JSON (default 5). */
+  retries?: number;
+  /** Per-request timeout, ms (default 120 000). */
+  timeoutMs?: number;
+  /** First back-off, ms (default 500; doubles per retry). */
+  backoffMs?: number;
+  apiKey?: string;
+}
 
 export interface ScoreFileOptions {
   input: string;
   output: string;
-  pivot: string;
-  sources: string[];
+  pivot: ModelSpec;
+  sources: ModelSpec[];
+  remote?: RemoteOptions;
+  /** A pair a served model cannot score honestly: "skip" (default: to OUT.skipped.jsonl) or "error" (stop). */
+  onMismatch?: "skip" | "error";
   /** Records per chunk (scored together, then appended and fsync'ed). Default 256. */
   chunk?: number;
   /** Pairs per forward pass. Default 64. */
@@ -42,7 +78,10 @@ export interface ScoreFileOptions {
 }
 
 export interface ScoreFileResult {
+  /** Records written to the output. */
   records: number;
+  /** Pairs left out (OUT.skipped.jsonl) because a served model could not score them honestly. */
+  skipped: number;
   /** Records already in the partial output from an earlier, interrupted run. */
   resumedFrom: number;
   seconds: number;
@@ -52,9 +91,38 @@ export interface ScoreFileResult {
 
 interface Sidecar {
   input: string;
-  pivot: string;
-  sources: string[];
+  pivot: ModelSpec;
+  sources: ModelSpec[];
   truncate: string;
+}
+
+/** The marker a skipped pair leaves in the partial output (one line, like a record). */
+const SKIP_KEY = "__infifpo_skipped";
+
+const specLabel = (m: ModelSpec) => (typeof m === "string" ? m : `${m.model} at ${m.url}`);
+const resolveSpec = (m: ModelSpec): ModelSpec =>
+  typeof m === "string" ? path.resolve(m) : { url: m.url, model: m.model, dialect: m.dialect ?? "auto", ...(m.chatTemplate !== undefined ? { chatTemplate: m.chatTemplate } : {}) };
+
+/** Splits a finished partial file into OUT (records) and OUT.skipped.jsonl (markers), each written atomically. */
+function finishPartial(partial: string, output: string, writeFileAtomic: (file: string, data: string) => void): number {
+  const skippedFile = output.replace(/\.jsonl$/, "") + ".skipped.jsonl";
+  const text = fs.readFileSync(partial, "utf8");
+  if (!text.includes(`{"${SKIP_KEY}"`)) {
+    fs.renameSync(partial, output);
+    fs.rmSync(skippedFile, { force: true });
+    return 0;
+  }
+  const keep: string[] = [];
+  const skipped: string[] = [];
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    if (line.startsWith(`{"${SKIP_KEY}"`)) skipped.push(JSON.stringify((JSON.parse(line) as Record<string, unknown>)[SKIP_KEY]));
+    else keep.push(line);
+  }
+  writeFileAtomic(skippedFile, skipped.map((l) => l + "\n").join(""));
+  writeFileAtomic(output, keep.map((l) => l + "\n").join(""));
+  fs.rmSync(partial);
+  return skipped.length;
 }
 
 /** Newlines in `file` and whether it ends without one, read in 1 MiB chunks (constant memory). */
@@ -94,25 +162,30 @@ function countLines(file: string): number {
 /** A log-prob as written: float32 value, never above 0 (float rounding can give +1e-8 for a sure token). */
 const lp = (x: number) => Math.min(0, x);
 
+type Scored = { sum: number; mean: number; count: number } | ScoreProblem;
+
+/** One model's scorer: the chunk's requests in → one score (or a problem) per request, same order. */
+interface ChunkScorer {
+  label: string;
+  score(requests: { prompt: string; response: string; messages: import("../data/types").Message[] | null; line: number; side: "chosen" | "rejected" }[]): Promise<Scored[]>;
+  dispose(): void;
+}
+
 /** Scores a whole file (see the module comment). Resumes a partial output of the same settings. */
 export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
   const t0 = performance.now();
   const log = o.log ?? ((l: string) => process.stderr.write(l + "\n"));
-  if (o.sources.length === 0) throw new UserError("score: at least one --source is required (the source models, in column order)");
+  if (o.sources.length === 0) throw new UserError("score: at least one source is required (the source models, in column order)");
   if (!fs.existsSync(o.input)) throw new UserError(`${o.input}: no such file`);
-  const { initBackend } = await import("../backend");
-  const { loadModel, sequenceLogProbs, disposeModel } = await import("../model");
+  const specs = [o.pivot, ...o.sources];
+  const truncate = o.truncate ?? "left";
+  const onMismatch = o.onMismatch ?? "skip";
   const { createProgress } = await import("../train/progress");
-  await initBackend({ backend: o.backend, log });
+  const scorers = await makeScorers(specs, o, log);
 
   const partial = `${o.output}.partial`;
   const sidecarPath = `${partial}.json`;
-  const settings: Sidecar = {
-    input: path.resolve(o.input),
-    pivot: path.resolve(o.pivot),
-    sources: o.sources.map((s) => path.resolve(s)),
-    truncate: o.truncate ?? "left",
-  };
+  const settings: Sidecar = { input: path.resolve(o.input), pivot: resolveSpec(o.pivot), sources: o.sources.map(resolveSpec), truncate };
   let done = 0;
   if (fs.existsSync(partial)) {
     let prev: Sidecar | null = null;
@@ -121,8 +194,10 @@ export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
     } catch {
       prev = null;
     }
-    if (!prev || JSON.stringify(prev) !== JSON.stringify(settings))
+    if (!prev || JSON.stringify(prev) !== JSON.stringify(settings)) {
+      for (const sc of scorers) sc.dispose();
       throw new UserError(`${partial}: a partial output from a different command (input/models) is in the way; delete it or use another --output`);
+    }
     done = completeLines(partial);
     log(`[infifpo] score: resuming after ${done} records already in ${partial}`);
   } else {
@@ -131,55 +206,64 @@ export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
     fs.writeFileSync(partial, "");
   }
 
-  const models = [o.pivot, ...o.sources].map((p) => loadModel(p, { trainable: false }));
   const total = countLines(o.input);
-  const progress = createProgress("score", o.progress ?? "auto", { every: 1 });
+  const progress = createProgress("score", o.progress ?? "auto", { every: 1, unit: "pairs" });
   const serialize = recordSerializer();
   const chunkSize = o.chunk ?? 256;
   const fd = fs.openSync(partial, "a");
-  let seen = 0, written = done, chunks = 0, tokens = 0;
+  let seen = 0, written = done, chunks = 0, tokens = 0, skippedNow = 0;
   progress.start(total, done);
   try {
     let chunk: { line: number; record: PreferencePair }[] = [];
     const flush = async () => {
       if (chunk.length === 0) return;
-      const pairs = chunk.map((r) => ({ prompt: promptText(r.record), chosen: responseText(r.record.chosen), rejected: responseText(r.record.rejected) }));
       // per model: [chosen of every record; rejected of every record]
-      const scored = [] as { sum: number; mean: number; count: number }[][];
-      for (let m = 0; m < models.length; m++) {
-        const { model, tokenizer } = models[m];
-        const items = [...pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })), ...pairs.map((p) => ({ prompt: p.prompt, response: p.rejected }))];
-        try {
-          scored.push(await sequenceLogProbs(model, tokenizer, items, { batchSize: o.batchSize ?? 64, truncate: o.truncate ?? "left" }));
-        } catch (e) {
-          if (!(e instanceof UserError)) throw e;
-          // find the offending record for a message naming file, line and field
-          for (let i = 0; i < items.length; i++) {
-            try {
-              await sequenceLogProbs(model, tokenizer, [items[i]], { truncate: o.truncate ?? "left" });
-            } catch (e2) {
-              const r = chunk[i % chunk.length];
-              throw new DataError({ file: o.input, line: r.line }, i < chunk.length ? "chosen" : "rejected", `${(e2 as Error).message} (model ${[o.pivot, ...o.sources][m]})`);
-            }
-          }
-          throw e;
-        }
+      const requests = (["chosen", "rejected"] as const).flatMap((side) =>
+        chunk.map((r) => ({
+          prompt: promptText(r.record),
+          response: responseText(r.record[side]),
+          messages: typeof r.record[side] === "string" ? null : promptMessages(r.record),
+          line: r.line,
+          side,
+        })),
+      );
+      let scored: Scored[][];
+      try {
+        scored = await Promise.all(scorers.map((sc) => sc.score(requests)));
+      } catch (e) {
+        // a server that keeps failing, or answers without log-probs: stop with its message (what is written stays)
+        if ((e as Error).name !== "RemoteError") throw e;
+        throw new UserError(`score: lines ${chunk[0].line}–${chunk[chunk.length - 1].line} of ${o.input}: ${(e as Error).message}`);
       }
       const B = chunk.length;
       let text = "";
       chunk.forEach((r, b) => {
+        const problems: string[] = [];
+        scored.forEach((s, m) => {
+          for (const [i, side] of [[b, "chosen"], [B + b, "rejected"]] as const) {
+            const x = s[i];
+            if ("problem" in x) problems.push(`${side} under ${m === 0 ? "the pivot" : `source ${m}`} (${scorers[m].label}): ${x.problem}`);
+          }
+        });
+        if (problems.length > 0) {
+          if (onMismatch === "error") throw new DataError({ file: o.input, line: r.line }, "chosen/rejected", problems.join("; "));
+          text += JSON.stringify({ [SKIP_KEY]: { line: r.line, problems } }) + "\n";
+          skippedNow++;
+          return;
+        }
+        const sc = scored as { sum: number; mean: number; count: number }[][];
         const rec = { ...r.record } as Record<string, unknown>;
-        const [pc, pr] = [scored[0][b], scored[0][B + b]];
+        const [pc, pr] = [sc[0][b], sc[0][B + b]];
         rec.ref_chosen_logps = lp(pc.sum);
         rec.ref_rejected_logps = lp(pr.sum);
         rec.ref_mean_chosen_logps = lp(pc.mean);
         rec.ref_mean_rejected_logps = lp(pr.mean);
-        const src = scored.slice(1);
+        const src = sc.slice(1);
         rec.fuse_chosen_logps = src.map((s) => lp(s[b].sum));
         rec.fuse_rejected_logps = src.map((s) => lp(s[B + b].sum));
         rec.fuse_mean_chosen_logps = src.map((s) => lp(s[b].mean));
         rec.fuse_mean_rejected_logps = src.map((s) => lp(s[B + b].mean));
-        for (const s of scored) tokens += s[b].count + s[B + b].count;
+        for (const s of sc) tokens += s[b].count + s[B + b].count;
         text += serialize(rec) + "\n";
       });
       fs.writeSync(fd, text);
@@ -187,7 +271,7 @@ export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
       written += B;
       chunk = [];
       chunks++;
-      progress.update(written, { tokensPerS: tokens / ((performance.now() - t0) / 1000) });
+      progress.update(written, { tokensPerS: tokens / ((performance.now() - t0) / 1000), ...(skippedNow ? { skipped: skippedNow } : {}) });
       if (o.stopAfterChunks !== undefined && chunks >= o.stopAfterChunks) throw new Error(`stopped after ${chunks} chunks (test hook)`);
     };
     for await (const row of readPairs(o.input)) {
@@ -199,36 +283,190 @@ export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
   } finally {
     fs.closeSync(fd);
     progress.stop();
-    for (const m of models) disposeModel(m.model);
+    for (const sc of scorers) sc.dispose();
   }
-  fs.renameSync(partial, o.output);
+  const { writeFileAtomic } = await import("../train/checkpoint");
+  const skipped = finishPartial(partial, o.output, writeFileAtomic);
   fs.rmSync(sidecarPath, { force: true });
+  if (skipped > 0) log(`[infifpo] score: ${skipped} pair(s) could not be scored honestly; they and the reasons are in ${o.output.replace(/\.jsonl$/, "")}.skipped.jsonl`);
   const seconds = (performance.now() - t0) / 1000;
-  return { records: written, resumedFrom: done, seconds, tokensPerS: tokens / seconds };
+  return { records: written - skipped, skipped, resumedFrom: done, seconds, tokensPerS: tokens / seconds };
+}
+
+/** Builds a scorer per model: local checkpoints on the tfjs backend, served models over HTTP (one client per URL). */
+async function makeScorers(specs: ModelSpec[], o: ScoreFileOptions, log: (l: string) => void): Promise<ChunkScorer[]> {
+  const truncate = o.truncate ?? "left";
+  const out: ChunkScorer[] = [];
+  if (specs.some((m) => typeof m === "string")) {
+    const { initBackend } = await import("../backend");
+    await initBackend({ backend: o.backend, log });
+  }
+  const remote = specs.some((m) => typeof m !== "string") ? await import("../remote") : null;
+  const clients = new Map<string, import("../remote").JsonClient>();
+  try {
+    for (const spec of specs) {
+      if (typeof spec === "string") {
+        const { loadModel, sequenceLogProbs, disposeModel } = await import("../model");
+        const { model, tokenizer } = loadModel(spec, { trainable: false });
+        out.push({
+          label: spec,
+          async score(requests) {
+            const items = requests.map((r) => ({ prompt: r.prompt, response: r.response }));
+            try {
+              return await sequenceLogProbs(model, tokenizer, items, { batchSize: o.batchSize ?? 64, truncate });
+            } catch (e) {
+              if (!(e instanceof UserError)) throw e;
+              // find the offending record for a message naming file, line and field
+              for (let i = 0; i < items.length; i++) {
+                try {
+                  await sequenceLogProbs(model, tokenizer, [items[i]], { truncate });
+                } catch (e2) {
+                  throw new DataError({ file: o.input, line: requests[i].line }, requests[i].side, `${(e2 as Error).message} (model ${spec})`);
+                }
+              }
+              throw e;
+            }
+          },
+          dispose: () => disposeModel(model),
+        });
+      } else {
+        const r = remote!;
+        let client = clients.get(spec.url);
+        if (!client) {
+          client = new r.JsonClient(spec.url, { ...o.remote, onRetry: (what) => log(`[infifpo] score: ${what}`) });
+          clients.set(spec.url, client);
+        }
+        const dialect = !spec.dialect || spec.dialect === "auto" ? await r.detectDialect(client, spec.model) : spec.dialect;
+        const d = r.makeDialect(dialect, client, spec.model, { chatTemplate: spec.chatTemplate });
+        log(`[infifpo] score: ${spec.model} at ${client.base} (${dialect})`);
+        out.push({
+          label: specLabel(spec),
+          score: (requests) => r.scoreRemote(d, requests) as Promise<(RemoteScore | ScoreProblem)[]>,
+          dispose: () => {},
+        });
+      }
+    }
+  } catch (e) {
+    for (const sc of out) sc.dispose();
+    if ((e as Error).name === "RemoteError") throw new UserError(`score: ${(e as Error).message}`);
+    throw e;
+  }
+  return out;
+}
+
+const collect = (v: string, acc: string[] | undefined) => [...(acc ?? []), v];
+
+interface ScoreCliOptions {
+  input: string;
+  output: string;
+  pivot?: string;
+  source?: string[];
+  pivotUrl?: string;
+  pivotModel?: string;
+  sourceUrl?: string[];
+  sourceModel?: string[];
+  dialect: string;
+  chatTemplate?: string[];
+  concurrency: number;
+  retries: number;
+  timeout: number;
+  apiKey?: string;
+  onMismatch: string;
+  batchSize: number;
+  chunk: number;
+  truncate: string;
+  backend?: string;
+  progress: string;
+}
+
+/** The pivot and sources from the flags: local checkpoints or served models (see `infifpo score --help`). */
+export function modelSpecsFromFlags(opts: ScoreCliOptions): { pivot: ModelSpec; sources: ModelSpec[] } {
+  if (opts.dialect !== "auto" && opts.dialect !== "vllm" && opts.dialect !== "llamacpp") throw new UserError(`--dialect must be auto, vllm or llamacpp, got ${opts.dialect}`);
+  const templates = new Map<string, string>();
+  for (const t of opts.chatTemplate ?? []) {
+    const eq = t.indexOf("=");
+    if (eq <= 0) throw new UserError(`--chat-template takes MODEL=FILE, got "${t}"`);
+    const file = t.slice(eq + 1);
+    if (!fs.existsSync(file)) throw new UserError(`--chat-template ${t}: ${file}: no such file`);
+    templates.set(t.slice(0, eq), fs.readFileSync(file, "utf8"));
+  }
+  const served = (url: string, model: string): RemoteModelSpec => ({
+    url,
+    model,
+    dialect: opts.dialect as RemoteModelSpec["dialect"],
+    ...(templates.has(model) ? { chatTemplate: templates.get(model)! } : {}),
+  });
+  let pivot: ModelSpec;
+  if (opts.pivot !== undefined && (opts.pivotUrl !== undefined || opts.pivotModel !== undefined)) {
+    throw new UserError("give the pivot either as --pivot FILE or as --pivot-url URL --pivot-model NAME, not both");
+  } else if (opts.pivot !== undefined) {
+    pivot = opts.pivot;
+  } else if (opts.pivotUrl !== undefined && opts.pivotModel !== undefined) {
+    pivot = served(opts.pivotUrl, opts.pivotModel);
+  } else {
+    throw new UserError("the pivot is required: --pivot FILE, or --pivot-url URL with --pivot-model NAME");
+  }
+  const local = opts.source ?? [];
+  const urls = opts.sourceUrl ?? [];
+  const names = opts.sourceModel ?? [];
+  if (local.length > 0 && (urls.length > 0 || names.length > 0)) {
+    throw new UserError("sources are either all local (--source FILE ...) or all served (--source-url/--source-model ...): the fuse_* column order would be ambiguous");
+  }
+  if (names.length === 0 && urls.length > 0) throw new UserError("--source-url needs --source-model NAME (one per source, in column order)");
+  if (names.length > 0 && urls.length !== 1 && urls.length !== names.length) {
+    throw new UserError(`give one --source-url for all ${names.length} --source-model(s), or one per model in the same order (got ${urls.length})`);
+  }
+  const sources: ModelSpec[] = local.length > 0 ? local : names.map((n, i) => served(urls.length === 1 ? urls[0] : urls[i], n));
+  for (const name of templates.keys()) {
+    const all = [pivot, ...sources].filter((m): m is RemoteModelSpec => typeof m !== "string").map((m) => m.model);
+    if (!all.includes(name)) throw new UserError(`--chat-template ${name}=…: no served model is called "${name}" (served: ${all.join(", ") || "none"})`);
+  }
+  return { pivot, sources };
 }
 
 export function register(program: Command): void {
+  const int = (v: string) => parseInt(v, 10);
   program
     .command("score")
-    .description("fill the ref_* (pivot) and fuse_* (sources, in order) log-prob columns of every pair, each model with its own tokenizer")
+    .description(
+      "fill the ref_* (pivot) and fuse_* (sources, in order) log-prob columns of every pair, each model with its own tokenizer: " +
+        "project checkpoints scored here, or models served by vLLM / llama.cpp (OpenAI-compatible servers)",
+    )
     .requiredOption("--input <file>", "JSONL pairs: prompt/chosen/rejected (strings or chat message lists)")
-    .requiredOption("--pivot <model>", "the pivot at init (SFT checkpoint): a .infifpo file or a directory holding model.infifpo")
-    .option("--source <model>", "a source model, required (repeat for each; order = fuse_* column order)", (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
     .requiredOption("--output <file>", "output JSONL (written via OUT.partial; rerun the same command to resume after a crash)")
-    .option("--batch-size <n>", "pairs per forward pass", (v) => parseInt(v, 10), 64)
-    .option("--chunk <n>", "records scored and appended (fsync'ed) together", (v) => parseInt(v, 10), 256)
-    .option("--truncate <mode>", "prompt longer than a model's context: left (drop oldest tokens) or error", "left")
-    .option("--backend <name>", "tfjs backend: auto, native, wasm, cpu (default: INFIFPO_BACKEND or auto)")
+    .option("--pivot <model>", "the pivot at init (SFT checkpoint): a .infifpo file or a directory holding model.infifpo")
+    .option("--source <model>", "a source checkpoint (repeat for each; order = fuse_* column order)", collect)
+    .option("--pivot-url <url>", "served pivot: the server's base URL (http://host:8000 or http://host:8000/v1)")
+    .option("--pivot-model <name>", "served pivot: the model name the server knows it by")
+    .option("--source-url <url>", "served sources: one URL for all, or one per --source-model in the same order (repeat)", collect)
+    .option("--source-model <name>", "a served source's model name (repeat for each; order = fuse_* column order)", collect)
+    .option("--dialect <name>", "served models' API: auto (ask the server), vllm or llamacpp", "auto")
+    .option("--chat-template <model=file>", "vLLM: apply this Jinja chat template for that served model instead of its own (repeatable)", collect)
+    .option("--concurrency <n>", "served models: requests in flight per server", int, 8)
+    .option("--retries <n>", "served models: retries per request on 429/5xx/timeouts/dropped connections/malformed JSON", int, 5)
+    .option("--timeout <s>", "served models: seconds to wait for one answer", (v) => Number(v), 120)
+    .option("--api-key <key>", "served models: bearer token (default: $OPENAI_API_KEY)")
+    .option("--on-mismatch <mode>", "a pair whose prompt/response token boundary does not line up: skip (to OUT.skipped.jsonl) or error", "skip")
+    .option("--batch-size <n>", "checkpoints: pairs per forward pass", int, 64)
+    .option("--chunk <n>", "records scored and appended (fsync'ed) together", int, 256)
+    .option("--truncate <mode>", "checkpoints: prompt longer than a model's context: left (drop oldest tokens) or error", "left")
+    .option("--backend <name>", "checkpoints: tfjs backend: auto, native, wasm, cpu (default: INFIFPO_BACKEND or auto)")
     .option("--progress <mode>", "auto, bar, lines or none", "auto")
-    .action(async (opts: { input: string; pivot: string; source?: string[]; output: string; batchSize: number; chunk: number; truncate: string; backend?: string; progress: string }) => {
+    .action(async (opts: ScoreCliOptions) => {
       if (opts.truncate !== "left" && opts.truncate !== "error") throw new UserError(`--truncate must be left or error, got ${opts.truncate}`);
-      for (const [k, v] of [["--batch-size", opts.batchSize], ["--chunk", opts.chunk]] as const)
+      if (opts.onMismatch !== "skip" && opts.onMismatch !== "error") throw new UserError(`--on-mismatch must be skip or error, got ${opts.onMismatch}`);
+      for (const [k, v] of [["--batch-size", opts.batchSize], ["--chunk", opts.chunk], ["--concurrency", opts.concurrency]] as const)
         if (!Number.isInteger(v) || v < 1) throw new UserError(`${k} must be a positive integer`);
+      if (!Number.isInteger(opts.retries) || opts.retries < 0) throw new UserError("--retries must be a non-negative integer");
+      if (!(opts.timeout > 0)) throw new UserError("--timeout must be a positive number of seconds");
+      const { pivot, sources } = modelSpecsFromFlags(opts);
       const r = await scoreFile({
         input: opts.input,
         output: opts.output,
-        pivot: opts.pivot,
-        sources: opts.source ?? [],
+        pivot,
+        sources,
+        remote: { concurrency: opts.concurrency, retries: opts.retries, timeoutMs: opts.timeout * 1000, apiKey: opts.apiKey ?? process.env.OPENAI_API_KEY },
+        onMismatch: opts.onMismatch as "skip" | "error",
         batchSize: opts.batchSize,
         chunk: opts.chunk,
         truncate: opts.truncate,

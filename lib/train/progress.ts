@@ -30,7 +30,14 @@ function fmtSeconds(s: number): string {
 export function createProgress(
   label: string,
   mode: ProgressMode = "auto",
-  opts: { stream?: NodeJS.WriteStream; every?: number; /** count only: no loss / tok/s columns (sampling, evaluation) */ plain?: boolean } = {},
+  opts: {
+    stream?: NodeJS.WriteStream;
+    every?: number;
+    /** count only: no loss / tok/s columns (sampling, evaluation) */
+    plain?: boolean;
+    /** what is counted (e.g. "pairs"): shows its rate per second and tokens/s instead of the loss */
+    unit?: string;
+  } = {},
 ): Progress {
   const stream = opts.stream ?? process.stderr;
   const resolved = mode === "auto" ? (stream.isTTY ? "bar" : "lines") : mode;
@@ -40,7 +47,11 @@ export function createProgress(
     const multi = new cliProgress.MultiBar(
       {
         stream,
-        format: opts.plain ? `${label} |{bar}| {value}/{total} | ETA {eta_formatted}` : `${label} |{bar}| {value}/{total} loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
+        format: opts.plain
+          ? `${label} |{bar}| {value}/{total} | ETA {eta_formatted}`
+          : opts.unit
+            ? `${label} |{bar}| {value}/{total} ${opts.unit} | {rate} ${opts.unit}/s | {tps} tok/s | ETA {eta_formatted}`
+            : `${label} |{bar}| {value}/{total} loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
         hideCursor: true,
         etaBuffer: 20,
         fps: 5,
@@ -48,9 +59,19 @@ export function createProgress(
       cliProgress.Presets.shades_classic,
     );
     let bar: cliProgress.SingleBar | null = null;
+    let first = 0, t0 = 0;
     return {
-      start: (total, start) => void (bar = multi.create(total, start, { loss: "-", tps: "-" })),
-      update: (done, v) => bar?.update(done, { loss: fmt(v.loss), tps: v.tokensPerS == null ? "-" : Math.round(v.tokensPerS) }),
+      start: (total, start) => {
+        first = start;
+        t0 = Date.now();
+        bar = multi.create(total, start, { loss: "-", tps: "-", rate: "-" });
+      },
+      update: (done, v) =>
+        bar?.update(done, {
+          loss: fmt(v.loss),
+          tps: v.tokensPerS == null ? "-" : Math.round(v.tokensPerS),
+          rate: ((done - first) / Math.max(1e-9, (Date.now() - t0) / 1000)).toFixed(1),
+        }),
       log: (line) => {
         // a line wider than the terminal would wrap and break the in-place redraw: cut it
         const width = (stream.columns || 120) - 1;
@@ -79,6 +100,10 @@ export function createProgress(
         .map(([k, x]) => ` ${k} ${fmt(x)}`)
         .join("");
       if (opts.plain) return void stream.write(`${label} ${done}/${total} eta ${fmtSeconds(eta)}\n`);
+      if (opts.unit) {
+        const tps = v.tokensPerS == null ? "-" : Math.round(v.tokensPerS);
+        return void stream.write(`${label} ${done}/${total} ${opts.unit}${extra} ${rate.toFixed(1)} ${opts.unit}/s tok/s ${tps} eta ${fmtSeconds(eta)}\n`);
+      }
       stream.write(
         `${label} ${done}/${total} loss ${fmt(v.loss)}${extra} tok/s ${v.tokensPerS == null ? "-" : Math.round(v.tokensPerS)} eta ${fmtSeconds(eta)}\n`,
       );

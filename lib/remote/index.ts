@@ -1,0 +1,5 @@
+/** Served models (OpenAI-compatible servers): HTTP client, dialects, scoring, and a server for project models. */
+export { JsonClient, RemoteError, Semaphore, type ClientOptions } from "./http";
+export { DIALECTS, detectDialect, echoLogProbs, makeDialect, type Dialect, type DialectName } from "./dialect";
+export { isProblem, prefixMismatch, responseScore, scoreRemote, type RemoteScore, type ScoreProblem, type ScoreRequest } from "./scorer";
+export { serveModel, templateIds, type Fault, type ServeOptions, type ServedModel } from "./serve";
