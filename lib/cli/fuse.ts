@@ -1,6 +1,6 @@
 /** `infifpo fuse`: add the fused reference, logit, loss and disparity weight to every record of a JSONL file. */
-import type { Command } from "commander";
-import { open, stat } from "node:fs/promises";
+import { Option, type Command } from "commander";
+import { open, rm, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -344,6 +344,30 @@ interface FuseFlags extends FusionFlags {
   output: string;
   skipInvalid?: boolean;
   threads?: string;
+  export?: "trl";
+}
+
+/**
+ * `fuse --export trl`: fuses into a temporary file beside OUT, then writes TRL's rows (lib/data/trl-export.ts)
+ * to OUT atomically; returns the loss_type to train with.
+ */
+export async function fuseForTrl(o: FuseFileOptions): Promise<FuseFileResult & { lossType: string }> {
+  const { readRecords } = await import("../data/jsonl");
+  const { writeRecords } = await import("../data/write");
+  const { trlRow, trlLossType } = await import("../data/trl-export");
+  const tmp = `${o.output}.fused.tmp.jsonl`;
+  try {
+    const r = await fuseFile({ ...o, output: tmp });
+    const rows = (async function* () {
+      for await (const row of readRecords(tmp)) {
+        yield trlRow(row.record as Parameters<typeof trlRow>[0], o.settings.lengthNorm, `fused record ${row.line} of ${o.input}`);
+      }
+    })();
+    await writeRecords(o.output, rows);
+    return { ...r, lossType: trlLossType(o.settings.lengthNorm) };
+  } finally {
+    await rm(tmp, { force: true });
+  }
 }
 
 export function register(program: Command): void {
@@ -355,9 +379,13 @@ export function register(program: Command): void {
   addFusionFlags(cmd)
     .option("--skip-invalid", "skip invalid lines and write them with their reasons to OUT.rejects.jsonl")
     .option("--threads <n>", `threads that parse and fuse (default: min(2, cores) = ${defaultFuseThreads()}; 1 = single-threaded)`)
+    .addOption(
+      new Option("--export <format>", "write the fused reference for another trainer instead: trl = prompt/chosen/rejected + ref_*_logps for TRL's DPOTrainer (see README)").choices(["trl"]),
+    )
     .addHelpText(
       "after",
       "\nExample:\n  infifpo fuse -i data/sample/pairs.jsonl -o runs/fused.jsonl --fusion max-margin\n" +
+        "  infifpo fuse -i scored.jsonl -o trl.jsonl --export trl     # then DPOTrainer, loss_type sigmoid_norm (examples/trl)\n" +
         "\nThe policy is the pivot at init unless a record carries policy_* columns.",
     )
     .action(async (flags: FuseFlags) => {
@@ -369,11 +397,18 @@ export function register(program: Command): void {
       }
       const size = await inputFile("--input", flags.input);
       const bar = byteProgress("fuse", size);
-      let result: FuseFileResult;
+      let result: FuseFileResult & { lossType?: string };
       try {
-        result = await fuseFile({ input: flags.input, output: flags.output, settings, skipInvalid: flags.skipInvalid, threads, onProgress: bar.update });
+        const o = { input: flags.input, output: flags.output, settings, skipInvalid: flags.skipInvalid, threads, onProgress: bar.update };
+        result = flags.export === "trl" ? await fuseForTrl(o) : await fuseFile(o);
       } finally {
         bar.stop();
+      }
+      if (result.lossType) {
+        process.stderr.write(
+          `TRL rows (prompt, chosen, rejected, ref_chosen_logps, ref_rejected_logps; the fused reference on TRL's sum scale) → ${flags.output}\n` +
+            `train with DPOConfig(loss_type=["${result.lossType}"], beta=${settings.beta}, precompute_ref_log_probs=True) and the trainer in examples/trl/train_dpo.py\n`,
+        );
       }
       const rate = Math.round(result.records / Math.max(result.seconds, 1e-9));
       process.stderr.write(

@@ -13,6 +13,7 @@ export interface Progress {
 
 function fmt(x: number | undefined, digits = 4): string {
   if (x == null || Number.isNaN(x)) return "-";
+  if (Number.isInteger(x) && Math.abs(x) < 1e6) return String(x); // counts (skipped pairs, steps)
   if (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0)) return x.toExponential(2);
   return x.toFixed(digits);
 }
