@@ -11,7 +11,7 @@
  * The executed notebook is saved by the front end itself, and a full-page screenshot goes beside it.
  * Exit 0 all passed, 1 a notebook failed, 2 bad usage, 3 a requirement (classic Notebook, Chromium) missing.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -22,7 +22,7 @@ import { Command, Option } from "commander";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { PRESETS, type Preset, budgetFor, expectedPlotsFor, injectParameters, parseParam, readNotebook, writeNotebook } from "./notebooks-core";
 import { CHROMIUM_ARGS, CHROMIUM_INSTALL_HINT, findChromium } from "./figures";
-import { collect, indent, resolveNotebooks } from "./notebooks";
+import { collect, findPython, indent, resolveNotebooks } from "./notebooks";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const DEFAULT_BUDGET_S = 300;
@@ -35,14 +35,7 @@ export const NOTEBOOK_INSTALL_HINT =
 
 /** The first Python whose `notebook` package is the classic 6.x server (7.x has another front end), or null. */
 export function findNotebookPython(): string | null {
-  const candidates = [process.env.INFIFPO_PYTHON, "/usr/bin/python3", "python3"].filter((c): c is string => !!c);
-  for (const py of candidates) {
-    const r = spawnSync(py, ["-c", "import notebook, sys; sys.exit(0 if int(notebook.__version__.split('.')[0]) < 7 else 1)"], {
-      stdio: "ignore",
-    });
-    if (r.status === 0) return py;
-  }
-  return null;
+  return findPython("import notebook, sys; sys.exit(0 if int(notebook.__version__.split('.')[0]) < 7 else 1)");
 }
 
 function freePort(): Promise<number> {

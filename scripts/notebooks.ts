@@ -39,15 +39,19 @@ export const JUPYTER_INSTALL_HINT =
   "or with pip: python3 -m pip install nbclient nbconvert jupyter_client\n" +
   "If Jupyter lives in a Python that is not the first python3 on PATH, set INFIFPO_PYTHON=/path/to/python3.";
 
-/** The first Python that can import nbclient, nbformat, nbconvert and jupyter_client, or null. Debian's
- *  /usr/bin/python3 is tried before `python3` on PATH (often a pyenv interpreter without Jupyter). */
-export function findJupyterPython(): string | null {
+/** The first of $INFIFPO_PYTHON, Debian's /usr/bin/python3 and `python3` on PATH (often a pyenv interpreter without
+ *  Jupyter) for which the Python `check` exits 0, or null. */
+export function findPython(check: string): string | null {
   const candidates = [process.env.INFIFPO_PYTHON, "/usr/bin/python3", "python3"].filter((c): c is string => !!c);
   for (const py of candidates) {
-    const r = spawnSync(py, ["-c", "import nbclient, nbformat, nbconvert, jupyter_client"], { stdio: "ignore" });
-    if (r.status === 0) return py;
+    if (spawnSync(py, ["-c", check], { stdio: "ignore" }).status === 0) return py;
   }
   return null;
+}
+
+/** The first Python that can import nbclient, nbformat, nbconvert and jupyter_client, or null. */
+export function findJupyterPython(): string | null {
+  return findPython("import nbclient, nbformat, nbconvert, jupyter_client");
 }
 
 /** Notebook files to run: every notebooks/*.ipynb, or the given names (with or without .ipynb / folder). */

@@ -4,24 +4,13 @@ import { parseJsonl, recordValidator } from "../lib/data/jsonl";
 import { validateRecord } from "../lib/data/validate";
 import { serializeRecord } from "../lib/data/write";
 import { UserError } from "../lib/errors";
+import { workedExampleRecord } from "./worked-example";
 
 type Obj = Record<string, any>;
 
 /** A valid record with 3 sources (values from infifpo.md's worked example; sums = mean × n). */
 function base(): Obj {
-  return {
-    prompt: "What is 2 + 2?",
-    chosen: "2 + 2 = 4.",
-    rejected: "2 + 2 = 5.",
-    ref_chosen_logps: -0.6975,
-    ref_rejected_logps: -1.3945,
-    ref_mean_chosen_logps: -0.06975,
-    ref_mean_rejected_logps: -0.13945,
-    fuse_chosen_logps: [-2.3788, -3.1458, -2.94344],
-    fuse_rejected_logps: [-2.5559, -3.21348, -2.6948],
-    fuse_mean_chosen_logps: [-0.23788, -0.26215, -0.36793],
-    fuse_mean_rejected_logps: [-0.25559, -0.26779, -0.33685],
-  };
+  return workedExampleRecord();
 }
 
 function chat(): Obj {

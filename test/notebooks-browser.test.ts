@@ -1,8 +1,9 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser } from "playwright-core";
-import { cellSource, notebookJson, readNotebook, type Notebook } from "../scripts/notebooks-core";
+import { cellSource, readNotebook } from "../scripts/notebooks-core";
+import { makeNotebook } from "./notebook-fixtures";
 import { CHROMIUM_ARGS, findChromium } from "../scripts/figures";
 import { resolveNotebooks } from "../scripts/notebooks";
 import {
@@ -57,25 +58,7 @@ if ((!python || !chromiumPath) && !ci) {
 
     describe("fails loudly", () => {
       const dir = path.resolve("runs", "notebooks", "browser-test");
-      const make = (name: string, cells: string[], infifpo: Record<string, unknown> = {}): string => {
-        const nb: Notebook = {
-          nbformat: 4,
-          nbformat_minor: 5,
-          metadata: { kernelspec: { name: "tslab", display_name: "TypeScript", language: "typescript" }, infifpo },
-          cells: cells.map((source, i) => ({
-            cell_type: "code",
-            id: `c${i}`,
-            metadata: i === 0 ? { tags: ["parameters"] } : {},
-            source,
-            outputs: [],
-            execution_count: null,
-          })),
-        };
-        mkdirSync(dir, { recursive: true });
-        const file = path.join(dir, `${name}.ipynb`);
-        writeFileSync(file, notebookJson(nb));
-        return file;
-      };
+      const make = (name: string, cells: string[], infifpo: Record<string, unknown> = {}) => makeNotebook(dir, name, cells, infifpo);
       afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
       it(

@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { notebookJson, readNotebook, type Notebook } from "../scripts/notebooks-core";
+import { readNotebook } from "../scripts/notebooks-core";
+import { makeNotebook } from "./notebook-fixtures";
 import { findChromium } from "../scripts/figures";
 import { JUPYTER_INSTALL_HINT, checkRunHtml, findJupyterPython, resolveNotebooks, runNotebook } from "../scripts/notebooks";
 
@@ -43,24 +44,7 @@ if (!python && !ci) {
 
   describe.skipIf(!python)("the runner fails loudly", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "infifpo-nb-"));
-    const make = (name: string, cells: string[], infifpo: Record<string, unknown>): string => {
-      const nb: Notebook = {
-        nbformat: 4,
-        nbformat_minor: 5,
-        metadata: { kernelspec: { name: "tslab", display_name: "TypeScript", language: "typescript" }, infifpo },
-        cells: cells.map((source, i) => ({
-          cell_type: "code",
-          id: `c${i}`,
-          metadata: i === 0 ? { tags: ["parameters"] } : {},
-          source,
-          outputs: [],
-          execution_count: null,
-        })),
-      };
-      const file = path.join(dir, `${name}.ipynb`);
-      writeFileSync(file, notebookJson(nb));
-      return file;
-    };
+    const make = (name: string, cells: string[], infifpo: Record<string, unknown>) => makeNotebook(dir, name, cells, infifpo);
 
     it(
       "a type error: failing cell's source and tslab's message (with the injected parameter applied)",

@@ -8,25 +8,11 @@ import { annotateRecord } from "../lib/records/annotate";
 import { resolveFuseSettings } from "../lib/records/settings";
 import { UserError } from "../lib/errors";
 import type { FusedColumns, PreferenceRecord } from "../lib/data/types";
+import { workedExampleRecord } from "./worked-example";
 
 const CLI = path.join(__dirname, "..", "bin", "infifpo.mjs");
 
-/** infifpo.md's worked example as a record (n_p0 = 10 for both responses: sums = mean × 10). */
-function example(): PreferenceRecord {
-  return {
-    prompt: "What is 2 + 2?",
-    chosen: "2 + 2 = 4.",
-    rejected: "2 + 2 = 5.",
-    ref_chosen_logps: -0.6975,
-    ref_rejected_logps: -1.3945,
-    ref_mean_chosen_logps: -0.06975,
-    ref_mean_rejected_logps: -0.13945,
-    fuse_chosen_logps: [-2.3788, -3.1458, -2.94344],
-    fuse_rejected_logps: [-2.5559, -3.21348, -2.6948],
-    fuse_mean_chosen_logps: [-0.23788, -0.26215, -0.36793],
-    fuse_mean_rejected_logps: [-0.25559, -0.26779, -0.33685],
-  };
-}
+const example = workedExampleRecord;
 
 function fused(rec: PreferenceRecord, lengthNorm: boolean): PreferenceRecord & FusedColumns {
   const a = annotateRecord(rec, resolveFuseSettings({ lengthNorm, strategy: "max-margin", clip: true }));
