@@ -3,14 +3,13 @@
 # without length-norm), trains a small random Llama on each with TRL's DPOTrainer (asserting that TRL's loss before
 # training equals the loss computed independently from the file's fused reference), then the same over two
 # data-parallel CPU processes with `accelerate launch`. Needs Python 3.10+ with torch, transformers, trl 1.13,
-# datasets and accelerate; set PYTHON (default: examples/trl/.venv/bin/python, made with pip if missing).
+# datasets and accelerate; set PYTHON (default: examples/trl/.venv/bin/python, made by setup.sh if missing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=examples/trl
 py=${PYTHON:-$here/.venv/bin/python}
 if [ ! -x "$py" ]; then
-  python3 -m venv "$here/.venv"
-  "$here/.venv/bin/pip" install -q torch transformers 'trl==1.13.0' datasets accelerate tokenizers
+  bash "$here/setup.sh"
   py=$here/.venv/bin/python
 fi
 out=runs/trl-check
