@@ -53,3 +53,9 @@ export * from "./tasks";
 
 // The fusion lab: presets, the cached pipeline, aggregation with CIs and claims, the HTML report (lib/lab)
 export * from "./lab/index";
+
+// Served models (vLLM / llama.cpp OpenAI-compatible servers): client, dialects, scoring, a server for checkpoints (lib/remote)
+export * from "./remote/index";
+
+// The TRL hand-off: a fused record as DPOTrainer's row with the fused reference on TRL's sum scale
+export { trlRow, trlLossType, type TrlRow } from "./data/trl-export";

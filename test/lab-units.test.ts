@@ -256,9 +256,10 @@ describe("aggregation", () => {
 });
 
 describe("public API", () => {
-  it("lib/index exports the lab and the task families", async () => {
+  it("lib/index exports the lab, the task families, served-model scoring and the TRL hand-off", async () => {
     const api = await import("../lib/index");
-    for (const name of ["runLabAndReport", "runLab", "resolveLabConfig", "aggregate", "reportHtml", "headlineMarkdown", "evaluateModel", "TASKS", "testSet"])
+    for (const name of ["runLabAndReport", "runLab", "resolveLabConfig", "aggregate", "reportHtml", "headlineMarkdown", "evaluateModel", "TASKS", "testSet",
+      "JsonClient", "makeDialect", "detectDialect", "scoreRemote", "serveModel", "trlRow", "trlLossType"])
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe("undefined");
     expect(Object.keys(api.LAB_PRESETS)).toEqual(["smoke", "quick", "full"]);
   });
