@@ -6,7 +6,7 @@ import { modelSpecsFromFlags, scoreFile, type ModelSpec } from "../lib/cli/score
 import { loadRecords } from "../lib/data/jsonl";
 import { promptText, responseText } from "../lib/data/trl";
 import { disposeModel, loadModel, sequenceLogProbs, tokenLogProbs, type LoadedModel } from "../lib/model";
-import { JsonClient, Semaphore, prefixMismatch, responseScore, scoreRemote, serveModel, type Dialect, type Fault, type ServedModel } from "../lib/remote";
+import { JsonClient, Semaphore, echoLogProbs, prefixMismatch, responseScore, scoreRemote, serveModel, type Dialect, type Fault, type ServedModel } from "../lib/remote";
 import { UserError } from "../lib/errors";
 import { tmpDir, writePairs, writeTinyModel } from "./train-fixtures";
 
@@ -272,6 +272,17 @@ describe("served models: pieces", () => {
     ]);
     expect(out).toEqual([{ sum: -0.5, mean: -0.5, count: 1 }, { sum: -1, mean: -0.5, count: 2 }, { problem: "the response has no tokens of its own" }]);
     expect(calls.filter((c) => c === "ab")).toHaveLength(1);
+  });
+
+  it("echoLogProbs: OpenAI echo arrays, vLLM's prompt_logprobs (checked against our token ids), and servers that give none", () => {
+    const ids = [1, 7, 9];
+    expect(echoLogProbs({ choices: [{ logprobs: { token_logprobs: [null, -0.5, -0.25, -3] } }] }, ids, "srv")).toEqual([-0.5, -0.25]);
+    const pl = [null, { "7": { logprob: -0.5, rank: 1 } }, { "9": { logprob: -0.25, rank: 2 }, "4": { logprob: -0.1, rank: 1 } }];
+    expect(echoLogProbs({ choices: [{ prompt_logprobs: pl, logprobs: null }] }, ids, "srv")).toEqual([-0.5, -0.25]);
+    expect(() => echoLogProbs({ choices: [{ prompt_logprobs: pl }] }, [1, 7, 8], "srv")).toThrow(/srv: prompt_logprobs\[2\] has no finite log-prob for token 8/);
+    expect(() => echoLogProbs({ choices: [{ text: "x", logprobs: null }] }, ids, "srv")).toThrow(/srv: the server returned no log-probs \(choices\[0\]\.logprobs is null\); it must support echo/);
+    expect(() => echoLogProbs({ choices: [{ logprobs: { token_logprobs: [null, "x", -1] } }] }, ids, "srv")).toThrow(/token_logprobs\[1\] is "x", not a finite number/);
+    expect(() => echoLogProbs({ error: "boom" }, ids, "srv")).toThrow(/srv: the answer has no choices\[0\]/);
   });
 
   it("Semaphore bounds requests in flight; JsonClient accepts /v1 base URLs", async () => {
