@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { modelSpecsFromFlags, scoreFile, type ModelSpec } from "../lib/cli/score";
+import { hasSkipMarker, modelSpecsFromFlags, scoreFile, type ModelSpec } from "../lib/cli/score";
 import { loadRecords } from "../lib/data/jsonl";
 import { promptText, responseText } from "../lib/data/trl";
 import { disposeModel, loadModel, sequenceLogProbs, tokenLogProbs, type LoadedModel } from "../lib/model";
@@ -140,6 +140,13 @@ describe("served models: numbers", () => {
     expect(skipped).toHaveLength(1);
     expect(skipped[0].line).toBe(2);
     expect(skipped[0].problems[0]).toMatch(/^chosen under source 1 \(word at http:\/\/127\.0\.0\.1:\d+\): the prompt's \d+ tokens are not a prefix of prompt\+response's \d+ tokens \(they differ at token \d+/);
+    // a crash after the skipped pair's chunk, then the same command: the marker from the first run is honoured
+    const cut = path.join(dir, "boundary-cut.jsonl");
+    const opts = { input, pivot: served(p, "pivot"), sources: [served(w, "word")], chunk: 1, remote: fast, progress: "none" as const, log: quiet };
+    await expect(scoreFile({ ...opts, output: cut, stopAfterChunks: 2 })).rejects.toThrow(/stopped after 2 chunks/);
+    expect(await scoreFile({ ...opts, output: cut })).toMatchObject({ records: 2, skipped: 1, resumedFrom: 2 });
+    expect(fs.readFileSync(cut, "utf8")).toBe(fs.readFileSync(out, "utf8"));
+    expect(fs.readFileSync(path.join(dir, "boundary-cut.skipped.jsonl"), "utf8")).toBe(fs.readFileSync(path.join(dir, "boundary-out.skipped.jsonl"), "utf8"));
     // --on-mismatch error stops at that line
     const err = await scoreFile({ input, output: path.join(dir, "b2.jsonl"), pivot: served(p, "pivot"), sources: [served(w, "word")], onMismatch: "error", remote: fast, progress: "none", log: quiet }).catch((e) => e);
     expect(err.message).toMatch(/boundary\.jsonl:2.*not a prefix/);
@@ -248,6 +255,17 @@ describe("served models: faults, crashes and resumes lose nothing and duplicate 
 });
 
 describe("served models: pieces", () => {
+  it("hasSkipMarker finds a marker line anywhere, also across its 1 MiB read boundary", () => {
+    const f = path.join(dir, "markers.jsonl");
+    const marker = '{"__infifpo_skipped":{"line":9,"problems":["x"]}}\n';
+    for (const at of [0, (1 << 20) - 7, (1 << 20) + 3]) {
+      fs.writeFileSync(f, "a".repeat(at) + "\n" + marker + '{"prompt":"b"}\n');
+      expect(hasSkipMarker(f), `marker after ${at} bytes`).toBe(true);
+    }
+    fs.writeFileSync(f, "a".repeat((1 << 20) + 100) + '\n{"prompt":"{\\"__infifpo_skipped\\""}\n');
+    expect(hasSkipMarker(f)).toBe(false);
+  });
+
   it("prefixMismatch and responseScore (hand-computed)", () => {
     expect(prefixMismatch([1, 5, 6], [1, 5, 6, 7, 8])).toBe(-1);
     expect(prefixMismatch([1, 5, 6], [1, 5, 9, 8])).toBe(2);

@@ -25,7 +25,7 @@ import { readPairs } from "../data/jsonl";
 import { DataError } from "../data/errors";
 import { promptMessages, promptText, responseText } from "../data/trl";
 import { recordSerializer } from "../data/write";
-import type { PreferencePair } from "../data/types";
+import type { Message, PreferencePair } from "../data/types";
 import type { DialectName } from "../remote/dialect";
 import type { RemoteScore, ScoreProblem } from "../remote/scorer";
 
@@ -103,26 +103,56 @@ const specLabel = (m: ModelSpec) => (typeof m === "string" ? m : `${m.model} at 
 const resolveSpec = (m: ModelSpec): ModelSpec =>
   typeof m === "string" ? path.resolve(m) : { url: m.url, model: m.model, dialect: m.dialect ?? "auto", ...(m.chatTemplate !== undefined ? { chatTemplate: m.chatTemplate } : {}) };
 
-/** Splits a finished partial file into OUT (records) and OUT.skipped.jsonl (markers), each written atomically. */
-function finishPartial(partial: string, output: string, writeFileAtomic: (file: string, data: string) => void): number {
+/** Whether `file` holds a skip marker line; read in 1 MiB chunks (constant memory). */
+export function hasSkipMarker(file: string): boolean {
+  const marker = Buffer.from(`{"${SKIP_KEY}"`);
+  const fd = fs.openSync(file, "r");
+  const buf = Buffer.allocUnsafe((1 << 20) + marker.length);
+  let pos = 0, carry = 0, n: number;
+  try {
+    while ((n = fs.readSync(fd, buf, carry, 1 << 20, pos)) > 0) {
+      const end = carry + n;
+      if (buf.subarray(0, end).includes(marker)) return true;
+      pos += n;
+      // keep the tail, so a marker cut by the chunk boundary is still found
+      carry = Math.min(marker.length - 1, end);
+      buf.copyWithin(0, end - carry, end);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return false;
+}
+
+/**
+ * Turns a finished partial file into OUT (the records) and OUT.skipped.jsonl (the skip markers' contents), both
+ * written atomically, streaming; without markers the partial file is just renamed. Returns the skipped count.
+ */
+async function finishPartial(partial: string, output: string, markers: boolean): Promise<number> {
   const skippedFile = output.replace(/\.jsonl$/, "") + ".skipped.jsonl";
-  const text = fs.readFileSync(partial, "utf8");
-  if (!text.includes(`{"${SKIP_KEY}"`)) {
+  if (!markers) {
     fs.renameSync(partial, output);
     fs.rmSync(skippedFile, { force: true });
     return 0;
   }
-  const keep: string[] = [];
-  const skipped: string[] = [];
-  for (const line of text.split("\n")) {
-    if (!line) continue;
-    if (line.startsWith(`{"${SKIP_KEY}"`)) skipped.push(JSON.stringify((JSON.parse(line) as Record<string, unknown>)[SKIP_KEY]));
-    else keep.push(line);
+  const { openAtomicWriter } = await import("../data/write");
+  const { createInterface } = await import("node:readline");
+  const [out, skipped] = [await openAtomicWriter(output), await openAtomicWriter(skippedFile)];
+  try {
+    for await (const line of createInterface({ input: fs.createReadStream(partial), crlfDelay: Infinity })) {
+      if (!line) continue;
+      if (line.startsWith(`{"${SKIP_KEY}"`)) await skipped.write(JSON.stringify((JSON.parse(line) as Record<string, unknown>)[SKIP_KEY]));
+      else await out.write(line);
+    }
+    await skipped.commit();
+    await out.commit();
+  } catch (e) {
+    await out.abort();
+    await skipped.abort();
+    throw e;
   }
-  writeFileAtomic(skippedFile, skipped.map((l) => l + "\n").join(""));
-  writeFileAtomic(output, keep.map((l) => l + "\n").join(""));
   fs.rmSync(partial);
-  return skipped.length;
+  return skipped.lines;
 }
 
 /** Newlines in `file` and whether it ends without one, read in 1 MiB chunks (constant memory). */
@@ -167,7 +197,7 @@ type Scored = { sum: number; mean: number; count: number } | ScoreProblem;
 /** One model's scorer: the chunk's requests in → one score (or a problem) per request, same order. */
 interface ChunkScorer {
   label: string;
-  score(requests: { prompt: string; response: string; messages: import("../data/types").Message[] | null; line: number; side: "chosen" | "rejected" }[]): Promise<Scored[]>;
+  score(requests: { prompt: string; response: string; messages: Message[] | null; line: number; side: "chosen" | "rejected" }[]): Promise<Scored[]>;
   dispose(): void;
 }
 
@@ -285,8 +315,7 @@ export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
     progress.stop();
     for (const sc of scorers) sc.dispose();
   }
-  const { writeFileAtomic } = await import("../train/checkpoint");
-  const skipped = finishPartial(partial, o.output, writeFileAtomic);
+  const skipped = await finishPartial(partial, o.output, skippedNow > 0 || (done > 0 && hasSkipMarker(partial)));
   fs.rmSync(sidecarPath, { force: true });
   if (skipped > 0) log(`[infifpo] score: ${skipped} pair(s) could not be scored honestly; they and the reasons are in ${o.output.replace(/\.jsonl$/, "")}.skipped.jsonl`);
   const seconds = (performance.now() - t0) / 1000;
