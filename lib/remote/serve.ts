@@ -160,9 +160,11 @@ export async function serveModel(o: ServeOptions): Promise<ServedModel> {
       const [g] = await generateIds(o.model, [ids.slice(-C)], { maxNewTokens: maxTokens, stopToken: o.tokenizer.eosId, vocabLimit: V });
       const gen = { ids: g.finish === "stop" ? [...g.ids, o.tokenizer.eosId] : g.ids, finish: g.finish }; // the stop token is a generated token too
       const wantLogprobs = b.logprobs !== undefined && b.logprobs !== null;
-      const genLp = wantLogprobs ? promptLogProbs(o.model, [...ids, ...gen.ids]).slice(ids.length - 1) : [];
+      // one forward pass over prompt + generated tokens: lp[i] = log M(t_{i+1} | t_≤i)
+      const lp = wantLogprobs ? promptLogProbs(o.model, [...ids, ...gen.ids]) : [];
+      const genLp = lp.slice(ids.length - 1);
       const all = b.echo === true ? [...ids, ...gen.ids] : gen.ids;
-      const lps = b.echo === true ? (o.noPromptLogprobs ? genLp : [null, ...promptLogProbs(o.model, ids), ...genLp]) : genLp;
+      const lps = b.echo === true ? (o.noPromptLogprobs ? genLp : [null, ...lp]) : genLp;
       return {
         id: `cmpl-${++created}`,
         object: "text_completion",
