@@ -28,6 +28,7 @@ import { recordSerializer } from "../data/write";
 import type { Message, PreferencePair } from "../data/types";
 import type { DialectName } from "../remote/dialect";
 import type { RemoteScore, ScoreProblem } from "../remote/scorer";
+import type { JsonClient } from "../remote/http";
 
 /** A model behind an OpenAI-compatible server. */
 export interface RemoteModelSpec {
@@ -192,7 +193,7 @@ function countLines(file: string): number {
 /** A log-prob as written: float32 value, never above 0 (float rounding can give +1e-8 for a sure token). */
 const lp = (x: number) => Math.min(0, x);
 
-type Scored = { sum: number; mean: number; count: number } | ScoreProblem;
+type Scored = RemoteScore | ScoreProblem;
 
 /** One model's scorer: the chunk's requests in → one score (or a problem) per request, same order. */
 interface ChunkScorer {
@@ -281,7 +282,7 @@ export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
           skippedNow++;
           return;
         }
-        const sc = scored as { sum: number; mean: number; count: number }[][];
+        const sc = scored as RemoteScore[][];
         const rec = { ...r.record } as Record<string, unknown>;
         const [pc, pr] = [sc[0][b], sc[0][B + b]];
         rec.ref_chosen_logps = lp(pc.sum);
@@ -331,7 +332,7 @@ async function makeScorers(specs: ModelSpec[], o: ScoreFileOptions, log: (l: str
     await initBackend({ backend: o.backend, log });
   }
   const remote = specs.some((m) => typeof m !== "string") ? await import("../remote") : null;
-  const clients = new Map<string, import("../remote").JsonClient>();
+  const clients = new Map<string, JsonClient>();
   try {
     for (const spec of specs) {
       if (typeof spec === "string") {
@@ -370,7 +371,7 @@ async function makeScorers(specs: ModelSpec[], o: ScoreFileOptions, log: (l: str
         log(`[infifpo] score: ${spec.model} at ${client.base} (${dialect})`);
         out.push({
           label: specLabel(spec),
-          score: (requests) => r.scoreRemote(d, requests) as Promise<(RemoteScore | ScoreProblem)[]>,
+          score: (requests) => r.scoreRemote(d, requests),
           dispose: () => {},
         });
       }

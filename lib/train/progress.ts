@@ -13,7 +13,6 @@ export interface Progress {
 
 function fmt(x: number | undefined, digits = 4): string {
   if (x == null || Number.isNaN(x)) return "-";
-  if (Number.isInteger(x) && Math.abs(x) < 1e6) return String(x); // counts (skipped pairs, steps)
   if (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0)) return x.toExponential(2);
   return x.toFixed(digits);
 }
@@ -98,7 +97,7 @@ export function createProgress(
       const eta = rate > 0 ? (total - done) / rate : Infinity;
       const extra = Object.entries(v)
         .filter(([k]) => k !== "loss" && k !== "tokensPerS")
-        .map(([k, x]) => ` ${k} ${fmt(x)}`)
+        .map(([k, x]) => ` ${k} ${x !== undefined && Number.isInteger(x) ? x : fmt(x)}`) // counts (skipped pairs) as they are
         .join("");
       if (opts.plain) return void stream.write(`${label} ${done}/${total} eta ${fmtSeconds(eta)}\n`);
       if (opts.unit) {
