@@ -16,7 +16,9 @@ process.chdir(root);
 //    notebooks and lib/ are checked as `npm run typecheck` checks them (tslab's TypeScript is 5.0.4, though).
 // 3. converter.js drops the file name of chained type errors ("72:7 - Type 'unknown[]' is not assignable …"
 //    with no file), so an error inside an imported lib/ file looked like one in the cell. Keep the name.
-const dist = path.join(root, "node_modules", "tslab", "dist");
+// The real path: Node caches modules under it, so a symlinked node_modules (a git worktree sharing one) would
+// otherwise load tslab's own, unpatched files beside the patched ones.
+const dist = fs.realpathSync(path.join(root, "node_modules", "tslab", "dist"));
 const patches = [
   {
     file: path.join(dist, "executor.js"),
@@ -54,4 +56,4 @@ for (const { file, edits } of patches) {
 }
 
 process.argv = [process.argv[0], path.join(root, "node_modules", ".bin", "tslab"), "kernel", "--config-path", process.argv[2]];
-require(path.join(root, "node_modules", "tslab", "dist", "main.js")).main();
+require(path.join(dist, "main.js")).main();
