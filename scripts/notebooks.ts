@@ -42,13 +42,16 @@ export const JUPYTER_INSTALL_HINT =
   "If Jupyter lives in a Python that is not the first python3 on PATH, set INFIFPO_PYTHON=/path/to/python3.";
 
 /** The first of $INFIFPO_PYTHON, Debian's /usr/bin/python3 and `python3` on PATH (often a pyenv interpreter without
- *  Jupyter) for which the Python `check` exits 0, or null. */
-export function findPython(check: string): string | null {
-  const candidates = [process.env.INFIFPO_PYTHON, "/usr/bin/python3", "python3"].filter((c): c is string => !!c);
+ *  Jupyter), or of `candidates`, for which the Python `check` exits 0, or null. */
+export function findPython(check: string, candidates: readonly string[] = defaultPythons()): string | null {
   for (const py of candidates) {
     if (spawnSync(py, ["-c", check], { stdio: "ignore" }).status === 0) return py;
   }
   return null;
+}
+
+function defaultPythons(): string[] {
+  return [process.env.INFIFPO_PYTHON, "/usr/bin/python3", "python3"].filter((c): c is string => !!c);
 }
 
 /** The first Python that can import nbclient, nbformat, nbconvert and jupyter_client, or null. */

@@ -133,6 +133,14 @@ describe("fusion figures", () => {
     expect(() => selectionPlot(summary, { pivotKept: { chosen: 3, rejected: 0 } })).toThrow(/source 0 holds only 2/);
   });
 
+  it("clipRatePlot / selectionPlot: the sources' names on x when given, one per source", () => {
+    const names = ["src-math", "src-code", "src-know"];
+    expect(clipRatePlot(summary, { names }).data[0].x).toEqual(names);
+    expect(selectionPlot(summary, { names, pivotKept: { chosen: 1, rejected: 0 } }).data[0].x).toEqual(["pivot (all clipped)", ...names]);
+    expect(() => clipRatePlot(summary, { names: names.slice(1) })).toThrow(/2 source name\(s\) for 3 source\(s\)/);
+    expect(() => selectionPlot(summary, { names: [...names, "x"] })).toThrow(/4 source name/);
+  });
+
   it("settingsComparisonPlot: loss and weight on two stacked axes with DPO reference lines", () => {
     const fig = settingsComparisonPlot([
       { label: "a", summary },

@@ -13,15 +13,30 @@
  * `npm run notebooks` / `npm run notebooks:share` add the pictures after the run. INFIFPO_NOTEBOOK_PICTURES=0
  * turns the kernel's pictures off.
  */
-import * as tslab from "tslab";
-// tslab's public `display.raw` sends ONE mime type per output; a figure wants text/html and the plotly JSON
-// side by side in one bundle so that each front end picks what it renders. The kernel's own writer is the
-// process-wide `lastWriteDisplayData` of tslab's jupyter module (the same module instance the kernel runs);
-// when it is not there (tslab changed, or not in a kernel) we fall back to the HTML alone.
-import * as tslabJupyter from "tslab/dist/jupyter";
+import { createRequire } from "node:module";
+import * as path from "node:path";
 import { figureDisplay, plotlyBundleHtml, tableHtml, tableText, type Picture, type TableLike } from "./html";
 import { renderPictureSync } from "./render";
 import type { Figure } from "./types";
+
+// tslab is loaded on the first display, not at import: lib/index.ts re-exports this module, and the CLI and the
+// tests must not pay for tslab (its TypeScript, its ZeroMQ binding). Resolved from the working directory (the
+// project root in a kernel, see jupyter/kernels/tslab/start.cjs), it is the module instance the kernel runs.
+// tslab's public `display.raw` sends ONE mime type per output; a figure wants text/html, the plotly JSON and the
+// picture side by side in one bundle so that each front end picks what it renders. The kernel's own writer is the
+// process-wide `lastWriteDisplayData` of tslab's jupyter module; when it is not there (tslab changed) we fall back
+// to the HTML alone.
+interface Tslab {
+  display: { html(s: string): void };
+}
+function tslabModules(): { tslab: Tslab; jupyter: { lastWriteDisplayData?: unknown } } {
+  const req = createRequire(path.join(process.cwd(), "package.json"));
+  try {
+    return { tslab: req("tslab") as Tslab, jupyter: req("tslab/dist/jupyter") as { lastWriteDisplayData?: unknown } };
+  } catch (e) {
+    throw new Error(`showPlot / showTable / plotlyInit display in a tslab notebook kernel; tslab could not be loaded here (${(e as Error).message.split("\n")[0]})`);
+  }
+}
 
 interface PlotState {
   initialized: boolean;
@@ -40,7 +55,8 @@ function state(): PlotState {
 }
 
 function writeBundle(data: Record<string, unknown>, metadata: Record<string, unknown> = {}): void {
-  const write = (tslabJupyter as { lastWriteDisplayData?: unknown }).lastWriteDisplayData;
+  const { tslab, jupyter } = tslabModules();
+  const write = jupyter.lastWriteDisplayData;
   if (typeof write === "function") {
     (write as (d: unknown, update: boolean) => void)({ data, metadata, transient: {} }, false);
   } else {
@@ -54,7 +70,7 @@ function writeBundle(data: Record<string, unknown>, metadata: Record<string, unk
  * outputs (and in its HTML export).
  */
 export function plotlyInit(): void {
-  tslab.display.html(plotlyBundleHtml());
+  tslabModules().tslab.display.html(plotlyBundleHtml());
   state().initialized = true;
 }
 
