@@ -55,8 +55,6 @@ export const FRONT_END_INSTALL_HINT =
   "  bash scripts/jupyter-venv.sh            # jupyterlab==4.6.4 notebook==7.6.3 plotly==7.1.0 into jupyter/.venv\n" +
   "  sudo apt-get update && sudo apt-get install -y --no-install-recommends jupyter-notebook chromium\n" +
   "INFIFPO_JUPYTERLAB_PYTHON / INFIFPO_PYTHON point at other Pythons (with jupyterlab + notebook 7 / notebook 6).";
-/** Kept for callers of the classic-only check. */
-export const NOTEBOOK_INSTALL_HINT = FRONT_END_INSTALL_HINT;
 
 /** The Python that serves `fe`, or null: JupyterLab 4 and Notebook 7 from jupyter/.venv (or $INFIFPO_JUPYTERLAB_PYTHON),
  *  the classic 6.x from Debian's (or $INFIFPO_PYTHON). */
@@ -199,11 +197,6 @@ export async function startJupyterServer(
     await sleep(250);
   }
   return { frontEnd, url, token, log: () => log, stop };
-}
-
-/** Kept for callers of the classic-only check: a classic Notebook 6 server. */
-export function startNotebookServer(python: string, opts: { startupTimeoutMs?: number } = {}): Promise<NotebookServer> {
-  return startJupyterServer("classic", python, opts);
 }
 
 function sleep(ms: number): Promise<void> {
