@@ -199,6 +199,23 @@ export async function startJupyterServer(
   return { frontEnd, url, token, log: () => log, stop };
 }
 
+/**
+ * Shuts down every kernel of the server through its REST API, so the next notebook starts on a quiet machine (the
+ * page's own session shutdown does not always get through before the page closes: kernels piled up in JupyterLab).
+ */
+export async function shutdownKernels(server: NotebookServer): Promise<number> {
+  const auth = { headers: { Authorization: `token ${server.token}` } };
+  try {
+    const r = await fetch(`${server.url}/api/kernels`, auth);
+    if (!r.ok) return 0;
+    const kernels = (await r.json()) as { id: string }[];
+    await Promise.all(kernels.map((k) => fetch(`${server.url}/api/kernels/${k.id}`, { ...auth, method: "DELETE" })));
+    return kernels.length;
+  } catch {
+    return 0;
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -566,6 +583,7 @@ export async function runNotebookInBrowser(
       await page.evaluate(driver.shutdown).catch(() => {});
       await page.close();
     }
+    await shutdownKernels(server);
   }
   result.ok = problems.length === 0;
   log(
@@ -630,6 +648,7 @@ export async function viewSharedNotebook(
       await page.evaluate(driver.shutdown).catch(() => {});
       await page.close();
     }
+    await shutdownKernels(server);
   }
   result.ok = problems.length === 0;
   log(
