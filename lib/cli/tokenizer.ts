@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "../errors";
 import { DataError } from "../data/errors";
+import { checkOutputs } from "../data/safe-output";
 import { TOKENIZER_KINDS } from "../tokenizers/types";
 
 const DEFAULT_FIELDS = ["prompt", "completion", "chosen", "rejected", "answer"];
@@ -67,12 +68,11 @@ export function register(program: Command): void {
     .addHelpText("after", "\nOptions by kind: char {extra}; bpe {vocabSize, pretokenizer: gpt2|none, minFrequency};\n  word {vocabSize, minCount, minCharCount, extra, fallback}; digit {chunk, ...}.\nExample:\n  infifpo tokenizer train --kind bpe -i corpus.jsonl -o tok.json --option vocabSize=320 --option pretokenizer=none")
     .action(async (opts: { kind: string; input: string; output: string; option: string[]; field: string[] }) => {
       const { trainTokenizer, saveTokenizer } = await import("../tokenizers");
+      checkOutputs([{ path: opts.input, label: "--input" }], [{ path: opts.output, label: "--output" }]);
       const docs = readCorpus(opts.input, opts.field.length ? opts.field : DEFAULT_FIELDS);
       const options = Object.fromEntries(opts.option.map(parseOption));
       const t = trainTokenizer(opts.kind as "char", docs, options as never);
-      const tmp = `${opts.output}.tmp`;
-      saveTokenizer(tmp, t);
-      fs.renameSync(tmp, opts.output);
+      saveTokenizer(opts.output, t); // atomic: an exclusive temporary file, then rename
       process.stdout.write(JSON.stringify({ output: opts.output, kind: opts.kind, vocabSize: t.vocabSize, documents: docs.length }) + "\n");
     });
 }
