@@ -20,7 +20,8 @@ import { getLoss, resolveLossConfig, type LossOverrides } from "../losses";
 import { loadTokenizer } from "../tokenizers";
 import type { Tokenizer } from "../tokenizers/types";
 import { createModel, disposeModel, modelVariables, resolveModelConfig, encodePair, type Model, type ModelConfig } from "../model";
-import { loadModel, saveModel } from "../model/io";
+import { loadModel, resolveFile, saveModel } from "../model/io";
+import { checkOutputs } from "../data/safe-output";
 import { AdamW } from "./optim";
 import { warmupCosine } from "./schedule";
 import { Trainer, type LoopConfig, type TrainerOptions, type TrainResult } from "./trainer";
@@ -92,6 +93,22 @@ function loadPolicy(c: TrainConfig): { model: Model; tokenizer: Tokenizer } {
  */
 export async function runTraining(config: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
+  // Nothing the run writes may be, or hold, one of its inputs (a model.init at outDir/model.infifpo would be replaced).
+  checkOutputs(
+    [
+      { path: config.data.train, label: "data.train" },
+      config.data.eval ? { path: config.data.eval, label: "data.eval" } : null,
+      config.model.init ? { path: resolveFile(config.model.init), label: "model.init" } : null,
+      config.model.tokenizer ? { path: config.model.tokenizer, label: "model.tokenizer" } : null,
+    ],
+    [
+      { path: path.join(config.outDir, "config.json"), label: "the run's config" },
+      { path: path.join(config.outDir, "metrics.jsonl"), label: "the run's metrics" },
+      { path: path.join(config.outDir, "model.infifpo"), label: "the trained model" },
+      { path: path.join(config.outDir, "checkpoints"), label: "the run's checkpoints", kind: "dir" },
+      { path: path.join(config.outDir, "final"), label: "the run's final parameters", kind: "dir" },
+    ],
+  );
   // "auto" in a config leaves the choice to INFIFPO_BACKEND (then auto), as the CLI help promises
   const backend = await initBackend({ backend: config.backend === "auto" ? undefined : config.backend, log });
   const ckRoot = path.join(config.outDir, "checkpoints");
