@@ -172,7 +172,7 @@ export function fuseChunk(job: ChunkJob, ctx: ChunkContext): ChunkResult {
   try {
     parseJsonlChunk(
       job.bytes, job.firstLine, job.final, validate,
-      { name: ctx.name, onInvalid: ctx.skipInvalid ? "yield" : "throw", keepBytes: true, keepText: ctx.skipInvalid },
+      { name: ctx.name, onInvalid: ctx.skipInvalid ? "yield" : "throw", keepBytes: true, keepText: ctx.skipInvalid, maxLineBytes: ctx.maxLineBytes },
       (row: Row<PreferenceRecord> | BadRow) => {
         if (row.error) rejects.push(rejectLine(row));
         else good.push(row as { record: PreferenceRecord; bytes: Buffer });

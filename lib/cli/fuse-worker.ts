@@ -9,6 +9,7 @@ interface Init {
   settings: FuseSettings;
   skipInvalid: boolean;
   format?: FuseFormat;
+  maxLineBytes?: number;
 }
 
 interface Job {
@@ -21,7 +22,7 @@ interface Job {
 }
 
 const init = workerData as Init;
-const ctx: ChunkContext = { name: init.name, settings: init.settings, skipInvalid: init.skipInvalid, serialize: recordSerializer(), format: init.format };
+const ctx: ChunkContext = { name: init.name, settings: init.settings, skipInvalid: init.skipInvalid, serialize: recordSerializer(), format: init.format, maxLineBytes: init.maxLineBytes };
 const port = parentPort;
 if (port) {
   port.on("message", (job: Job) => {
