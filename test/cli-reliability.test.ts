@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { fuseFile } from "../lib/cli/fuse";
 import { statsFile } from "../lib/cli/stats";
 import { scoreFile } from "../lib/cli/score";
+import { readCorpus } from "../lib/cli/tokenizer";
 import { readJsonl } from "../lib/data/jsonl";
 import { LOGP_MIN } from "../lib/data/validate";
 import { getLoss } from "../lib/losses";
@@ -262,6 +263,16 @@ describe("inputs that must be refused, and inputs that must be accepted", () => 
     const t = await fuseFile({ input, output: path.join(d, "t.jsonl"), settings, maxLineBytes: limit, threads: 1, format: "trl" });
     expect(t.records).toBe(2);
     for await (const row of readJsonl(path.join(d, "t.jsonl"), (o) => o, { maxLineBytes: limit })) expect(row.record).toHaveProperty("ref_chosen_logps");
+  });
+
+  it("tokenizer train: a corpus that is not UTF-8 names its line; an output that is the corpus is refused", () => {
+    const d = tmp();
+    const corpus = path.join(d, "c.txt");
+    fs.writeFileSync(corpus, Buffer.concat([Buffer.from("hello\nw"), Buffer.from([0xe9]), Buffer.from("rld\n")]));
+    expect(() => readCorpus(corpus)).toThrow(/c\.txt:2: invalid UTF-8/);
+    fs.writeFileSync(corpus, "hello\nworld\n");
+    expectOneLine(run(["tokenizer", "train", "--kind", "char", "-i", corpus, "-o", corpus]), /--output .*c\.txt would overwrite the input/);
+    expect(fs.readFileSync(corpus, "utf8")).toBe("hello\nworld\n");
   });
 
   it("the DPO path checks a ref_* mean against its sum in sign and size, as fuse does", () => {

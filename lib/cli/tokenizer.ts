@@ -5,6 +5,7 @@
  * The corpus is a JSONL file (every string field named by --field is one document; default: prompt, completion,
  * chosen, rejected, answer) or, for any other extension, a text file with one document per line.
  */
+import { isUtf8 } from "node:buffer";
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "../errors";
@@ -25,11 +26,24 @@ export function parseOption(s: string): [string, unknown] {
 
 /** The documents of a corpus file (see the module comment). */
 export function readCorpus(file: string, fields: readonly string[] = DEFAULT_FIELDS): string[] {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(`${file}: no such file`);
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (e as Error).message}`);
+  }
+  const text = bytes.toString("utf8");
+  if (text.indexOf("\uFFFD") !== -1 && !isUtf8(bytes)) {
+    // name the first line that is not UTF-8 (a tokenizer trained on U+FFFD would learn the damage)
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const nl = bytes.indexOf(10, start);
+      const end = nl === -1 ? bytes.length : nl;
+      if (!isUtf8(bytes.subarray(start, end))) throw new DataError({ file, line }, null, "invalid UTF-8 (the corpus must be UTF-8)");
+      if (nl === -1) break;
+      start = nl + 1;
+    }
   }
   const lines = text.split("\n");
   if (!file.endsWith(".jsonl")) return lines.filter((l) => l.length > 0);
