@@ -214,6 +214,20 @@ describe("inputs that must be refused, and inputs that must be accepted", () => 
     await expect(runTraining(cfg, { log: () => {} })).rejects.toThrow(/latin\.jsonl:2: invalid UTF-8/);
   });
 
+  it("train --resume refuses a training file that changed since the checkpoint (a reordered copy)", async () => {
+    const d = tmp();
+    const input = path.join(d, "pairs.jsonl");
+    writePairs(input, 8);
+    const m = writeTinyModel(path.join(d, "m.infifpo"), { kind: "char" });
+    const values = { outDir: path.join(d, "run"), data: { train: input }, model: { init: m }, loss: { name: "dpo" }, progress: "none", backend: "wasm", loop: { maxSteps: 2, batchSize: 2, checkpointEvery: 1, evalEvery: 0 } };
+    await runTraining(resolveTrainConfig(null, [{ where: "test", values }]), { log: () => {} });
+    const cfg = resolveTrainConfig(null, [{ where: "test", values }]);
+    expect((await runTraining(cfg, { resume: true, log: () => {} })).step).toBe(2); // same data: resumes
+    const lines = fs.readFileSync(input, "utf8").trimEnd().split("\n");
+    fs.writeFileSync(input, [lines[1], lines[0], ...lines.slice(2)].join("\n") + "\n");
+    await expect(runTraining(cfg, { resume: true, log: () => {} })).rejects.toThrow(/data\.train: the file has changed since .*step-00000002 was written/);
+  });
+
   it("train refuses an outDir whose model file is its init model (it would be replaced)", async () => {
     const d = tmp();
     const input = path.join(d, "pairs.jsonl");
