@@ -273,6 +273,12 @@ describe("inputs that must be refused, and inputs that must be accepted", () => 
     await expect(fuseFile({ input, output: path.join(d, "o.jsonl"), settings, maxLineBytes: limit, threads: 1 })).rejects.toThrow(/long\.jsonl:2: the output line would be \d+ bytes, over the 4096-byte line limit/);
     const r = await fuseFile({ input, output: path.join(d, "o.jsonl"), settings, maxLineBytes: limit, threads: 1, skipInvalid: true });
     expect([r.records, r.rejected]).toEqual([1, 1]);
+    // re-fusing a fused record re-serialises it: integers in float fields gain ".0" (-1 → -1.0), 1e20 becomes 21 digits
+    const fused = { ...JSON.parse(sampleLines[2]), fused_chosen_logps: -0.1, fused_rejected_logps: -0.2, x_logps: [] as number[] };
+    while (JSON.stringify(fused).length < 3000) fused.x_logps.push(-1);
+    const refuse = path.join(d, "refuse.jsonl");
+    fs.writeFileSync(refuse, JSON.stringify(fused) + "\n");
+    await expect(fuseFile({ input: refuse, output: path.join(d, "r.jsonl"), settings, maxLineBytes: limit, threads: 1 })).rejects.toThrow(/refuse\.jsonl:1: the output line would be \d+ bytes/);
     // --export trl: one pass, so its output is never re-read against the limit; the TRL row itself fits here
     const t = await fuseFile({ input, output: path.join(d, "t.jsonl"), settings, maxLineBytes: limit, threads: 1, format: "trl" });
     expect(t.records).toBe(2);

@@ -39,6 +39,12 @@ const trlLines = new WeakMap<object, string>();
 
 /** The `fused` members' longest possible length (7 numbers of ≤ 24 characters, two indices, the keys): a bound. */
 const FUSED_MEMBERS_MAX = 400;
+/**
+ * How much longer than its input line a re-serialised record can be: a number grows at most from `1e20` (4 bytes)
+ * to `100000000000000000000.0` (23); strings, literals and escapes never grow; whitespace goes. Below
+ * (limit − FUSED_MEMBERS_MAX) / 6 bytes a line can't produce an output over the limit, so nothing is computed.
+ */
+const REWRITE_GROWTH_MAX = 6;
 
 /**
  * The validator of `fuse`: the record rules (lib/data/validate.ts, N fixed by the first valid record), then the
@@ -56,11 +62,10 @@ export function fuseValidator(ctx: ChunkContext, sources: number | undefined): {
       const line = ctx.serialize(trlRow({ ...rec, ...annotateRecord(rec, ctx.settings).columns }, ctx.settings.lengthNorm, loc));
       if (Buffer.byteLength(line) > limit) throw tooLong(loc, Buffer.byteLength(line), limit);
       trlLines.set(rec, line);
-    } else if (hasFusedColumns(rec)) {
-      const n = Buffer.byteLength(ctx.serialize({ ...rec, ...annotateRecord(rec, ctx.settings).columns }));
-      if (n > limit) throw tooLong(loc, n, limit);
-    } else if (lineBytes + FUSED_MEMBERS_MAX > limit) {
-      const n = lineBytes + Buffer.byteLength(fusedMembers(annotateRecord(rec, ctx.settings).columns));
+    } else if (REWRITE_GROWTH_MAX * lineBytes + FUSED_MEMBERS_MAX > limit) {
+      // near the limit (rare): the exact length, re-serialised for a re-fuse, else the input plus the members
+      const columns = annotateRecord(rec, ctx.settings).columns;
+      const n = hasFusedColumns(rec) ? Buffer.byteLength(ctx.serialize({ ...rec, ...columns })) : lineBytes + Buffer.byteLength(fusedMembers(columns));
       if (n > limit) throw tooLong(loc, n, limit);
     }
     if (vopts.sources === undefined) vopts.sources = rec.fuse_chosen_logps.length;
