@@ -385,18 +385,17 @@ function buildCases(root: string, models: string, rng: Rng, rounds: number): Cas
   fuseCase("-o over an older output, invalid input", "reject", (d) => { const i = path.join(d, "in.jsonl"); fs.writeFileSync(i, "{oops\n"); const o = path.join(d, "o.jsonl"); fs.writeFileSync(o, "old\n"); return { argv: ["fuse", "-i", i, "-o", o], inputs: [i], outputs: [o] }; });
 
   // score over mutated pair files, and resumes
-  const scoreCase = (kind: string, expect: Expect, bytes: Buffer, prep?: (d: string, input: string, output: string) => void) => {
+  const scoreCase = (kind: string, expect: Expect, bytes: Buffer, opts: { outputIsInput?: boolean; prep?: (output: string) => void } = {}) => {
     const d = dirFor("score");
     const input = path.join(d, "pairs.jsonl");
     fs.writeFileSync(input, bytes);
-    const output = path.join(d, "scored.jsonl");
-    prep?.(d, input, output);
-    push({ cmd: "score", kind, expect, argv: ["score", "--input", input, "--pivot", pivot, "--source", source, "--output", output, "--progress", "none", "--chunk", "4"], inputs: [input, pivot, source], outputs: [output, `${output}.partial`, `${output}.partial.json`], check: "records", dir: d });
+    const output = opts.outputIsInput ? input : path.join(d, "scored.jsonl");
+    opts.prep?.(output);
+    const outputs = opts.outputIsInput ? [] : [output, `${output}.partial`, `${output}.partial.json`];
+    push({ cmd: "score", kind, expect, argv: ["score", "--input", input, "--pivot", pivot, "--source", source, "--output", output, "--progress", "none", "--chunk", "4"], inputs: [input, pivot, source], outputs, check: "records", dir: d });
   };
   for (const m of recordMutations(pairs as Rec[], rng, false, rounds)) if (!m.kind.includes("1 MB")) scoreCase(m.kind, m.kind === "empty file" ? "reject" : m.expect, m.bytes);
-  scoreCase("--output the input", "reject", lines(pairs), () => undefined);
-  cases[cases.length - 1].argv[cases[cases.length - 1].argv.indexOf("--output") + 1] = cases[cases.length - 1].inputs[0];
-  cases[cases.length - 1].outputs = [];
+  scoreCase("--output the input", "reject", lines(pairs), { outputIsInput: true });
   const resume = (kind: string, expect: Expect, now: Rec[]) => {
     // the partial output is made (in the runner) by a run over the original pairs at this same input path, stopped
     // after one chunk; then the input is replaced by `now`
@@ -409,7 +408,7 @@ function buildCases(root: string, models: string, rng: Rng, rounds: number): Cas
   resume("resume onto a reordered input", "reject", [pairs[1], pairs[0], ...pairs.slice(2)]);
   resume("resume onto the same input", "accept", pairs);
   resume("resume onto the same input with lines appended", "accept", [...pairs, ...pairs.slice(0, 3)]);
-  scoreCase("a partial output without its sidecar", "reject", lines(pairs), (_d, _i, output) => fs.writeFileSync(`${output}.partial`, ""));
+  scoreCase("a partial output without its sidecar", "reject", lines(pairs), { prep: (output) => fs.writeFileSync(`${output}.partial`, "") });
 
   // train: data loading (one step of a tiny model)
   const trainCase = (kind: string, expect: Expect, bytes: Buffer, loss = "infifpo", tweak?: (cfg: Rec, d: string) => void) => {
