@@ -169,6 +169,12 @@ describe("one clear line, never a stack trace", () => {
     expect(fs.readdirSync(d).sort()).toEqual(["m.infifpo", "pairs.jsonl"]);
   });
 
+  it("stats on an empty input: one line, not a table of NaN", () => {
+    const d = tmp();
+    fs.writeFileSync(path.join(d, "empty.jsonl"), "");
+    expectOneLine(run(["stats", "-i", path.join(d, "empty.jsonl")]), /--input .*empty\.jsonl: no records to summarise/);
+  });
+
   it("an output path that is an existing directory: one line naming it", () => {
     const d = tmp();
     expectOneLine(run(["fuse", "-i", SAMPLE, "-o", d]), new RegExp(`--output ${d}: is a directory`));
