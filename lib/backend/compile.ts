@@ -42,6 +42,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import type { Runner } from "../seam";
 import { nodeDef, placeholderDef, savedModelBytes, type AttrKind, type ProtoWriter, attrValue } from "./graphdef";
 
 interface OutMeta {
@@ -272,7 +273,7 @@ export class CompiledSite {
    * `fn(inputs)` may read only `inputs`, tf.Variables and long-lived constant tensors, and every tensor it
    * makes from JS values must be the same constant on every call (scalars such as 0.5, shape vectors). Pass
    * everything that changes between calls (batch ids, masks, the step's learning rate) as an input.
-   * Graphs are keyed by the inputs' shapes and dtypes. `fn` must return every tensor it
+   * Graphs are keyed by the inputs' shapes and dtypes (and `tag`, e.g. how the inputs nest). `fn` must return every tensor it
    * leaves alive (in any nesting of arrays and plain objects; other leaves are returned as traced).
    *
    * The contract is checked: the 2nd and 3rd call of each graph and every 64th after run the guarded shadow
@@ -280,12 +281,12 @@ export class CompiledSite {
    * outside tensor than when it was traced. A function that cannot be replayed purely (it returns tensors
    * outside its result, reads a non-tensor input) runs through `run` (guarded replay), with a debug log.
    */
-  runPure<R>(inputs: tf.Tensor[], fn: (inputs: tf.Tensor[]) => R): R {
+  runPure<R>(inputs: tf.Tensor[], fn: (inputs: tf.Tensor[]) => R, tag = ""): R {
     if (this.disabled || active || !compileAvailable()) {
       this.stats.eager++;
       return fn(inputs);
     }
-    const key = inputs.map((t) => `${t.dtype}[${t.shape}]`).join(";");
+    const key = inputs.map((t) => `${t.dtype}[${t.shape}]`).join(";") + tag;
     const pure = this.pure.get(key);
     if (pure === null) return this.run(() => fn(inputs));
     const be = tf.backend() as unknown as NodeBackend;
@@ -465,6 +466,21 @@ export class CompiledSite {
     this.graphs = [];
   }
 }
+
+/**
+ * How the execution seam's programs run (lib/seam.ts; installed by lib/backend): each program is a CompiledSite
+ * whose pure function is replayed as a TensorFlow graph per input signature on the native backend (op by op
+ * elsewhere, and for programs whose shapes vary with every call). Batches are padded to a multiple of 8 positions
+ * when graphs replay, so that few distinct shapes (and graphs) occur.
+ */
+export const graphRunner: Runner = {
+  create(name, opts) {
+    if (opts.shapes === "varying") return { run: (inputs, _tag, fn) => fn(inputs), dispose: () => undefined };
+    const site = new CompiledSite(name);
+    return { run: (inputs, tag, fn) => site.runPure(inputs, fn, tag), dispose: () => site.dispose() };
+  },
+  padLength: (longest, max) => (compileAvailable() ? Math.min(max, Math.ceil(longest / 8) * 8) : longest),
+};
 
 /** A TensorFlow error message on one line, the node it names kept (up to 300 characters). */
 function oneLine(msg: string): string {

@@ -33,11 +33,12 @@
  * backendInfo().kind;             // "native"
  */
 import * as tf from "@tensorflow/tfjs";
-import { createRequire } from "node:module";
 import { existsSync, readdirSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { UserError } from "../errors";
+import { installKernels } from "./kernels";
+import { packageLoaded, resolvePackage } from "./packages";
 import {
   type Availability,
   type Candidate,
@@ -48,6 +49,7 @@ import {
 } from "./select";
 
 export { BACKEND_ALIASES, parseBackendRequest, planBackends } from "./select";
+export { nativePackageDir } from "./packages";
 export type { Availability, Candidate } from "./select";
 
 export type BackendKind = "native-gpu" | "native" | "wasm" | "cpu";
@@ -82,62 +84,9 @@ const PKG: Record<Candidate, string> = {
   cpu: "@tensorflow/tfjs-backend-cpu",
 };
 
-/**
- * `require` functions to resolve optional packages from. No `import.meta` here: tslab runs lib/ as CommonJS.
- * ESM callers (tsx, vitest, bin/) resolve from the entry script and the working directory.
- */
-function requirers(): NodeJS.Require[] {
-  const out: NodeJS.Require[] = [];
-  if (typeof require === "function") out.push(require);
-  for (const base of [process.argv[1], path.join(process.cwd(), "__infifpo__.js")]) {
-    if (!base) continue;
-    try {
-      out.push(createRequire(path.resolve(base)));
-    } catch {
-      /* not a usable path */
-    }
-  }
-  return out;
-}
-
-interface Resolved {
-  dir: string;
-  version: string;
-  req: NodeJS.Require;
-}
-
-/** The package's folder and version when its real self is installed (danfo's alias has another name). */
-function resolvePackage(name: string): Resolved | undefined {
-  for (const req of requirers()) {
-    try {
-      const file = req.resolve(`${name}/package.json`);
-      const pj = req(file) as { name?: string; version?: string };
-      if (pj.name !== name) return undefined;
-      return { dir: path.dirname(file), version: pj.version ?? "?", req };
-    } catch {
-      /* try the next base */
-    }
-  }
-  return undefined;
-}
-
-/** The folder of the installed tfjs-node (CPU) package, or undefined. */
-export function nativePackageDir(): string | undefined {
-  return resolvePackage(PKG.tensorflow)?.dir;
-}
-
-/** Which native package this process has already loaded (Node's module cache is shared by every require). */
+/** Which native package this process has already loaded (both register the backend "tensorflow"). */
 function loadedNativePackage(): string | undefined {
-  for (const pkg of [PKG.tensorflow, PKG["tensorflow-gpu"]]) {
-    const res = resolvePackage(pkg);
-    if (!res) continue;
-    try {
-      if (res.req.cache[res.req.resolve(pkg)] !== undefined) return pkg;
-    } catch {
-      /* unresolvable main: not loaded */
-    }
-  }
-  return undefined;
+  return [PKG.tensorflow, PKG["tensorflow-gpu"]].find(packageLoaded);
 }
 
 /** True when an NVIDIA device is visible: the driver's device node exists and CUDA_VISIBLE_DEVICES allows it. */
@@ -330,8 +279,9 @@ async function doInit(opts: InitBackendOptions): Promise<BackendInfo> {
     try {
       const info = await activate(cand);
       current = info;
-      // load and smoke-test the fused ops now, outside any traced function (lib/backend/fused.ts)
-      if (info.kind === "native") (await import("./fused")).fusedOpsAvailable();
+      // the fast paths of the execution seam (lib/seam.ts) for this backend; the fused ops are loaded and
+      // smoke-tested here, outside any traced function
+      installKernels(info.kind === "native");
       if (!explicit) lastAuto = { plan: plan.join(), chosen: cand };
       if (!opts.quiet) {
         let note = skipped.length ? ` [skipped: ${skipped.join("; ")}]` : "";
