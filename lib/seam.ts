@@ -11,7 +11,7 @@
  * This file imports only tfjs, so lib/model and lib/train need nothing from lib/backend: tfjs-core's kernel
  * registry plays the same part for tfjs's own ops (backends register kernels for names tfjs-core declares).
  * `KernelSignatures` is the contract between the two sides. `runReference(fn)` runs `fn` with every kernel's
- * reference and every program op by op: the plain code, for comparisons.
+ * reference and every program op by op: the plain code, for comparisons (`runEager(fn)`: op by op only).
  *
  * @example
  * const layerNorm = defineKernel("layerNorm", (x, g, b, eps) => ...plain tfjs...);   // lib/model
@@ -55,7 +55,9 @@ interface KernelEntry {
   impls: Map<string, KernelSignatures[KernelName]>;
 }
 const kernels = new Map<KernelName, KernelEntry>();
+/** Inside `runReference` (every kernel its reference, programs op by op) / `runEager` (programs op by op). */
 let referenceDepth = 0;
+let eagerDepth = 0;
 
 function entry(name: KernelName): KernelEntry {
   let e = kernels.get(name);
@@ -126,6 +128,8 @@ export interface Program {
   run<I extends TensorTree, R>(inputs: I, fn: (inputs: I) => R): R;
   /** Frees what the backend built for this program (it stays usable). */
   dispose(): void;
+  /** How its calls ran so far, as the backend counts them (graph replay: traces, replays, ...); null before any. */
+  stats(): Readonly<Record<string, number>> | null;
 }
 
 export interface ProgramOptions {
@@ -146,6 +150,7 @@ export interface Runner {
 export interface RunnerProgram {
   run<R>(inputs: tf.Tensor[], key: string, fn: (inputs: tf.Tensor[]) => R): R;
   dispose(): void;
+  stats?(): Readonly<Record<string, number>>;
 }
 
 let runner: Runner | null = null;
@@ -161,7 +166,7 @@ export function program(name: string, opts: ProgramOptions = {}): Program {
   return {
     name,
     run<I extends TensorTree, R>(inputs: I, fn: (inputs: I) => R): R {
-      if (referenceDepth > 0 || runner === null) return fn(inputs);
+      if (referenceDepth > 0 || eagerDepth > 0 || runner === null) return fn(inputs);
       if (impl?.runner !== runner) {
         impl?.program.dispose();
         impl = { runner, program: runner.create(name, opts) };
@@ -174,6 +179,7 @@ export function program(name: string, opts: ProgramOptions = {}): Program {
       impl?.program.dispose();
       impl = null;
     },
+    stats: () => impl?.program.stats?.() ?? null,
   };
 }
 
@@ -187,16 +193,29 @@ export function padLength(longest: number, max: number): number {
  * in force until it settles). For comparisons with the fast paths, and for debugging them.
  */
 export function runReference<R>(fn: () => R): R {
-  referenceDepth++;
+  return within(fn, (d) => (referenceDepth += d));
+}
+
+/**
+ * Runs `fn` with every program op by op, the kernels as registered: the same ops in the same order as a replayed
+ * graph runs them (batches padded alike), so where the graph is not rewritten by TensorFlow the numbers are the
+ * same bits (test/backend-seam.test.ts).
+ */
+export function runEager<R>(fn: () => R): R {
+  return within(fn, (d) => (eagerDepth += d));
+}
+
+function within<R>(fn: () => R, enter: (delta: number) => void): R {
+  enter(1);
   let result: R;
   try {
     result = fn();
   } catch (e) {
-    referenceDepth--;
+    enter(-1);
     throw e;
   }
-  if (result instanceof Promise) return result.finally(() => referenceDepth--) as R;
-  referenceDepth--;
+  if (result instanceof Promise) return result.finally(() => enter(-1)) as R;
+  enter(-1);
   return result;
 }
 

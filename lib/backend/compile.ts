@@ -477,7 +477,7 @@ export const graphRunner: Runner = {
   create(name, opts) {
     if (opts.shapes === "varying") return { run: (inputs, _tag, fn) => fn(inputs), dispose: () => undefined };
     const site = new CompiledSite(name);
-    return { run: (inputs, tag, fn) => site.runPure(inputs, fn, tag), dispose: () => site.dispose() };
+    return { run: (inputs, tag, fn) => site.runPure(inputs, fn, tag), dispose: () => site.dispose(), stats: () => ({ ...site.stats }) };
   },
   padLength: (longest, max) => (compileAvailable() ? Math.min(max, Math.ceil(longest / 8) * 8) : longest),
 };
