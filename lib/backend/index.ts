@@ -2,8 +2,9 @@
  * The tfjs backend, chosen once at start-up: the fastest one this machine has.
  *
  * Order (see ./select.ts): native TensorFlow on a GPU (`@tensorflow/tfjs-node-gpu`, only when a GPU is
- * visible) → native TensorFlow on the CPU (`@tensorflow/tfjs-node`) → `wasm` (SIMD, single-threaded under
- * Node) → pure-JS `cpu`. Override with `INFIFPO_BACKEND=tensorflow|wasm|cpu|tensorflow-gpu|auto` or
+ * visible) → WebGPU (Dawn; installed on demand, used where it finds a GPU adapter: ./webgpu.ts) → native
+ * TensorFlow on the CPU (`@tensorflow/tfjs-node`) → `wasm` (SIMD, single-threaded under Node) → pure-JS `cpu`.
+ * Override with `INFIFPO_BACKEND=tensorflow|webgpu|wasm|cpu|tensorflow-gpu|auto` or
  * `initBackend({ backend })` (the argument wins over the variable). Measured on 2 cores (stack.md):
  * matMul 1024² takes ~8 ms native, ~55 ms wasm, ~2300 ms cpu.
  *
@@ -39,6 +40,7 @@ import * as path from "node:path";
 import { UserError } from "../errors";
 import { installKernels } from "./kernels";
 import { packageLoaded, resolvePackage } from "./packages";
+import { activateWebgpu, webgpuInstalled, WEBGPU_PACKAGES } from "./webgpu";
 import {
   type Availability,
   type Candidate,
@@ -52,7 +54,7 @@ export { BACKEND_ALIASES, parseBackendRequest, planBackends } from "./select";
 export { nativePackageDir } from "./packages";
 export type { Availability, Candidate } from "./select";
 
-export type BackendKind = "native-gpu" | "native" | "wasm" | "cpu";
+export type BackendKind = "native-gpu" | "native" | "webgpu" | "wasm" | "cpu";
 
 /** What runs the tensors now. `name` is tfjs's backend name (`tf.getBackend()`). */
 export interface BackendInfo {
@@ -79,6 +81,7 @@ export interface InitBackendOptions {
 
 const PKG: Record<Candidate, string> = {
   "tensorflow-gpu": "@tensorflow/tfjs-node-gpu",
+  webgpu: WEBGPU_PACKAGES.backend,
   tensorflow: "@tensorflow/tfjs-node",
   wasm: "@tensorflow/tfjs-backend-wasm",
   cpu: "@tensorflow/tfjs-backend-cpu",
@@ -108,6 +111,7 @@ export function probeAvailability(): Availability {
     gpuVisible: gpuVisible(),
     tensorflow: resolvePackage(PKG.tensorflow) !== undefined,
     wasm: resolvePackage(PKG.wasm) !== undefined,
+    webgpu: webgpuInstalled(),
   };
 }
 
@@ -229,6 +233,9 @@ function activate(cand: Candidate): Promise<BackendInfo> {
     case "tensorflow-gpu":
     case "tensorflow":
       return activateNative(cand);
+    case "webgpu":
+      preloadNative();
+      return activateWebgpu();
     case "wasm":
       preloadNative();
       return activateWasm();
@@ -285,7 +292,7 @@ async function doInit(opts: InitBackendOptions): Promise<BackendInfo> {
       if (!explicit) lastAuto = { plan: plan.join(), chosen: cand };
       if (!opts.quiet) {
         let note = skipped.length ? ` [skipped: ${skipped.join("; ")}]` : "";
-        if (!explicit && info.kind !== "native" && info.kind !== "native-gpu") {
+        if (!explicit && (info.kind === "wasm" || info.kind === "cpu")) {
           note += "; for a 6-9x faster native backend run `npm run native`";
         }
         (opts.log ?? ((l: string) => process.stderr.write(l + "\n")))(`[infifpo] tfjs backend: ${describe(info)}${note}`);
@@ -293,6 +300,7 @@ async function doInit(opts: InitBackendOptions): Promise<BackendInfo> {
       return info;
     } catch (err) {
       if (explicit) {
+        // (webgpu: installed, or planBackends would have said how; it failed for want of an adapter)
         const hint = cand === "tensorflow-gpu" ? NATIVE_GPU_INSTALL_HINT : cand === "tensorflow" ? NATIVE_INSTALL_HINT : "";
         throw new UserError(`backend "${request}" could not start: ${firstLine(err)}${hint ? `; ${hint}` : ""}`);
       }
@@ -305,7 +313,7 @@ async function doInit(opts: InitBackendOptions): Promise<BackendInfo> {
 
 function candidateOf(info: BackendInfo): Candidate {
   if (info.name === "tensorflow") return info.package === PKG["tensorflow-gpu"] ? "tensorflow-gpu" : "tensorflow";
-  return info.name === "wasm" ? "wasm" : "cpu";
+  return info.name === "webgpu" || info.name === "wasm" ? info.name : "cpu";
 }
 
 /**
@@ -315,12 +323,12 @@ function candidateOf(info: BackendInfo): Candidate {
 export function backendInfo(): BackendInfo {
   const name = tf.getBackend();
   if (current && current.name === name) return current;
-  const kind: BackendKind = name === "tensorflow" ? "native" : name === "wasm" ? "wasm" : "cpu";
+  const kind: BackendKind = name === "tensorflow" ? "native" : name === "wasm" || name === "webgpu" ? name : "cpu";
   return {
     name,
     kind,
     version: `tfjs ${tf.version_core}`,
-    package: name === "tensorflow" ? PKG.tensorflow : name === "wasm" ? PKG.wasm : PKG.cpu,
+    package: name === "tensorflow" ? PKG.tensorflow : name === "wasm" ? PKG.wasm : name === "webgpu" ? PKG.webgpu : PKG.cpu,
     threads: name === "cpu" ? 1 : undefined,
   };
 }

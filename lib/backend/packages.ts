@@ -11,10 +11,10 @@ import * as path from "node:path";
  * `require` functions to resolve optional packages from. No `import.meta` here: tslab runs lib/ as CommonJS.
  * ESM callers (tsx, vitest, bin/) resolve from the entry script and the working directory.
  */
-function requirers(): NodeJS.Require[] {
+function requirers(extraBases: readonly string[] = []): NodeJS.Require[] {
   const out: NodeJS.Require[] = [];
   if (typeof require === "function") out.push(require);
-  for (const base of [process.argv[1], path.join(process.cwd(), "__infifpo__.js")]) {
+  for (const base of [...extraBases, process.argv[1], path.join(process.cwd(), "__infifpo__.js")]) {
     if (!base) continue;
     try {
       out.push(createRequire(path.resolve(base)));
@@ -32,9 +32,12 @@ export interface ResolvedPackage {
   req: NodeJS.Require;
 }
 
-/** The package's folder and version when its real self is installed (an alias under its name does not count). */
-export function resolvePackage(name: string): ResolvedPackage | undefined {
-  for (const req of requirers()) {
+/**
+ * The package's folder and version when its real self is installed (an alias under its name does not count).
+ * `extraBases`: files to resolve from first (e.g. the package.json of an on-demand install folder).
+ */
+export function resolvePackage(name: string, extraBases: readonly string[] = []): ResolvedPackage | undefined {
+  for (const req of requirers(extraBases)) {
     try {
       const file = req.resolve(`${name}/package.json`);
       const pj = req(file) as { name?: string; version?: string };
