@@ -170,15 +170,26 @@ function stackScalars(out: LossOutput): { names: string[]; scalars: tf.Tensor1D 
   return { names: ["loss", ...metrics.map(([n]) => n)], scalars: tf.stack([out.loss, ...metrics.map(([, v]) => v)]) as tf.Tensor1D };
 }
 
-/** `a + b` for every tensor of `b` (into `a`), freeing both addends. */
+/** a ← a + b for every tensor of `b`, freeing the addends. */
 function accumulate(a: MicroStep, b: MicroStep): void {
-  const add = (x: tf.Tensor, y: tf.Tensor) => {
-    const sum = tf.add(x, y);
+  const add = <X extends tf.Tensor>(x: X, y: X): X => {
+    const sum = tf.add(x, y) as X;
     tf.dispose([x, y]);
     return sum;
   };
   for (const [name, g] of Object.entries(b.grads)) a.grads[name] = a.grads[name] ? add(a.grads[name], g) : g;
-  a.scalars = add(a.scalars, b.scalars) as tf.Tensor1D;
+  a.scalars = add(a.scalars, b.scalars);
+}
+
+/** a ← a / k for every tensor of `a`, freeing the old ones. */
+function divideInto(a: MicroStep, k: number): void {
+  const div = <X extends tf.Tensor>(x: X): X => {
+    const q = tf.div(x, k) as X;
+    x.dispose();
+    return q;
+  };
+  for (const [name, g] of Object.entries(a.grads)) a.grads[name] = div(g);
+  a.scalars = div(a.scalars);
 }
 
 function allFinite(params: tf.Variable[]): boolean {
@@ -190,8 +201,9 @@ function allFinite(params: tf.Variable[]): boolean {
 
 /**
  * A generic training loop over tf.Variables: it knows nothing about models, losses or InfiFPO.
- * Per step: `gradAccumSteps` micro-batches, each's gradients from one call of the execution seam → summed
- * grads / k → global norm (logged) → NaN/Inf guard → clipping → AdamW with lr = schedule(step). Metrics go to `<outDir>/metrics.jsonl`, checkpoints to
+ * Per step: `gradAccumSteps` micro-batches, the gradients of each from one call of the execution seam
+ * (lib/seam.ts) → summed grads / k → global norm (logged) → NaN/Inf guard → clipping → AdamW with
+ * lr = schedule(step). Metrics go to `<outDir>/metrics.jsonl`, checkpoints to
  * `<outDir>/checkpoints/step-*`, the final parameters to `<outDir>/final/`. Resuming from a checkpoint
  * reproduces the uninterrupted run bit for bit on the same backend: data order, per-step seeds,
  * optimizer moments and the schedule are all functions of the saved state.
@@ -297,6 +309,7 @@ export class Trainer<T, I extends TensorTree = TensorTree> {
     let sum: MicroStep | null = null;
     let tokens = 0;
     for (let micro = 0; micro < k; micro++) {
+      // JS state (data order, token counts, the batch's tensors) advances here, outside the program
       const batch = this.sampler.next(this.microBatchSize).map((i) => this.opts.data[i]);
       if (this.opts.countTokens) tokens += this.opts.countTokens(batch);
       const inputs = this.opts.lossFn.prepare(batch, this.context(this.step, micro, true));
@@ -309,19 +322,12 @@ export class Trainer<T, I extends TensorTree = TensorTree> {
       if (sum === null) sum = r;
       else accumulate(sum, r);
     }
-    const { grads, scalars, names } = sum!;
-    if (k > 1) {
-      // the step's gradient, loss and metrics are the means over its micro-batches
-      for (const [name, g] of Object.entries(grads)) {
-        grads[name] = tf.div(g, k);
-        g.dispose();
-      }
-    }
-    const mean = k > 1 ? tf.tidy(() => tf.div(scalars, k)) : scalars;
+    const { grads, names } = sum!;
+    if (k > 1) divideInto(sum!, k); // the step's gradient, loss and metrics are the means over its micro-batches
     const norm = globalNorm(Object.values(grads));
-    const [loss, ...metrics] = Array.from(mean.dataSync());
+    const [loss, ...metrics] = Array.from(sum!.scalars.dataSync());
     const gradNorm = norm.dataSync()[0];
-    tf.dispose([scalars, mean, norm]);
+    tf.dispose([sum!.scalars, norm]);
     const stepNo = this.step + 1;
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       tf.dispose(Object.values(grads));
