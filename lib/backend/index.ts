@@ -20,8 +20,8 @@
  * - wasm: create no tensor before `initBackend()` resolves (wasm initialises asynchronously; tensors made
  *   earlier live on another backend). `tfjs-backend-wasm` is imported lazily for the same reason: once
  *   registered it outranks `cpu`, and tfjs would try to use it synchronously before it is ready.
- * - wasm has no kernel for the gradient of `tf.gather` (UnsortedSegmentSum): differentiate embeddings as
- *   `tf.oneHot(ids, V).matMul(E)` or with a custom gradient (lib/model does this). Forward gather is fine.
+ * - wasm has no kernel for the gradient of `tf.gather` (UnsortedSegmentSum): ./wasm.ts registers one (in JS)
+ *   when a backend is initialised here, so embeddings are plain gathers on every backend.
  * - Requiring tfjs-node calls `tf.setBackend("tensorflow")` at load time, and danfojs-node requires it. So
  *   when wasm or cpu is chosen while the real tfjs-node is installed, it is loaded first (~1.5 s), so that a
  *   later `import("danfojs-node")` cannot switch the backend behind the caller's back.
