@@ -22,15 +22,12 @@ cd "$ROOT"
 DIR="${INFIFPO_WEBGPU_DIR:-$ROOT/node_modules/.infifpo/webgpu}"
 say() { echo "install-webgpu: $*" >&2; }
 
-CHECK=0 REMOVE=0
-for arg in "$@"; do
-  case "$arg" in
-    --check) CHECK=1 ;;
-    --remove) REMOVE=1 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) say "unknown option $arg (see --help)"; exit 2 ;;
-  esac
-done
+MODE="${1:-install}" # one of: install (no option), --check, --remove
+case "$MODE" in
+  install | --check | --remove) ;;
+  -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) say "unknown option $MODE (see --help)"; exit 2 ;;
+esac
 
 # Exit 0: WebGPU initialises and multiplies two matrices; 3: not installed or no adapter; 1: broken.
 verify() {
@@ -52,8 +49,8 @@ verify() {
   '
 }
 
-if [ "$REMOVE" = 1 ]; then rm -rf "$DIR"; say "removed $DIR"; exit 0; fi
-if [ "$CHECK" = 0 ]; then
+if [ "$MODE" = --remove ]; then rm -rf "$DIR"; say "removed $DIR"; exit 0; fi
+if [ "$MODE" = install ]; then
   mkdir -p "$DIR"
   [ -f "$DIR/package.json" ] || echo '{ "name": "infifpo-webgpu", "private": true, "description": "the optional WebGPU backend (scripts/install-webgpu.sh)" }' > "$DIR/package.json"
   say "installing @tensorflow/tfjs-backend-webgpu@$TFJS_WEBGPU_VERSION and webgpu@$DAWN_VERSION into $DIR (~132 MB)"
