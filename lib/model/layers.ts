@@ -39,17 +39,20 @@ export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.
   return tf.matMul(tf.softmax(scores), v);
 }
 
-/** [B·T, 3D] → q, k, v, each [B, H, T, d] (columns q | k | v, each head-major: h·d + j). */
+/**
+ * [B·T, 3D] → q, k, v, each [B, H, T, d] (columns q | k | v, each head-major: h·d + j). With one position
+ * (decoding) the transpose moves no memory, so it is a reshape.
+ */
 export function splitHeads(qkv: tf.Tensor2D, B: number, T: number, H: number): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
   const d = qkv.shape[1] / (3 * H);
-  const heads = tf.transpose(tf.reshape(qkv, [B, T, 3 * H, d]), [0, 2, 1, 3]); // [B, 3H, T, d]
+  const heads = T === 1 ? tf.reshape(qkv, [B, 3 * H, 1, d]) : tf.transpose(tf.reshape(qkv, [B, T, 3 * H, d]), [0, 2, 1, 3]); // [B, 3H, T, d]
   return tf.split(heads, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
 }
 
-/** [B, H, T, d] → [B·T, D], heads concatenated. */
+/** [B, H, T, d] → [B·T, D], heads concatenated (one position: a reshape, as in `splitHeads`). */
 export function mergeHeads(y: tf.Tensor4D): tf.Tensor2D {
   const [B, H, T, d] = y.shape;
-  return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, H * d]);
+  return tf.reshape(T === 1 ? y : tf.transpose(y, [0, 2, 1, 3]), [B * T, H * d]);
 }
 
 /**
