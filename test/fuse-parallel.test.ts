@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { fuseFile, rejectsPathFor, type FuseFileOptions } from "../lib/cli/fuse";
+import { fuseFile, rejectsPathFor, type FuseFileOptions } from "../lib/records/files";
 import { generateSampleRecords, serializeRecord } from "../lib/data";
 import { resolveFuseSettings } from "../lib/records/settings";
 
