@@ -5,8 +5,9 @@
 import type { FusedColumns, PreferenceRecord } from "../data/types";
 import { floatJson } from "../data/write";
 import { DataError, type Loc } from "../data/errors";
-import { DEFAULT_MAX_LINE_BYTES, parseJsonlChunk, type BadRow, type Row, type Validator } from "../data/jsonl";
-import { validateRecord } from "../data/validate";
+import { parseJsonlChunk, type BadRow, type Row, type Validator } from "../data/jsonl";
+import { DEFAULT_MAX_LINE_BYTES } from "../data/lines";
+import { sourceCount, validateRecord } from "../data/validate";
 import { trlRow } from "../data/trl-export";
 import { annotateRecord } from "./annotate";
 import type { FuseSettings } from "./settings";
@@ -68,7 +69,7 @@ export function fuseValidator(ctx: ChunkContext, sources: number | undefined): {
       const n = hasFusedColumns(rec) ? Buffer.byteLength(ctx.serialize({ ...rec, ...columns })) : lineBytes + Buffer.byteLength(fusedMembers(columns));
       if (n > limit) throw tooLong(loc, n, limit);
     }
-    if (vopts.sources === undefined) vopts.sources = rec.fuse_chosen_logps.length;
+    vopts.sources ??= sourceCount(rec);
     return rec;
   };
   return { validate, sources: () => vopts.sources };

@@ -7,6 +7,7 @@ import { open } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { countLines, LineChunker } from "../data/lines";
 import { fuseChunk, type ChunkContext, type ChunkResult, type FuseFormat, type SerializedDataError, type TakeChunk } from "./fuse-chunk";
 import type { FuseSettings } from "./settings";
 
@@ -122,12 +123,6 @@ class FusePool {
   }
 }
 
-function countNewlines(buf: Buffer, end: number): number {
-  let n = 0;
-  for (let i = buf.indexOf(10, 0); i !== -1 && i < end; i = buf.indexOf(10, i + 1)) n++;
-  return n;
-}
-
 /**
  * Fuses `input` on `threads` workers: chunks of whole lines posted round-robin, outputs taken strictly in chunk order
  * (at most 3 chunks per worker in flight). Chunks are fused on the main thread until the first valid record fixes
@@ -137,7 +132,7 @@ function countNewlines(buf: Buffer, end: number): number {
 export async function fuseParallel(p: ParallelFuse): Promise<void> {
   const { ctx } = p;
   const chunkBytes = Math.max(1, Math.floor(p.chunkBytes ?? PARALLEL_CHUNK_BYTES));
-  const maxCarry = Math.min(16 * 1024 * 1024, ctx.maxLineBytes ?? Infinity); // a longer line: leave it to the single-thread reader and its limit
+  const maxCarry = Math.min(16 * 1024 * 1024, ctx.maxLineBytes ?? Infinity);
   const maxInFlight = 3 * p.threads; // measured: 2 per worker idles them now and then, more gains nothing
   let pool: FusePool;
   try {
@@ -149,44 +144,40 @@ export async function fuseParallel(p: ParallelFuse): Promise<void> {
     if (!m.ok) throw Object.assign(new Error(`fuse worker failed: ${m.message}`), { stack: m.stack });
     await p.take({ output: Buffer.from(m.buf as ArrayBuffer, m.off, m.len), records: m.records ?? 0, rejects: m.rejects ?? [], error: m.error ?? null }, bytesRead);
   };
+  // Runs of whole lines, each a buffer of its own (transferred to a worker). A line that straddles two reads and is
+  // longer than maxCarry: leave the file to the single-thread reader and its limit.
+  const runs: { buf: Buffer; last: boolean }[] = [];
+  const chunker = new LineChunker(maxCarry, {
+    lines: (buf, _start, _end, _offset, last) => runs.push({ buf, last }),
+    tooLong: () => {
+      throw new Fallback("line too long for the parallel path");
+    },
+  }, true);
   let fh: Awaited<ReturnType<typeof open>> | null = null;
   try {
     fh = await open(p.input, "r");
+    const read = Buffer.allocUnsafeSlow(chunkBytes);
     const inFlight: { reply: Promise<WorkerReply>; bytesRead: number }[] = [];
-    let carry = Buffer.alloc(0);
     let pos = 0;
     let nextLine = 1;
     let sources: number | undefined;
     let poolReady = false;
-    for (;;) {
-      const buf = Buffer.allocUnsafeSlow(carry.length + chunkBytes);
-      carry.copy(buf, 0);
-      const { bytesRead } = await fh.read(buf, carry.length, chunkBytes, pos);
+    for (let eof = false; !eof; ) {
+      const { bytesRead } = await fh.read(read, 0, chunkBytes, pos);
       pos += bytesRead;
-      const len = carry.length + bytesRead;
-      const eof = bytesRead === 0;
-      let cut: number;
-      if (eof) {
-        cut = len;
-      } else {
-        const nl = buf.lastIndexOf(10, len - 1);
-        if (nl === -1) {
-          if (len > maxCarry) throw new Fallback("line too long for the parallel path");
-          carry = Buffer.from(buf.subarray(0, len));
+      eof = bytesRead === 0;
+      if (eof) chunker.end();
+      else chunker.push(read.subarray(0, bytesRead));
+      for (const run of runs.splice(0)) {
+        const firstLine = nextLine;
+        nextLine += countLines(run.buf);
+        if (sources === undefined) {
+          // Until a valid record fixes N, fuse here (normally just the first chunk; the workers start meanwhile).
+          const r: ChunkResult = fuseChunk({ bytes: run.buf, firstLine, final: run.last, sources }, ctx);
+          await p.take(r, pos);
+          sources = r.sources;
           continue;
         }
-        cut = nl + 1;
-      }
-      carry = Buffer.from(buf.subarray(cut, len));
-      if (cut === 0) break; // eof with nothing left
-      const firstLine = nextLine;
-      if (!eof) nextLine += countNewlines(buf, cut);
-      if (sources === undefined) {
-        // Until a valid record fixes N, fuse here (normally just the first chunk; the workers start meanwhile).
-        const r: ChunkResult = fuseChunk({ bytes: buf.subarray(0, cut), firstLine, final: eof, sources }, ctx);
-        await p.take(r, pos);
-        sources = r.sources;
-      } else {
         if (!poolReady) {
           await pool.ready;
           poolReady = true;
@@ -195,9 +186,8 @@ export async function fuseParallel(p: ParallelFuse): Promise<void> {
           const f = inFlight.shift() as { reply: Promise<WorkerReply>; bytesRead: number };
           await takeReply(await f.reply, f.bytesRead);
         }
-        inFlight.push({ reply: pool.submit(buf, cut, firstLine, eof, sources), bytesRead: pos });
+        inFlight.push({ reply: pool.submit(run.buf, run.buf.length, firstLine, run.last, sources), bytesRead: pos });
       }
-      if (eof) break;
     }
     while (inFlight.length > 0) {
       const f = inFlight.shift() as { reply: Promise<WorkerReply>; bytesRead: number };
