@@ -28,8 +28,8 @@ export {
   LineChunker, LineScanner, LineSplitter, scanFileSync, countLines, DEFAULT_MAX_LINE_BYTES, DEFAULT_CHUNK_BYTES, type LineRuns,
 } from "./lines";
 
-// The log-prob columns of one response slot (ref_* and fuse_*)
-export { logpColumns, type LogpScore } from "./columns";
+// The log-prob columns of one response slot (ref_* and fuse_*), and of a pair in the published order
+export { logpColumns, logpPairColumns, type LogpScore, type SlotScores } from "./columns";
 
 // Writing: log-probs always with a fractional part; atomic files
 export {
