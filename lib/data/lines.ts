@@ -1,7 +1,7 @@
 /**
- * The one byte-level line scanner. Everything that reads a line-based file goes through it: the JSONL reader
- * (jsonl.ts), the parallel `fuse` that hands whole lines to worker threads (lib/records/fuse-parallel.ts), and
- * `infifpo score`'s scans of its partial output (lib/cli/score.ts).
+ * The one byte-level line scanner: the JSONL reader (jsonl.ts), the parallel `fuse` that hands whole lines to worker
+ * threads (lib/records/fuse-parallel.ts), `infifpo score`'s scans of its partial output (lib/cli/score.ts) and the
+ * tokenizer corpus check (lib/cli/tokenizer.ts) all find their lines with it.
  *
  * Rules:
  * - '\n' ends a line; the last line may lack its '\n'. A '\r' before the '\n' is not part of the line (CRLF files).
