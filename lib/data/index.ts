@@ -24,6 +24,9 @@ export {
   type RecordReadOptions, type Source,
 } from "./jsonl";
 
+// The log-prob columns of one response slot (ref_* and fuse_*)
+export { logpColumns, type LogpScore } from "./columns";
+
 // Writing: log-probs always with a fractional part; atomic files
 export {
   serializeRecord, recordSerializer, floatJson, isFloatField, DEFAULT_FLOAT_FIELDS,

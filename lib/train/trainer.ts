@@ -17,6 +17,9 @@ import {
 } from "./checkpoint";
 import { createProgress, type Progress, type ProgressMode } from "./progress";
 
+/** Plain progress lines (not a TTY: CI logs) at most this often; the last step always prints. */
+const PROGRESS_LINE_MS = 15_000;
+
 /** The loop's knobs. Everything that decides *what* is trained lives with the caller. */
 export interface LoopConfig {
   /** Optimizer steps to run in total (a resumed run counts from its checkpoint). */
@@ -445,7 +448,7 @@ export class Trainer<T> {
   async train(): Promise<TrainResult> {
     const L = this.loop;
     const history: MetricsRecord[] = [];
-    const progress: Progress = createProgress(this.opts.label ?? "train", this.opts.progress ?? "auto", { every: L.logEvery });
+    const progress: Progress = createProgress(this.opts.label ?? "train", this.opts.progress ?? "auto", { every: L.logEvery, minIntervalMs: PROGRESS_LINE_MS });
     if (this.checkpointRoot) pruneCheckpoints(this.checkpointRoot, 0); // stale temp dirs only
     progress.start(L.maxSteps, this.step);
     let signalled: string | null = null;
