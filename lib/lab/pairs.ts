@@ -38,9 +38,10 @@ function extreme(samples: readonly Sample[], best: boolean, keep: (s: Sample) =>
  * model (`"pool"`); dropped when rejected does not score strictly lower, or when there are not two samples to pair.
  */
 export function buildPair(samples: readonly Sample[], rejected: "policy" | "pool" = "pool"): PairOutcome {
-  const chosen = extreme(samples, true, () => true);
-  const worst = extreme(samples, false, (s) => rejected === "pool" || s.model === 0);
-  if (chosen === null || worst === null || chosen === worst) return { dropped: "too-few" };
+  const fromPool = (s: Sample) => rejected === "pool" || s.model === 0;
+  if (samples.filter((s) => s.finished).length < 2 || !samples.some((s) => s.finished && fromPool(s))) return { dropped: "too-few" };
+  const chosen = extreme(samples, true, () => true)!;
+  const worst = extreme(samples, false, fromPool)!;
   if (!(chosen.reward > worst.reward)) return { dropped: "tie" };
   return { pair: { chosen, rejected: worst } };
 }
