@@ -74,6 +74,24 @@ describe("generate", () => {
     disposeModel(m);
   });
 
+  it("rows that stop early leave the batch (compaction) without changing any row's output; streams keep draws across splits", async () => {
+    const m = model(4);
+    // 40 prompts of one length: one chunk; a frequent stop id makes rows end at many different steps
+    const prompts = Array.from({ length: 40 }, (_, i) => `${10 + i}+1=`);
+    const opts = { maxNewTokens: 10, temperature: 1.5, seed: 7, stopToken: tok.encode("1")[0] };
+    const batched = await generate(m, tok, prompts, { ...opts, batchSize: 64 });
+    const lengths = new Set(batched.map((g) => g.ids.length));
+    expect(lengths.size).toBeGreaterThan(3); // rows did stop at different steps, so the batch was compacted
+    expect(batched.some((g) => g.finish === "stop") && batched.some((g) => g.finish === "length")).toBe(true);
+    expect(await generate(m, tok, prompts, { ...opts, batchSize: 1 })).toEqual(batched);
+    expect(await generate(m, tok, prompts, { ...opts, useCache: false })).toEqual(batched);
+    // the second half alone, with its streams: the same draws as in the whole list
+    const half = await generate(m, tok, prompts.slice(20), { ...opts, streams: Array.from({ length: 20 }, (_, i) => 20 + i) });
+    expect(half).toEqual(batched.slice(20));
+    await expect(generate(m, tok, prompts, { ...opts, streams: [1] })).rejects.toThrow(/streams has 1 entries for 40 prompts/);
+    disposeModel(m);
+  });
+
   it("topK 1 sampling equals greedy; stop token ends a row; maxNewTokens and context limits", async () => {
     const m = model(3);
     const greedy = await generate(m, tok, PROMPTS, { maxNewTokens: 6, stopToken: null });

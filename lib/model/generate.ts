@@ -22,6 +22,8 @@ export interface GenerateOptions {
   topK?: number;
   /** Seed of the sampling streams (default 0). */
   seed?: number;
+  /** Each prompt's random stream (default: its index in the list), so a caller that splits a list keeps its draws. */
+  streams?: readonly number[];
   /** Id that ends a row; default the tokenizer's EOS (`generateIds`: none unless given). null = never stop. */
   stopToken?: number | null;
   /** Rows per forward pass (default 256: decoding one position costs mostly per-op overhead, so wide batches pay). */
@@ -96,6 +98,7 @@ export async function generateIds(
   const limit = opts.vocabLimit ?? V;
   if (!Number.isInteger(limit) || limit < 1 || limit > V) throw new UserError(`vocabLimit must be in 1..${V}, got ${limit}`);
   const stop = opts.stopToken ?? null;
+  if (opts.streams !== undefined && opts.streams.length !== promptIds.length) throw new UserError(`streams has ${opts.streams.length} entries for ${promptIds.length} prompts`);
   promptIds.forEach((p, i) => {
     if (p.length < 1 || p.length > C) {
       throw new UserError(`prompt ${i} has ${p.length} ids; it needs 1..${C} (the context length)`);
@@ -111,7 +114,7 @@ export async function generateIds(
     const rows = byLen.get(len)!;
     for (let s = 0; s < rows.length; s += batchSize) {
       const chunk = rows.slice(s, s + batchSize);
-      const rngs = chunk.map((i) => new Rng(seed, `generate:${i}`));
+      const rngs = chunk.map((i) => new Rng(seed, `generate:${opts.streams?.[i] ?? i}`));
       const gen = await decodeChunk(model, chunk.map((i) => promptIds[i]), maxNew, stop, (row, logits) =>
         pickToken(limit < V ? logits.subarray(0, limit) : logits, temperature, topK, rngs[row]),
         opts.useCache ?? true,
@@ -122,7 +125,10 @@ export async function generateIds(
   return results;
 }
 
-/** Decodes rows whose prompts all have the same length. */
+/**
+ * Decodes rows whose prompts all have the same length. Finished rows leave the batch once a quarter of it is done
+ * (their cache rows are dropped), so a few long answers do not keep every row decoding.
+ */
 async function decodeChunk(
   model: Model,
   prompts: readonly (readonly number[])[],
@@ -132,23 +138,25 @@ async function decodeChunk(
   useCache: boolean,
 ): Promise<GeneratedIds[]> {
   const { contextLength: C, vocabSize: V } = model.config;
-  const B = prompts.length;
   const seqs = prompts.map((p) => [...p]);
   const res: GeneratedIds[] = prompts.map(() => ({ ids: [], finish: "length" as FinishReason }));
-  const done = new Array<boolean>(B).fill(false);
+  /** The rows still in the batch (indices into `prompts`), in batch order; `done`: ended with the stop token. */
+  let live = prompts.map((_, i) => i);
+  const done = new Array<boolean>(prompts.length).fill(false);
   let cache: LayerCache[] | null = null;
   const disposeCache = () => cache?.forEach((c) => (c.k.dispose(), c.v.dispose()));
   try {
-    for (let step = 0; step < maxNew; step++) {
-      const L = seqs[0].length;
+    for (let step = 0; step < maxNew && live.length > 0; step++) {
+      const B = live.length;
+      const L = seqs[live[0]].length;
       if (L > C) {
-        for (let b = 0; b < B; b++) if (!done[b]) res[b].finish = "context";
+        for (const b of live) res[b].finish = "context";
         break;
       }
       // Next-token logits [B, V] from the last position.
       let logitsT: tf.Tensor2D;
       if (useCache) {
-        const feed: number[][] = cache === null ? seqs : seqs.map((s) => [s[L - 1]]); // prefill, then 1 id
+        const feed: number[][] = cache === null ? live.map((b) => seqs[b]) : live.map((b) => [seqs[b][L - 1]]); // prefill, then 1 id
         const T = feed[0].length;
         const past: LayerCache[] | null = cache;
         const r: tf.Tensor[] = tf.tidy(() => {
@@ -163,24 +171,30 @@ async function decodeChunk(
         logitsT = r[0] as tf.Tensor2D;
       } else {
         logitsT = tf.tidy(() => {
-          const ids = tf.tensor2d(seqs.flat(), [B, L], "int32");
+          const ids = tf.tensor2d(live.flatMap((b) => seqs[b]), [B, L], "int32");
           return head(model, lastPositions(trunk(model, ids).h, B, L));
         });
       }
       const logits = (await logitsT.data()) as Float32Array;
       logitsT.dispose();
-      for (let b = 0; b < B; b++) {
-        const tok = done[b] ? stop ?? 0 : pick(b, logits.subarray(b * V, (b + 1) * V));
+      live.forEach((b, j) => {
+        if (done[b]) return void seqs[b].push(stop ?? 0); // finished, riding along until the batch is compacted
+        const tok = pick(b, logits.subarray(j * V, (j + 1) * V));
         seqs[b].push(tok);
-        if (done[b]) continue;
-        if (stop !== null && tok === stop) {
-          done[b] = true;
-          res[b].finish = "stop";
-        } else {
-          res[b].ids.push(tok);
-        }
+        if (stop !== null && tok === stop) (done[b] = true), (res[b].finish = "stop");
+        else res[b].ids.push(tok);
+      });
+      const keep = live.flatMap((b, j) => (done[b] ? [] : [j])); // batch positions of the rows that go on
+      if (keep.length === 0) break;
+      if (keep.length > (3 * B) / 4) continue; // too few finished to pay for a gather
+      const idx = tf.tensor1d(keep, "int32");
+      if (cache !== null) {
+        const old: LayerCache[] = cache;
+        cache = old.map((c) => ({ k: tf.gather(c.k, idx) as tf.Tensor4D, v: tf.gather(c.v, idx) as tf.Tensor4D }));
+        old.forEach((c) => (c.k.dispose(), c.v.dispose()));
       }
-      if (done.every(Boolean)) break;
+      idx.dispose();
+      live = keep.map((j) => live[j]);
     }
   } finally {
     disposeCache();
