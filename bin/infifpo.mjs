@@ -3,5 +3,6 @@
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("../lib/cli/main.ts");
+const { main, handleClosedPipes } = await import("../lib/cli/main.ts");
+handleClosedPipes();
 process.exitCode = await main(process.argv);

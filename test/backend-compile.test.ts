@@ -1,6 +1,7 @@
 /**
- * Graph replay (lib/backend/compile.ts). Runs on the native backend only — elsewhere `run(fn)` is `fn()`,
- * which the last test checks. CI installs the native backend (`npm run native` in .ci/run).
+ * Graph replay (lib/backend/compile.ts). The replay tests run on the native backend only and are skipped, saying
+ * why, without it — except under CI=true after .ci/run installed it (INFIFPO_EXPECT_NATIVE=1), where a missing
+ * backend fails. Elsewhere `run(fn)` is `fn()`: the last describe checks that on the cpu backend, everywhere.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs";
@@ -10,9 +11,12 @@ import { batchTensors, collatePairs, createModel, sequenceLogProbsFromTensors, d
 import { Rng } from "../lib/rng";
 import { CharTokenizer } from "../lib/tokenizers";
 
-let native = false;
+const native = (await availableBackends()).includes("tensorflow");
+const ci = !!process.env.CI && process.env.CI !== "false" && process.env.CI !== "0";
+/** .ci/run exports INFIFPO_EXPECT_NATIVE=1 after `npm run native` succeeded: then a missing backend is a failure. */
+const nativeRequired = ci && process.env.INFIFPO_EXPECT_NATIVE === "1";
+const itNative = it.skipIf(!native);
 beforeAll(async () => {
-  native = (await availableBackends()).includes("tensorflow");
   if (native) await initBackend({ backend: "tensorflow", quiet: true });
 });
 
@@ -29,15 +33,17 @@ function randomBatch(rng: Rng, B: number, T: number, V: number): PairBatch {
 }
 
 describe("graph replay on the native backend", () => {
+  if (!native) it.skip("SKIPPED: the native TensorFlow backend is not installed (npm run native)", () => {});
+  it.runIf(nativeRequired)("the native backend loads (required: .ci/run installed it, INFIFPO_EXPECT_NATIVE=1)", () => {
+    expect(native, "npm run native succeeded in .ci/run, yet the tensorflow backend does not load").toBe(true);
+  });
   const model = () => createModel(resolveModelConfig({ vocabSize: 40, dModel: 32, nHeads: 4, nLayers: 2, contextLength: 16, seed: 3 }));
 
-  it("is available exactly on the native backend", () => {
-    if (!native) return void console.warn("[test] native backend not installed: graph replay tests skipped (npm run native)");
+  itNative("is available exactly on the native backend", () => {
     expect(compileAvailable()).toBe(true);
   });
 
-  it("replays forward + backward: same numbers as the trace call, eager within float32, fresh data each call", () => {
-    if (!native) return;
+  itNative("replays forward + backward: same numbers as the trace call, eager within float32, fresh data each call", () => {
     const m = model();
     const vars = modelVariables(m);
     const rng = new Rng(5);
@@ -69,8 +75,7 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
-  it("traces each batch shape once, keeps the graphs, and leaks nothing on misses", () => {
-    if (!native) return;
+  itNative("traces each batch shape once, keeps the graphs, and leaks nothing on misses", () => {
     const m = model();
     const rng = new Rng(9);
     const shapes = [8, 12, 8, 16, 12, 8];
@@ -91,8 +96,7 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
-  it("guards the values that decide shapes (a reshape target), not only the shapes of uploads", () => {
-    if (!native) return;
+  itNative("guards the values that decide shapes (a reshape target), not only the shapes of uploads", () => {
     const site = new CompiledSite("test-reshape");
     const x = tf.tensor1d([1, 2, 3, 4, 5, 6]);
     for (const shape of [[2, 3], [3, 2], [2, 3], [6, 1]] as [number, number][]) {
@@ -106,8 +110,7 @@ describe("graph replay on the native backend", () => {
     x.dispose();
   });
 
-  it("feeds every value computed in JS (scalars such as a learning rate) instead of baking it in", () => {
-    if (!native) return;
+  itNative("feeds every value computed in JS (scalars such as a learning rate) instead of baking it in", () => {
     const site = new CompiledSite("test-scalars");
     const w = tf.variable(tf.tensor1d([1, 2, 3]));
     for (const lr of [0.5, 0.25, 2]) {
@@ -120,8 +123,7 @@ describe("graph replay on the native backend", () => {
     w.dispose();
   });
 
-  it("falls back to eager (with its reason) when the function reads tensor data", () => {
-    if (!native) return;
+  itNative("falls back to eager (with its reason) when the function reads tensor data", () => {
     const site = new CompiledSite("test-read");
     const x = tf.tensor1d([1, 2, 3]);
     const before = tf.memory().numTensors;
@@ -144,8 +146,7 @@ describe("graph replay on the native backend", () => {
     x.dispose();
   });
 
-  it("scoreFromBatch gives sequenceLogProbsFromBatch's numbers (float32) on repeated calls", () => {
-    if (!native) return;
+  itNative("scoreFromBatch gives sequenceLogProbsFromBatch's numbers (float32) on repeated calls", () => {
     const m = model();
     const b = randomBatch(new Rng(2), 5, 10, 40);
     const e = sequenceLogProbsFromBatch(m, b);
@@ -158,8 +159,7 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
-  it("sequenceLogProbs on pairs of many lengths: replayed numbers equal op-by-op ones (float32)", async () => {
-    if (!native) return;
+  itNative("sequenceLogProbs on pairs of many lengths: replayed numbers equal op-by-op ones (float32)", async () => {
     const tok = new CharTokenizer({ alphabet: "0123456789+=", fallback: "unk" });
     const m = createModel(resolveModelConfig({ vocabSize: tok.vocabSize, dModel: 32, nHeads: 4, nLayers: 2, contextLength: 30, seed: 4 }));
     const rng = new Rng(11);
@@ -180,8 +180,7 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
-  it("an out-of-range token id fails loudly in a replayed graph too (TensorFlow checks the gather)", () => {
-    if (!native) return;
+  itNative("an out-of-range token id fails loudly in a replayed graph too (TensorFlow checks the gather)", () => {
     const m = model();
     const site = new CompiledSite("test-range");
     const ok = randomBatch(new Rng(3), 2, 6, 40);
@@ -193,8 +192,7 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
-  it("training batches are padded to multiples of 8 within the context (few graph shapes), not at all without replay", () => {
-    if (!native) return;
+  itNative("training batches are padded to multiples of 8 within the context (few graph shapes), not at all without replay", () => {
     const m = model(); // context 16
     const pair = (n: number) => ({ ids: Array.from({ length: n + 1 }, () => 3), responseStart: 1, promptTokensDropped: 0 });
     expect([1, 7, 8, 9, 13, 16].map((n) => replayPadLength(m, [pair(2), pair(n)]))).toEqual([8, 8, 8, 16, 16, 16]);
@@ -207,8 +205,7 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
-  it("runPure replays without running the function: same numbers as op by op, fresh inputs and variables each call", () => {
-    if (!native) return;
+  itNative("runPure replays without running the function: same numbers as op by op, fresh inputs and variables each call", () => {
     const m = model();
     const vars = modelVariables(m);
     const rng = new Rng(8);
@@ -244,8 +241,7 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
-  it("the head on response positions only gives the full-head numbers and gradients (float32)", () => {
-    if (!native) return;
+  itNative("the head on response positions only gives the full-head numbers and gradients (float32)", () => {
     const m = model();
     const vars = modelVariables(m);
     const rng = new Rng(12);
@@ -274,8 +270,7 @@ describe("graph replay on the native backend", () => {
     disposeModel(m);
   });
 
-  it("runPure fails loudly when the function reads a JS value that changes between calls", () => {
-    if (!native) return;
+  itNative("runPure fails loudly when the function reads a JS value that changes between calls", () => {
     const w = tf.variable(tf.tensor1d([1, 2, 3]));
     const site = new CompiledSite("test-impure");
     let lr = 0.1;
@@ -293,8 +288,7 @@ describe("graph replay on the native backend", () => {
     tf.dispose([w, x]);
   });
 
-  it("runPure falls back to guarded replay when the function leaves tensors alive outside its result", () => {
-    if (!native) return;
+  itNative("runPure falls back to guarded replay when the function leaves tensors alive outside its result", () => {
     const site = new CompiledSite("test-escape");
     const x = tf.tensor1d([1, 2]);
     const kept: tf.Tensor[] = [];
@@ -313,8 +307,7 @@ describe("graph replay on the native backend", () => {
     tf.dispose([x, ...kept]);
   });
 
-  it("INFIFPO_COMPILE=0 runs op by op", () => {
-    if (!native) return;
+  itNative("INFIFPO_COMPILE=0 runs op by op", () => {
     process.env.INFIFPO_COMPILE = "0";
     try {
       const site = new CompiledSite("test-off");
@@ -328,3 +321,26 @@ describe("graph replay on the native backend", () => {
   });
 });
 
+describe("graph replay elsewhere", () => {
+  it("on a backend other than the native one, run(fn) is fn(): no trace, no replay, same result", async () => {
+    const prev = tf.getBackend();
+    await initBackend({ backend: "cpu", quiet: true });
+    try {
+      expect(compileAvailable()).toBe(false);
+      const site = new CompiledSite("test-cpu");
+      let calls = 0;
+      for (let i = 0; i < 3; i++) {
+        const y = site.run(() => {
+          calls++;
+          return tf.add(tf.scalar(i), 2);
+        });
+        expect(y.dataSync()[0]).toBe(i + 2);
+        y.dispose();
+      }
+      expect(calls).toBe(3);
+      expect(site.stats).toMatchObject({ eager: 3, traces: 0, replays: 0 });
+    } finally {
+      if (native && prev === "tensorflow") await initBackend({ backend: "tensorflow", quiet: true });
+    }
+  });
+});

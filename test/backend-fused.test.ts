@@ -1,7 +1,8 @@
 /**
  * Fused ops (native/fused_ops.cc via lib/backend/fused.ts): LayerNorm, GELU, the log-softmax at the targets and causal attention give the same function
- * and gradients as the plain tfjs formulations, op by op and inside a replayed graph; AdamW the same bits. Runs where `npm run native` built the library
- * (CI does); elsewhere it says why it skipped.
+ * and gradients as the plain tfjs formulations, op by op and inside a replayed graph; AdamW the same bits. Runs where `npm run native` built the library;
+ * elsewhere every test is skipped and one placeholder says why. Under CI=true, when .ci/run installed the native backend
+ * (INFIFPO_EXPECT_NATIVE=1) and built the library (INFIFPO_EXPECT_FUSED=1), their absence fails instead.
  */
 import { spawnSync } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -13,12 +14,20 @@ import { targetLogProbsFused, targetLogProbsPlain } from "../lib/model/logprobs"
 import { causalAttention, causalAttentionFused, geluFused, geluPlain, layerNormFused, layerNormPlain } from "../lib/model/transformer";
 import { causalMask, maxRelDiff, rng, withGrad } from "./fused-fixtures";
 
-let ready = false;
+const native = (await availableBackends()).includes("tensorflow");
+if (native) await initBackend({ backend: "tensorflow", quiet: true });
+const ready = native && fusedOpsAvailable();
+const why = !native ? "the native TensorFlow backend is not installed (npm run native)" : `the fused ops are unavailable (${fusedOpsProblem() ?? "not built"}; npm run native builds them with a C++ compiler)`;
+const ci = !!process.env.CI && process.env.CI !== "false" && process.env.CI !== "0";
+const itFused = it.skipIf(!ready);
 beforeAll(async () => {
-  if (!(await availableBackends()).includes("tensorflow")) return void console.warn("[test] native backend not installed: fused-op tests skipped");
-  await initBackend({ backend: "tensorflow", quiet: true });
-  ready = fusedOpsAvailable();
-  if (!ready) console.warn(`[test] fused ops unavailable (${fusedOpsProblem()}): fused-op tests skipped`);
+  if (native) await initBackend({ backend: "tensorflow", quiet: true });
+});
+
+describe("fused ops are where .ci/run put them", () => {
+  if (!ready) it.skip(`SKIPPED (every fused-op test): ${why}`, () => {});
+  it.runIf(ci && process.env.INFIFPO_EXPECT_NATIVE === "1")("the native backend loads (required: INFIFPO_EXPECT_NATIVE=1)", () => expect(native).toBe(true));
+  it.runIf(ci && process.env.INFIFPO_EXPECT_FUSED === "1")("the fused ops load (required: INFIFPO_EXPECT_FUSED=1)", () => expect(ready, why).toBe(true));
 });
 
 /**
@@ -43,8 +52,7 @@ describe("fused LayerNorm", () => {
   const w = () => tf.tensor2d(rng(N * D, 4), [N, D]);
 
   // [37, 24]: one thread, whole vectors; [6001, 27]: rows split over two threads, a 3-wide tail per row
-  it.each([[37, 24], [6001, 27]])("matches the plain formulation on [%i, %i]: values and all three gradients, op by op and as a graph", (n, d) => {
-    if (!ready) return;
+  itFused.each([[37, 24], [6001, 27]])("matches the plain formulation on [%i, %i]: values and all three gradients, op by op and as a graph", (n, d) => {
     [N, D] = [n, d];
     const [X, G, B, W] = [x(), g(), b(), w()];
     const grads = (ln: typeof layerNormPlain) => () =>
@@ -62,8 +70,7 @@ describe("fused LayerNorm", () => {
     tf.dispose([...ref, ...fused, ...graphed, X, G, B, W]);
   });
 
-  it("rejects bad shapes with TensorFlow's error, naming the op", () => {
-    if (!ready) return;
+  itFused("rejects bad shapes with TensorFlow's error, naming the op", () => {
     [N, D] = [37, 24];
     expect(() => layerNormFused(x(), tf.tensor1d([1, 2, 3]), b(), 1e-5)).toThrow(/InfLayerNorm: x must be float32 \[N, D\], g and b float32 \[D\]/);
   });
@@ -71,8 +78,7 @@ describe("fused LayerNorm", () => {
 
 describe("fused GELU", () => {
   // [333, 7]: one thread and a 3-element tail; [300, 257]: two threads, the split at a multiple of 8
-  it.each([[333, 7], [300, 257]])("matches the plain formulation on [%i, %i]: value and gradient, op by op and as a graph", (n, m) => {
-    if (!ready) return;
+  itFused.each([[333, 7], [300, 257]])("matches the plain formulation on [%i, %i]: value and gradient, op by op and as a graph", (n, m) => {
     const X = tf.tensor2d(rng(n * m, 7), [n, m]);
     const W = tf.tensor2d(rng(n * m, 8), [n, m]);
     const run = (g: typeof geluPlain) => () => withGrad((x) => g(x as tf.Tensor2D), X, W);
@@ -88,8 +94,7 @@ describe("fused GELU", () => {
 });
 
 describe("fused squared norm", () => {
-  it("gives the global gradient norm of many tensors (one thread and two) as the plain sum does", async () => {
-    if (!ready) return;
+  itFused("gives the global gradient norm of many tensors (one thread and two) as the plain sum does", async () => {
     const { globalNorm } = await import("../lib/train/clip");
     for (const shapes of [[[7, 5], [5], [3, 4, 2]], [[300, 257], [17], [129, 3]]]) {
       const ts = shapes.map((sh, i) => tf.tensor(rng(sh.reduce((a, b) => a * b, 1), 20 + i), sh));
@@ -103,8 +108,7 @@ describe("fused squared norm", () => {
 
 describe("fused log-softmax at the targets", () => {
   // V = 37: a 5-wide tail per row, one thread; [3000, 64]: rows split over two threads
-  it.each([[19, 37], [3000, 64]])("matches the plain formulation on [%i, %i]: values and gradient, op by op and as a graph", (n, V) => {
-    if (!ready) return;
+  itFused.each([[19, 37], [3000, 64]])("matches the plain formulation on [%i, %i]: values and gradient, op by op and as a graph", (n, V) => {
     const X = tf.tensor2d(rng(n * V, 9), [n, V]);
     const T = tf.tensor1d(Int32Array.from({ length: n }, (_, i) => (i * 7919) % V), "int32");
     const W = tf.tensor1d(rng(n, 10));
@@ -118,8 +122,7 @@ describe("fused log-softmax at the targets", () => {
     tf.dispose([...ref, ...fused, ...graphed, X, T, W]);
   });
 
-  it("rejects a target id outside the vocabulary, naming the op", () => {
-    if (!ready) return;
+  itFused("rejects a target id outside the vocabulary, naming the op", () => {
     expect(() => targetLogProbsFused(tf.zeros([2, 5]) as tf.Tensor2D, tf.tensor1d([1, 5], "int32"))).toThrow(/InfTargetLogProb: a target id is outside \[0, V\)/);
   });
 });
@@ -180,10 +183,9 @@ function errVs(a: tf.Tensor, ref: Float64Array, floor = 1e-2): number {
 describe("fused causal attention", () => {
   // [B, T, H, d]: odd lengths and a head width with a scalar tail on one thread; a two-thread split; bench-like;
   // head widths 8 and 64 (the other register layouts of the backward key sums)
-  it.each([[3, 13, 2, 6], [4, 70, 4, 16], [2, 128, 4, 32], [2, 33, 3, 8], [1, 40, 2, 64]])(
+  itFused.each([[3, 13, 2, 6], [4, 70, 4, 16], [2, 128, 4, 32], [2, 33, 3, 8], [1, 40, 2, 64]])(
     "matches a float64 oracle as well as the masked formulation does, B=%i T=%i H=%i d=%i: output and gradient, op by op and as a graph",
     (B, T, H, d) => {
-      if (!ready) return;
       const D = H * d;
       const qkv = tf.tensor2d(rng(B * T * 3 * D, 5).map((v) => v * 0.4), [B * T, 3 * D]); // scores of a few units
       const W = tf.tensor2d(rng(B * T * D, 6), [B * T, D]);
@@ -204,15 +206,13 @@ describe("fused causal attention", () => {
     },
   );
 
-  it("rejects a qkv whose width does not split into heads, naming the op", () => {
-    if (!ready) return;
+  itFused("rejects a qkv whose width does not split into heads, naming the op", () => {
     expect(() => causalAttentionFused(tf.zeros([8, 30]) as tf.Tensor2D, 4, 4)).toThrow(/InfCausalAttention: qkv must be float32 \[B·T, 3D\]/);
   });
 });
 
 describe("fused ops: the baseline (non-AVX2) copy of the kernels", () => {
-  it("gives the plain formulations' numbers too (forced with INFIFPO_FUSED_BASELINE=1, in a child process)", () => {
-    if (!ready) return;
+  itFused("gives the plain formulations' numbers too (forced with INFIFPO_FUSED_BASELINE=1, in a child process)", () => {
     const r = spawnSync(process.execPath, ["--import", "tsx", "test/fused-child.ts"], {
       encoding: "utf8",
       env: { ...process.env, INFIFPO_FUSED_BASELINE: "1" },
@@ -227,8 +227,7 @@ describe("fused ops: the baseline (non-AVX2) copy of the kernels", () => {
 });
 
 describe("fused AdamW", () => {
-  it("gives the same bits as the tfjs update over several steps (decay mask, clipping scale, op by op and as a graph)", async () => {
-    if (!ready) return;
+  itFused("gives the same bits as the tfjs update over several steps (decay mask, clipping scale, op by op and as a graph)", async () => {
     const { AdamW } = await import("../lib/train/optim");
     const shapes = [[7, 5], [5], [3, 4, 2], [9], [300, 257]]; // the last one makes the op split over two threads
     const init = (seed: number) => shapes.map((s, i) => Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, j) => Math.sin(seed + i * 31 + j * 0.7)));

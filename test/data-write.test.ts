@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -112,17 +112,18 @@ describe("serializeRecord", () => {
 });
 
 describe("openAtomicWriter", () => {
-  it("writes through OUT.tmp and renames on commit; round-trips generated records", async () => {
+  it("writes through a temporary file of its own and renames on commit; round-trips generated records", async () => {
     const out = join(dir, "sub", "dir", "out.jsonl");
     const recs = [...generateSampleRecords({ n: 500, sources: 5, seed: 2, format: "chat", policy: true })];
     const w = await openAtomicWriter(out, { bufferBytes: 4096 });
+    expect(w.tmpPath).toMatch(new RegExp(`out\\.jsonl\\.tmp-${process.pid}-[0-9a-f]{8}$`));
     for (const r of recs.slice(0, 250)) await w.writeRecord(r);
     expect(existsSync(out)).toBe(false);
-    expect(existsSync(`${out}.tmp`)).toBe(true);
+    expect(existsSync(w.tmpPath)).toBe(true);
     for (const r of recs.slice(250)) await w.writeRecord(r);
     expect(w.lines).toBe(500);
     await w.commit();
-    expect(existsSync(`${out}.tmp`)).toBe(false);
+    expect(existsSync(w.tmpPath)).toBe(false);
     const back = await loadRecords(out);
     expect(back.length).toBe(500);
     expect(back.every((b, i) => sameBits(b, recs[i]))).toBe(true);
@@ -137,13 +138,13 @@ describe("openAtomicWriter", () => {
     await w.abort();
     await w.abort();
     expect(await readFile(out, "utf8")).toBe("old\n");
-    expect(existsSync(`${out}.tmp`)).toBe(false);
+    expect(existsSync(w.tmpPath)).toBe(false);
     await expect(writeRecords(out, (function* () {
       yield { a: 1 };
       throw new Error("crashed mid-way");
     })())).rejects.toThrow("crashed mid-way");
     expect(await readFile(out, "utf8")).toBe("old\n");
-    expect(existsSync(`${out}.tmp`)).toBe(false);
+    expect((await readdir(dir)).filter((n) => n.startsWith("keep.jsonl.tmp"))).toEqual([]);
   });
 
   it("commit replaces an existing output", async () => {
@@ -171,15 +172,47 @@ describe("openAtomicWriter", () => {
     expect(text.length).toBe(5000 * (line.length + 1));
   });
 
-  it("a failed commit (rename onto a non-empty directory) removes the temporary file", async () => {
+  it("an output that is a directory: one line naming it, before anything is written", async () => {
     const out = join(dir, "adir");
     const { mkdir } = await import("node:fs/promises");
     await mkdir(join(out, "inner"), { recursive: true });
+    const p = openAtomicWriter(out);
+    await expect(p).rejects.toBeInstanceOf(UserError);
+    await expect(p).rejects.toThrow(/^cannot write .*adir: is a directory \(EISDIR\)$/);
+    expect((await readdir(dir)).filter((n) => n.startsWith("adir.tmp"))).toEqual([]);
+  });
+
+  it("a failed commit (the output became a directory meanwhile) removes the temporary file and names the output", async () => {
+    const out = join(dir, "later-dir");
     const w = await openAtomicWriter(out);
     await w.write("{}");
-    await expect(w.commit()).rejects.toThrow();
-    expect(existsSync(`${out}.tmp`)).toBe(false);
-    await expect(w.commit()).rejects.toThrow(/EISDIR|ENOTEMPTY|EEXIST/); // the original failure, again
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(join(out, "inner"), { recursive: true });
+    await expect(w.commit()).rejects.toThrow(/^cannot write .*later-dir: (is a directory|is a non-empty directory|already exists)/);
+    expect(existsSync(w.tmpPath)).toBe(false);
+    await expect(w.commit()).rejects.toThrow(/later-dir/); // the original failure, again
+  });
+
+  it("two writers of one output never share a temporary file: the result is one writer's file, whole", async () => {
+    const out = join(dir, "shared.jsonl");
+    const [a, b] = [await openAtomicWriter(out, { bufferBytes: 16 }), await openAtomicWriter(out, { bufferBytes: 16 })];
+    expect(a.tmpPath).not.toBe(b.tmpPath);
+    for (let i = 0; i < 200; i++) {
+      await a.write(JSON.stringify({ run: "a", i }));
+      await b.write(JSON.stringify({ run: "b", i }));
+    }
+    await a.commit();
+    await b.commit();
+    const lines = (await readFile(out, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.length).toBe(200);
+    expect(new Set(lines.map((l) => l.run))).toEqual(new Set(["b"]));
+  });
+
+  it("never writes its temporary file over an existing file (an input called OUT.tmp survives)", async () => {
+    const out = join(dir, "X.jsonl");
+    await writeFile(`${out}.tmp`, "input\n");
+    await writeRecords(out, [{ a: 1 }]);
+    expect(await readFile(`${out}.tmp`, "utf8")).toBe("input\n");
   });
 
   it("fails cleanly when the output can't be created", async () => {
@@ -187,7 +220,7 @@ describe("openAtomicWriter", () => {
     await writeFile(blocker, "");
     const p = openAtomicWriter(join(blocker, "out.jsonl"));
     await expect(p).rejects.toBeInstanceOf(UserError);
-    await expect(p).rejects.toThrow(/^cannot write .*afile\/out\.jsonl: E[A-Z]+: /);
+    await expect(p).rejects.toThrow(/^cannot write .*afile\/out\.jsonl: a parent of it is not a directory \(ENOTDIR\)$/);
   });
 });
 

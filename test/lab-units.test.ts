@@ -9,7 +9,8 @@ import { LAB_PRESETS, canonicalJson, configKey, parseLabSetting, resolveLabConfi
 import { seedKeys, testKey, validationKey } from "../lib/lab/keys";
 import { cachedStage, stageDir } from "../lib/lab/cache";
 import { variantSpec } from "../lib/lab/variants";
-import { aggregate, asLabResults, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, readLabResults, resultsCsv, summaryText } from "../lib/lab/aggregate";
+import { aggregate, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, resultsCsv, summaryText } from "../lib/lab/aggregate";
+import { asLabResults, readLabResults } from "../lib/lab/results-file";
 import { reportHtml } from "../lib/lab/report";
 import { ablationChart, categoryChart, claimsChart } from "../lib/lab/figures";
 import { drawPrompts, labBenchmarks, modelKey, modelSpecs, selectionGrid, type LabOutputs, type PairStats, type SeedRegime } from "../lib/lab/pipeline";
@@ -255,6 +256,59 @@ describe("stage cache lock", () => {
     const b = await cachedStage(root, "y", "k", async () => ({ by: "me" }), { pollMs: 20 });
     expect([b.cached, b.result]).toEqual([false, { by: "me" }]);
     expect(fs.existsSync(`${dir2}.lock`)).toBe(false);
+  });
+  it("records its owner in the lock while the stage runs (pid, host, start), written whole", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lab-cache-"));
+    const lock = `${stageDir(root, "x", "k")}.lock`;
+    let seen: Record<string, unknown> = {};
+    await cachedStage(root, "x", "k", async () => {
+      seen = JSON.parse(fs.readFileSync(lock, "utf8"));
+      return 1;
+    }, { log: () => {} });
+    expect(seen).toMatchObject({ pid: process.pid, host: os.hostname(), stage: path.basename(stageDir(root, "x", "k")) });
+    expect(fs.existsSync(lock)).toBe(false);
+    expect(fs.readdirSync(root).filter((n) => n.includes(".tmp-"))).toEqual([]);
+  });
+
+  it("takes over a lock folder without a pid file (a kill between mkdir and writing the pid), saying so", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lab-cache-"));
+    const dir = stageDir(root, "x", "k");
+    fs.mkdirSync(`${dir}.lock`, { recursive: true });
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(`${dir}.lock`, old, old);
+    const lines: string[] = [];
+    const run = cachedStage(root, "x", "k", async () => ({ by: "me" }), { pollMs: 10, log: (l) => lines.push(l) });
+    const r = await Promise.race([run, new Promise((_, reject) => setTimeout(() => reject(new Error("still waiting after 5 s")), 5000))]);
+    expect(r).toMatchObject({ cached: false, result: { by: "me" } });
+    expect(lines.join("\n")).toMatch(/taking over its lock .*\.lock \(a lock folder without a pid file, \d+ s old\)/);
+  });
+
+  it("takes over a lock left by an earlier process that had this process's pid (containers reuse pids)", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lab-cache-"));
+    const dir = stageDir(root, "x", "k");
+    fs.writeFileSync(`${dir}.lock`, JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: "2020-01-01T00:00:00Z", token: "0123456789abcdef", stage: "x" }));
+    const lines: string[] = [];
+    const r = await cachedStage(root, "x", "k", async () => 7, { pollMs: 10, log: (l) => lines.push(l) });
+    expect(r.result).toBe(7);
+    expect(lines.join("\n")).toMatch(/left by an earlier process with this pid/);
+  });
+
+  it("a waiter says what it waits for: the stage, the holder's pid and host, and the lock to delete if it is gone", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lab-cache-"));
+    const other = spawn(process.execPath, ["-e", "setTimeout(() => {}, 5000)"], { stdio: "ignore" });
+    const dir = stageDir(root, "x", "k");
+    fs.writeFileSync(`${dir}.lock`, JSON.stringify({ pid: other.pid, host: os.hostname(), startedAt: "2026-01-01T00:00:00Z", token: "ffff", stage: "x" }));
+    setTimeout(() => {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, "done.json"), JSON.stringify({ key: "k", result: "theirs", seconds: 1 }));
+      fs.rmSync(`${dir}.lock`);
+    }, 150);
+    const lines: string[] = [];
+    const r = await cachedStage(root, "x", "k", async () => "mine", { pollMs: 10, log: (l) => lines.push(l) });
+    other.kill();
+    expect(r).toMatchObject({ cached: true, result: "theirs" });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`stage x-k is being computed by pid ${other.pid} on ${os.hostname()} since 2026-01-01T00:00:00Z: waiting .*delete .*x-k\\.lock`));
   });
 });
 

@@ -78,7 +78,56 @@ describe("infifpo score", () => {
     expect(Buffer.compare(fs.readFileSync(clean), fs.readFileSync(crashed))).toBe(0);
     // a partial from different models is refused, not mixed
     await expect(scoreFile({ ...base, output: path.join(s.dir, "x.jsonl"), stopAfterChunks: 1 })).rejects.toThrow();
-    await expect(scoreFile({ ...base, sources: [s.sources[0]], output: path.join(s.dir, "x.jsonl") })).rejects.toThrow(/different command/);
+    await expect(scoreFile({ ...base, sources: [s.sources[0]], output: path.join(s.dir, "x.jsonl") })).rejects.toThrow(/different settings \(sources\)/);
+    await expect(scoreFile({ ...base, chunk: 4, output: path.join(s.dir, "x.jsonl") })).rejects.toThrow(/different settings \(chunk\)/);
+  });
+
+  it("refuses to resume onto a changed input (a reordered copy) or a changed model file, naming what differs", async () => {
+    const s = setup(8);
+    const out = path.join(s.dir, "o.jsonl");
+    const base = { input: s.input, pivot: s.pivot, sources: s.sources, chunk: 3, progress: "none" as const, backend: "wasm", log: () => {} };
+    await expect(scoreFile({ ...base, output: out, stopAfterChunks: 1 })).rejects.toThrow(/stopped after 1 chunks/);
+    const original = fs.readFileSync(s.input, "utf8");
+    const lines = original.trimEnd().split("\n");
+    fs.writeFileSync(s.input, [lines[1], lines[0], ...lines.slice(2)].join("\n") + "\n"); // same pairs, reordered
+    await expect(scoreFile({ ...base, output: out })).rejects.toThrow(/o\.jsonl\.partial: the input .* has changed since this partial output was written \(its first 3 lines differ\)/);
+    // lines after the scored prefix may change (fixing a later line, appending): the resume goes on
+    fs.writeFileSync(s.input, [...lines.slice(0, 7)].join("\n") + "\n");
+    const pivotBytes = fs.readFileSync(s.pivot);
+    fs.copyFileSync(s.sources[1], s.pivot); // another model under the pivot's path
+    await expect(scoreFile({ ...base, output: out })).rejects.toThrow(/different settings \(pivot\)/);
+    fs.writeFileSync(s.pivot, pivotBytes);
+    const r = await scoreFile({ ...base, output: out });
+    expect(r).toMatchObject({ resumedFrom: 3, records: 7 });
+    const fresh = path.join(s.dir, "fresh.jsonl");
+    await scoreFile({ ...base, output: fresh });
+    expect(Buffer.compare(fs.readFileSync(out), fs.readFileSync(fresh))).toBe(0);
+  });
+
+  it("a crash between appending a chunk and saving its fingerprint: the unvouched chunk is scored again, same bytes", async () => {
+    const s = setup(8);
+    const base = { input: s.input, pivot: s.pivot, sources: s.sources, chunk: 3, progress: "none" as const, backend: "wasm", log: () => {} };
+    const clean = path.join(s.dir, "clean.jsonl"), crashed = path.join(s.dir, "crashed.jsonl");
+    await scoreFile({ ...base, output: clean });
+    await expect(scoreFile({ ...base, output: crashed, stopAfterChunks: 1 })).rejects.toThrow(/stopped/);
+    const sidecar = fs.readFileSync(`${crashed}.partial.json`, "utf8");
+    await expect(scoreFile({ ...base, output: crashed, stopAfterChunks: 1 })).rejects.toThrow(/stopped/); // lines 4–6
+    fs.writeFileSync(`${crashed}.partial.json`, sidecar); // as if the second chunk's sidecar was never saved
+    const r = await scoreFile({ ...base, output: crashed });
+    expect(r.resumedFrom).toBe(3);
+    expect(Buffer.compare(fs.readFileSync(clean), fs.readFileSync(crashed))).toBe(0);
+  });
+
+  it("an invalid input leaves no partial output behind; standard input is refused with a reason", async () => {
+    const s = setup(4);
+    fs.appendFileSync(s.input, '{"prompt":"x","chosen":"a","rejected":7}\n');
+    const out = path.join(s.dir, "o.jsonl");
+    const base = { input: s.input, output: out, pivot: s.pivot, sources: s.sources, progress: "none" as const, backend: "wasm", log: () => {} };
+    await expect(scoreFile(base)).rejects.toThrow(/pairs\.jsonl:5: field "rejected"/);
+    expect(fs.readdirSync(s.dir).filter((n) => n.startsWith("o.jsonl"))).toEqual([]);
+    await expect(scoreFile({ ...base, input: "-" })).rejects.toThrow(/--input - \(standard input\) is not supported/);
+    await expect(scoreFile({ ...base, output: s.input })).rejects.toThrow(/--output .* would overwrite the input/);
+    await expect(scoreFile({ ...base, output: s.pivot })).rejects.toThrow(/--output .* would overwrite the input \(a model/);
   });
 
   it("precomputed reference = live reference: DPO from the scored pivot starts at ln 2 with zero rewards", async () => {

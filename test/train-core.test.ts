@@ -222,6 +222,23 @@ describe("Trainer (stand-in linear model)", () => {
     dispose();
   });
 
+  it("a run killed before its first checkpoint and rerun logs each step once (the dead run's lines are dropped)", async () => {
+    const dir = tmp();
+    const dead = linearSetup({ maxSteps: 4, batchSize: 8, logEvery: 1, checkpointEvery: 100, evalEvery: 0 }, { outDir: dir });
+    await dead.trainer.train(); // stands for a run killed after step 4: metrics written, no checkpoint
+    dead.dispose();
+    fs.rmSync(path.join(dir, "checkpoints"), { recursive: true, force: true });
+    fs.rmSync(path.join(dir, "final"), { recursive: true, force: true });
+    for (const resume of [false, true]) {
+      const again = linearSetup({ maxSteps: 6, batchSize: 8, logEvery: 1, checkpointEvery: 100, evalEvery: 0 }, { outDir: dir });
+      if (resume) expect(again.trainer.resume()).toBe(0); // --resume without a checkpoint starts from step 0 too
+      await again.trainer.train();
+      again.dispose();
+      fs.rmSync(path.join(dir, "final"), { recursive: true, force: true });
+      expect(readMetrics(path.join(dir, "metrics.jsonl")).map((l) => l.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    }
+  });
+
   it("gradient accumulation 4×2 equals 1×8 (float32 tolerance)", async () => {
     const a = linearSetup({ maxSteps: 3, batchSize: 8, gradAccumSteps: 1, maxGradNorm: 0.5 });
     const b = linearSetup({ maxSteps: 3, batchSize: 8, gradAccumSteps: 4, maxGradNorm: 0.5 });

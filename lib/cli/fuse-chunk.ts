@@ -4,9 +4,10 @@
  */
 import type { FusedColumns, PreferenceRecord } from "../data/types";
 import { floatJson } from "../data/write";
-import { DataError } from "../data/errors";
-import { parseJsonlChunk, type BadRow, type Row } from "../data/jsonl";
+import { DataError, type Loc } from "../data/errors";
+import { DEFAULT_MAX_LINE_BYTES, parseJsonlChunk, type BadRow, type Row, type Validator } from "../data/jsonl";
 import { validateRecord } from "../data/validate";
+import { trlRow } from "../data/trl-export";
 import { annotateRecord } from "../records/annotate";
 import type { FuseSettings } from "../records/settings";
 
@@ -30,16 +31,71 @@ function hasFusedColumns(r: PreferenceRecord): boolean {
   return false;
 }
 
+/** What `fuse` writes per record: the input with the fused columns added, or TRL's row (`--export trl`). */
+export type FuseFormat = "fused" | "trl";
+
+/** TRL rows computed while validating (`--export trl`), by record: written by fuseBatch. */
+const trlLines = new WeakMap<object, string>();
+
+/** The `fused` members' longest possible length (7 numbers of ≤ 24 characters, two indices, the keys): a bound. */
+const FUSED_MEMBERS_MAX = 400;
+/**
+ * How much longer than its input line a re-serialised record can be: a number grows at most from `1e20` (4 bytes)
+ * to `100000000000000000000.0` (23); strings, literals and escapes never grow; whitespace goes. Below
+ * (limit − FUSED_MEMBERS_MAX) / 6 bytes a line can't produce an output over the limit, so nothing is computed.
+ */
+const REWRITE_GROWTH_MAX = 6;
+
+/**
+ * The validator of `fuse`: the record rules (lib/data/validate.ts, N fixed by the first valid record), then the
+ * checks that depend on the output, so a line that can't be written is an invalid line like any other (rejected
+ * with file:line under --skip-invalid, the error otherwise), never a failure half-way through writing:
+ * - the output line must stay within the reader's line limit, so every file `fuse` writes can be read back;
+ * - `--export trl`: the record must have a TRL row (lib/data/trl-export.ts), computed here.
+ */
+export function fuseValidator(ctx: ChunkContext, sources: number | undefined): { validate: Validator<PreferenceRecord>; sources: () => number | undefined } {
+  const vopts = { sources };
+  const limit = ctx.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const validate = (obj: unknown, loc: Loc, lineBytes = 0): PreferenceRecord => {
+    const rec = validateRecord(obj, loc, vopts);
+    if (ctx.format === "trl") {
+      const line = ctx.serialize(trlRow({ ...rec, ...annotateRecord(rec, ctx.settings).columns }, ctx.settings.lengthNorm, loc));
+      if (Buffer.byteLength(line) > limit) throw tooLong(loc, Buffer.byteLength(line), limit);
+      trlLines.set(rec, line);
+    } else if (REWRITE_GROWTH_MAX * lineBytes + FUSED_MEMBERS_MAX > limit) {
+      // near the limit (rare): the exact length, re-serialised for a re-fuse, else the input plus the members
+      const columns = annotateRecord(rec, ctx.settings).columns;
+      const n = hasFusedColumns(rec) ? Buffer.byteLength(ctx.serialize({ ...rec, ...columns })) : lineBytes + Buffer.byteLength(fusedMembers(columns));
+      if (n > limit) throw tooLong(loc, n, limit);
+    }
+    if (vopts.sources === undefined) vopts.sources = rec.fuse_chosen_logps.length;
+    return rec;
+  };
+  return { validate, sources: () => vopts.sources };
+}
+
+function tooLong(loc: Loc, bytes: number, limit: number): DataError {
+  return new DataError(loc, null, `the output line would be ${bytes} bytes, over the ${limit}-byte line limit that readers of the output apply`);
+}
+
 /**
  * Output lines for one batch: each input line byte for byte with the fused members inserted before its closing
- * brace (no re-encoding of the input, and its own number formatting is kept), in one buffer.
+ * brace (no re-encoding of the input, and its own number formatting is kept), in one buffer. With `format: "trl"`,
+ * the TRL rows the validator computed.
  */
-export function fuseBatch(rows: { record: PreferenceRecord; bytes: Buffer }[], settings: FuseSettings, serialize: (rec: object) => string): Buffer {
+export function fuseBatch(rows: { record: PreferenceRecord; bytes: Buffer }[], settings: FuseSettings, serialize: (rec: object) => string, format: FuseFormat = "fused"): Buffer {
   const tails: string[] = new Array(rows.length);
   const heads: number[] = new Array(rows.length);
   let total = 0;
   for (let i = 0; i < rows.length; i++) {
     const { record, bytes } = rows[i];
+    if (format === "trl") {
+      heads[i] = -1;
+      tails[i] = (trlLines.get(record) as string) + "\n";
+      trlLines.delete(record);
+      total += Buffer.byteLength(tails[i]);
+      continue;
+    }
     const columns = annotateRecord(record, settings).columns;
     if (hasFusedColumns(record)) {
       heads[i] = -1;
@@ -105,23 +161,23 @@ export interface ChunkContext {
   settings: FuseSettings;
   skipInvalid: boolean;
   serialize: (rec: object) => string;
+  /** Default "fused". */
+  format?: FuseFormat;
+  /** The output's line limit (default DEFAULT_MAX_LINE_BYTES, the readers'). */
+  maxLineBytes?: number;
 }
 
 /** Parses, validates, annotates and formats one chunk (the same rules as the single-pass reader). */
 export function fuseChunk(job: ChunkJob, ctx: ChunkContext): ChunkResult {
-  const vopts = { sources: job.sources };
-  const validate = (obj: unknown, loc: { file: string; line: number }): PreferenceRecord => {
-    const rec = validateRecord(obj, loc, vopts);
-    if (vopts.sources === undefined) vopts.sources = rec.fuse_chosen_logps.length;
-    return rec;
-  };
+  const v = fuseValidator(ctx, job.sources);
+  const validate = v.validate;
   const good: { record: PreferenceRecord; bytes: Buffer }[] = [];
   const rejects: string[] = [];
   let error: SerializedDataError | null = null;
   try {
     parseJsonlChunk(
       job.bytes, job.firstLine, job.final, validate,
-      { name: ctx.name, onInvalid: ctx.skipInvalid ? "yield" : "throw", keepBytes: true, keepText: ctx.skipInvalid },
+      { name: ctx.name, onInvalid: ctx.skipInvalid ? "yield" : "throw", keepBytes: true, keepText: ctx.skipInvalid, maxLineBytes: ctx.maxLineBytes },
       (row: Row<PreferenceRecord> | BadRow) => {
         if (row.error) rejects.push(rejectLine(row));
         else good.push(row as { record: PreferenceRecord; bytes: Buffer });
@@ -131,8 +187,8 @@ export function fuseChunk(job: ChunkJob, ctx: ChunkContext): ChunkResult {
     if (!(err instanceof DataError)) throw err;
     error = { file: err.file, line: err.line, field: err.field, reason: err.reason };
   }
-  const output = fuseBatch(good, ctx.settings, ctx.serialize);
-  return { output, records: good.length, rejects, error, sources: vopts.sources };
+  const output = fuseBatch(good, ctx.settings, ctx.serialize, ctx.format);
+  return { output, records: good.length, rejects, error, sources: v.sources() };
 }
 
 export function reviveDataError(e: SerializedDataError): DataError {

@@ -1,13 +1,15 @@
 /** Worker thread of the parallel `infifpo fuse` path: fuses the chunks the main thread posts, replying in order. */
 import { parentPort, workerData } from "node:worker_threads";
 import { recordSerializer } from "../data/write";
-import { fuseChunk, type ChunkContext } from "./fuse-chunk";
+import { fuseChunk, type ChunkContext, type FuseFormat } from "./fuse-chunk";
 import type { FuseSettings } from "../records/settings";
 
 interface Init {
   name: string;
   settings: FuseSettings;
   skipInvalid: boolean;
+  format?: FuseFormat;
+  maxLineBytes?: number;
 }
 
 interface Job {
@@ -20,7 +22,7 @@ interface Job {
 }
 
 const init = workerData as Init;
-const ctx: ChunkContext = { name: init.name, settings: init.settings, skipInvalid: init.skipInvalid, serialize: recordSerializer() };
+const ctx: ChunkContext = { name: init.name, settings: init.settings, skipInvalid: init.skipInvalid, serialize: recordSerializer(), format: init.format, maxLineBytes: init.maxLineBytes };
 const port = parentPort;
 if (port) {
   port.on("message", (job: Job) => {

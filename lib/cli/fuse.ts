@@ -1,15 +1,16 @@
 /** `infifpo fuse`: add the fused reference, logit, loss and disparity weight to every record of a JSONL file. */
 import { Option, type Command } from "commander";
-import { open, rm, stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { openAtomicWriter, recordSerializer, readRecordBatches, type AtomicWriter, type PreferenceRecord } from "../data";
+import { openAtomicWriter, recordSerializer, readJsonlBatches, type AtomicWriter, type PreferenceRecord } from "../data";
+import { checkOutputs } from "../data/safe-output";
 import { settingsLabel, type FuseSettings } from "../records/settings";
 import { byteProgress } from "./byte-progress";
 import { addFusionFlags, settingsFromFlags, type FusionFlags } from "./fusion-flags";
-import { fuseBatch, fuseChunk, rejectLine, reviveDataError, type ChunkContext, type ChunkResult, type SerializedDataError } from "./fuse-chunk";
+import { fuseBatch, fuseChunk, fuseValidator, rejectLine, reviveDataError, type ChunkContext, type ChunkResult, type FuseFormat, type SerializedDataError } from "./fuse-chunk";
 import { inputFile } from "./input";
 import { UserError } from "../errors";
 
@@ -32,6 +33,10 @@ export interface FuseFileOptions {
   chunkBytes?: number;
   /** Smallest input that takes the parallel path (default 4 MiB). */
   parallelMinBytes?: number;
+  /** What to write per record: the record with the fused columns (default), or TRL's row (`--export trl`). */
+  format?: FuseFormat;
+  /** Longest input and output line in bytes (default DEFAULT_MAX_LINE_BYTES, what every reader accepts). */
+  maxLineBytes?: number;
 }
 
 export interface FuseFileResult {
@@ -55,10 +60,15 @@ export function defaultFuseThreads(): number {
 
 /**
  * Streams `input` to `output`, each record with the fused columns added. Both files are written atomically:
- * on any error nothing appears under the output names.
+ * on any error nothing appears under the output names. An output (the rejects file included) that is, or
+ * collides with, the input is refused before anything is read (lib/data/safe-output.ts).
  */
 export async function fuseFile(o: FuseFileOptions): Promise<FuseFileResult> {
   const t0 = performance.now();
+  checkOutputs(
+    [{ path: o.input, label: "--input" }],
+    [{ path: o.output, label: "--output" }, o.skipInvalid ? { path: rejectsPathFor(o.output), label: "the rejects file (--skip-invalid)" } : null],
+  );
   const threads = Math.floor(o.threads ?? defaultFuseThreads());
   if (threads >= 2 && o.input !== "-" && !/\.gz$/i.test(o.input)) {
     let size = -1;
@@ -86,8 +96,11 @@ async function fuseSerial(o: FuseFileOptions, t0: number): Promise<FuseFileResul
   try {
     if (rejectsPath) rejects = await openAtomicWriter(rejectsPath);
     // Invalid lines come back as rows; without --skip-invalid the first one aborts the run.
-    const batches = readRecordBatches(o.input, { onInvalid: "yield", keepBytes: true, keepText: Boolean(rejects), onProgress: (b: number) => (bytes = b) });
     const serialize = recordSerializer();
+    const ctx: ChunkContext = { name: o.input === "-" ? "<stdin>" : o.input, settings: o.settings, skipInvalid: Boolean(o.skipInvalid), serialize, format: o.format, maxLineBytes: o.maxLineBytes };
+    const batches = readJsonlBatches(o.input, fuseValidator(ctx, undefined).validate, {
+      name: ctx.name, onInvalid: "yield", keepBytes: true, keepText: Boolean(rejects), maxLineBytes: o.maxLineBytes, onProgress: (b: number) => (bytes = b),
+    });
     for await (const batch of batches) {
       const good: { record: PreferenceRecord; bytes: Buffer }[] = [];
       for (const row of batch) {
@@ -101,7 +114,7 @@ async function fuseSerial(o: FuseFileOptions, t0: number): Promise<FuseFileResul
         if (p) await p;
       }
       if (good.length > 0) {
-        const p = out.writeBuffer(fuseBatch(good, o.settings, serialize), good.length);
+        const p = out.writeBuffer(fuseBatch(good, o.settings, serialize, o.format), good.length);
         if (p) await p;
         records += good.length;
       }
@@ -169,7 +182,7 @@ class FusePool {
   private failure: unknown = null;
   readonly ready: Promise<void>;
 
-  constructor(threads: number, boot: string, init: { name: string; settings: FuseSettings; skipInvalid: boolean }) {
+  constructor(threads: number, boot: string, init: { name: string; settings: FuseSettings; skipInvalid: boolean; format?: FuseFormat; maxLineBytes?: number }) {
     const readies: Promise<void>[] = [];
     for (let i = 0; i < threads; i++) {
       // A smaller young generation than the default (~48 MB) keeps the two workers' memory down at no cost in speed.
@@ -234,12 +247,12 @@ function countNewlines(buf: Buffer, end: number): number {
 async function fuseParallel(o: FuseFileOptions, threads: number, t0: number): Promise<FuseFileResult | null> {
   // 512 KiB: measured ~10% faster than 1 MiB on the 1M-record bench (finer pipelining), same peak RSS.
   const chunkBytes = Math.max(1, Math.floor(o.chunkBytes ?? PARALLEL_CHUNK_BYTES));
-  const maxCarry = 16 * 1024 * 1024; // a longer line: leave it to the single-thread reader and its limit
+  const maxCarry = Math.min(16 * 1024 * 1024, o.maxLineBytes ?? Infinity); // a longer line: leave it to the single-thread reader and its limit
   const maxInFlight = 3 * threads; // measured: 2 per worker idles them now and then, more gains nothing
-  const ctx: ChunkContext = { name: o.input, settings: o.settings, skipInvalid: Boolean(o.skipInvalid), serialize: recordSerializer() };
+  const ctx: ChunkContext = { name: o.input, settings: o.settings, skipInvalid: Boolean(o.skipInvalid), serialize: recordSerializer(), format: o.format, maxLineBytes: o.maxLineBytes };
   let pool: FusePool;
   try {
-    pool = new FusePool(threads, await fuseWorkerSource(), { name: o.input, settings: o.settings, skipInvalid: Boolean(o.skipInvalid) });
+    pool = new FusePool(threads, await fuseWorkerSource(), { name: o.input, settings: o.settings, skipInvalid: Boolean(o.skipInvalid), format: o.format, maxLineBytes: o.maxLineBytes });
   } catch {
     return null;
   }
@@ -348,26 +361,14 @@ interface FuseFlags extends FusionFlags {
 }
 
 /**
- * `fuse --export trl`: fuses into a temporary file beside OUT, then writes TRL's rows (lib/data/trl-export.ts)
- * to OUT atomically; returns the loss_type to train with.
+ * `fuse --export trl`: TRL's rows (lib/data/trl-export.ts) written to OUT atomically in the same single pass as
+ * fusing (no intermediate file: a record that has no TRL row is an invalid line named FILE:LINE like any other);
+ * returns the loss_type to train with.
  */
 export async function fuseForTrl(o: FuseFileOptions): Promise<FuseFileResult & { lossType: string }> {
-  const { readRecords } = await import("../data/jsonl");
-  const { writeRecords } = await import("../data/write");
-  const { trlRow, trlLossType } = await import("../data/trl-export");
-  const tmp = `${o.output}.fused.tmp.jsonl`;
-  try {
-    const r = await fuseFile({ ...o, output: tmp });
-    const rows = (async function* () {
-      for await (const row of readRecords(tmp)) {
-        yield trlRow(row.record as Parameters<typeof trlRow>[0], o.settings.lengthNorm, `fused record ${row.line} of ${o.input}`);
-      }
-    })();
-    await writeRecords(o.output, rows);
-    return { ...r, lossType: trlLossType(o.settings.lengthNorm) };
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  const { trlLossType } = await import("../data/trl-export");
+  const r = await fuseFile({ ...o, format: "trl" });
+  return { ...r, lossType: trlLossType(o.settings.lengthNorm) };
 }
 
 export function register(program: Command): void {

@@ -2,7 +2,7 @@
 import { Option, type Command } from "commander";
 import { DEFAULT_FUSION_OPTIONS, FUSION_STRATEGIES, MARGIN_ANCHORS, type FusionStrategy, type MarginAnchor } from "../fusion/options";
 import { UserError } from "../errors";
-import { resolveFuseSettings, type FuseSettings } from "../records/settings";
+import { BETA_MAX, resolveFuseSettings, type FuseSettings } from "../records/settings";
 
 export interface FusionFlags {
   fusion: FusionStrategy;
@@ -39,7 +39,7 @@ export function settingsFromFlags(o: FusionFlags): FuseSettings {
     strategy: o.fusion,
     clip: o.clip,
     lengthNorm: o.lengthNorm,
-    beta: number("--beta", o.beta, (x) => x > 0, "a number > 0"),
+    beta: number("--beta", o.beta, (x) => x > 0 && x <= BETA_MAX, `a number > 0 and ≤ ${BETA_MAX}`),
     includePivot: Boolean(o.includePivot),
     refOffset: number("--ref-offset", o.refOffset, (x) => x >= 0, "a number ≥ 0") ?? null,
     marginTo: o.marginTo ?? "pivot",

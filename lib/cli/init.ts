@@ -18,6 +18,9 @@ export function register(program: Command): void {
     .option("--seed <n>", "initialisation seed", "0")
     .action(async (opts: { tokenizer: string; output: string; preset: string; set: string[]; seed: string }) => {
       const { UserError } = await import("../errors");
+      const { checkOutputs } = await import("../data/safe-output");
+      const { resolveFile } = await import("../model/io");
+      checkOutputs([{ path: opts.tokenizer, label: "--tokenizer" }], [{ path: resolveFile(opts.output), label: "--output" }]);
       const seed = Number(opts.seed);
       if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--seed must be an integer ≥ 0, got ${opts.seed}`);
       const { initBackend } = await import("../backend");

@@ -82,7 +82,8 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  infifpo lab-results -i data/results/results.json --markdown\n")
     .action(async (opts: { input: string; markdown?: boolean }) => {
       const a = await import("../lab/aggregate");
-      const r = a.readLabResults(opts.input);
+      const { readLabResults } = await import("../lab/results-file");
+      const r = readLabResults(opts.input);
       const out = process.stdout;
       const head = `${r.runId}: preset ${r.preset}, ${r.seeds.length} seed(s) [${r.seeds.join(", ")}], backend ${r.backend}, ${r.createdAt}`;
       if (opts.markdown) {

@@ -10,17 +10,24 @@
  * (lib/model `sequenceLogProbs`: response tokens only, EOS included) or a model served by an OpenAI-compatible
  * server (vLLM, llama.cpp; lib/remote: the server's tokenizer and chat template, prompt/response boundary checked).
  *
- * Streaming and resumable: results go to `OUT.jsonl.partial` in whole, fsync'ed chunks, with a sidecar
- * `OUT.jsonl.partial.json` naming the input and models. After a crash, the same command continues after the
- * last complete line (a torn last line is cut off); when all lines are done the partial file becomes OUT.jsonl.
- * So earlier lines are never rewritten, and OUT.jsonl only ever appears complete. A pair that a served model
+ * Streaming and resumable: the input is validated whole first (an invalid line stops the command before anything
+ * is written), then results go to `OUT.jsonl.partial` in whole, fsync'ed chunks, with a sidecar
+ * `OUT.jsonl.partial.json` that, after each chunk, records the settings (input path, each model — a local
+ * checkpoint by its SHA-256 —, truncation, chunk and batch sizes, backend) and a fingerprint (SHA-256) of the
+ * input lines consumed so far. After a crash, the same command continues after the last line the sidecar vouches
+ * for, once it has checked that the settings and the input's first lines are the same (otherwise it refuses,
+ * saying what differs); when all lines are done the partial file becomes OUT.jsonl. So earlier lines are never
+ * rewritten, OUT.jsonl only ever appears complete, and a resumed run gives the bytes of an uninterrupted one. A pair that a served model
  * cannot score honestly (its prompt/response token boundary does not line up) holds a marker line in the
  * partial file; at the end those pairs go to `OUT.skipped.jsonl` with the reasons, not into OUT.jsonl.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../errors";
+import { checkOutputs, outputError, writeFileSafe } from "../data/safe-output";
+import { inputFile } from "./input";
 import { readPairs } from "../data/jsonl";
 import { DataError } from "../data/errors";
 import { promptMessages, promptText, responseText } from "../data/trl";
@@ -90,19 +97,91 @@ export interface ScoreFileResult {
   tokensPerS: number;
 }
 
-interface Sidecar {
+/** What a partial output was scored with: a resume needs the same (compared key by key). */
+interface ScoreSettings {
   input: string;
-  pivot: ModelSpec;
-  sources: ModelSpec[];
+  pivot: unknown;
+  sources: unknown[];
   truncate: string;
+  chunk: number;
+  batchSize: number;
+  /** The tfjs backend that scored the local checkpoints (null when every model is served). */
+  backend: string | null;
+}
+
+/** `OUT.partial.json`: the settings, and how many lines of the partial file the input fingerprint covers. */
+interface Sidecar {
+  format: "infifpo-score-partial";
+  version: 2;
+  settings: ScoreSettings;
+  /** Lines of the partial file (records or skip markers, one per input line) written when it was saved. */
+  lines: number;
+  /** SHA-256 of the input's first `lines` lines (each line's bytes, CR and BOM stripped, plus "\n"). */
+  inputSha256: string;
 }
 
 /** The marker a skipped pair leaves in the partial output (one line, like a record). */
 const SKIP_KEY = "__infifpo_skipped";
 
 const specLabel = (m: ModelSpec) => (typeof m === "string" ? m : `${m.model} at ${m.url}`);
-const resolveSpec = (m: ModelSpec): ModelSpec =>
-  typeof m === "string" ? path.resolve(m) : { url: m.url, model: m.model, dialect: m.dialect ?? "auto", ...(m.chatTemplate !== undefined ? { chatTemplate: m.chatTemplate } : {}) };
+const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
+
+/** A model's identity for the resume check: a checkpoint by path and content, a served model by URL, name, dialect, template. */
+async function modelFingerprint(m: ModelSpec): Promise<unknown> {
+  if (typeof m !== "string") {
+    return { url: m.url, model: m.model, dialect: m.dialect ?? "auto", ...(m.chatTemplate !== undefined ? { chatTemplateSha256: sha256(m.chatTemplate) } : {}) };
+  }
+  const { resolveFile } = await import("../model/io");
+  const file = resolveFile(m);
+  const h = createHash("sha256");
+  try {
+    for await (const c of fs.createReadStream(file)) h.update(c as Buffer);
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the model (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return { file: path.resolve(file), sha256: h.digest("hex") };
+}
+
+/** Reads a sidecar, or null when it is missing or not one this version writes. */
+function readSidecar(file: string): Sidecar | null {
+  try {
+    const s = JSON.parse(fs.readFileSync(file, "utf8")) as Sidecar;
+    return s && s.format === "infifpo-score-partial" && s.version === 2 && Number.isInteger(s.lines) && s.lines >= 0 && typeof s.inputSha256 === "string" ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The settings keys whose values differ, e.g. ["sources", "chunk"]. */
+function settingsDiff(a: ScoreSettings, b: ScoreSettings): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof ScoreSettings>;
+  return [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+/** Cuts `file` after its first `lines` lines (each ending in "\n"); returns false when it has fewer. */
+function truncateToLines(file: string, lines: number): boolean {
+  if (lines === 0) {
+    fs.truncateSync(file, 0);
+    return true;
+  }
+  const fd = fs.openSync(file, "r");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let seen = 0, pos = 0, n: number;
+  try {
+    while ((n = fs.readSync(fd, buf, 0, buf.length, pos)) > 0) {
+      for (let i = buf.indexOf(10); i !== -1 && i < n; i = buf.indexOf(10, i + 1)) {
+        if (++seen === lines) {
+          fs.truncateSync(file, pos + i + 1);
+          return true;
+        }
+      }
+      pos += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return false;
+}
 
 /** Whether `file` holds a skip marker line; read in 1 MiB chunks (constant memory). */
 export function hasSkipMarker(file: string): boolean {
@@ -132,7 +211,11 @@ export function hasSkipMarker(file: string): boolean {
 async function finishPartial(partial: string, output: string, markers: boolean): Promise<number> {
   const skippedFile = output.replace(/\.jsonl$/, "") + ".skipped.jsonl";
   if (!markers) {
-    fs.renameSync(partial, output);
+    try {
+      fs.renameSync(partial, output);
+    } catch (e) {
+      throw outputError(output, e);
+    }
     fs.rmSync(skippedFile, { force: true });
     return 0;
   }
@@ -156,40 +239,6 @@ async function finishPartial(partial: string, output: string, markers: boolean):
   return skipped.lines;
 }
 
-/** Newlines in `file` and whether it ends without one, read in 1 MiB chunks (constant memory). */
-function scanLines(file: string): { newlines: number; lastNewlineEnd: number; size: number } {
-  const fd = fs.openSync(file, "r");
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let newlines = 0, pos = 0, lastNewlineEnd = 0, n: number;
-  try {
-    while ((n = fs.readSync(fd, buf, 0, buf.length, pos)) > 0) {
-      for (let i = 0; i < n; i++) {
-        if (buf[i] === 10) {
-          newlines++;
-          lastNewlineEnd = pos + i + 1;
-        }
-      }
-      pos += n;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return { newlines, lastNewlineEnd, size: pos };
-}
-
-/** Counts complete lines of `file` and cuts off a torn last line; returns the count. */
-function completeLines(file: string): number {
-  const s = scanLines(file);
-  if (s.lastNewlineEnd < s.size) fs.truncateSync(file, s.lastNewlineEnd);
-  return s.newlines;
-}
-
-/** Lines in `file`, a last line without a newline included. */
-function countLines(file: string): number {
-  const s = scanLines(file);
-  return s.newlines + (s.lastNewlineEnd < s.size ? 1 : 0);
-}
-
 /** A log-prob as written: float32 value, never above 0 (float rounding can give +1e-8 for a sure token). */
 const lp = (x: number) => Math.min(0, x);
 
@@ -207,120 +256,180 @@ export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
   const t0 = performance.now();
   const log = o.log ?? ((l: string) => process.stderr.write(l + "\n"));
   if (o.sources.length === 0) throw new UserError("score: at least one source is required (the source models, in column order)");
-  if (!fs.existsSync(o.input)) throw new UserError(`${o.input}: no such file`);
+  if (o.input === "-") throw new UserError("score: --input - (standard input) is not supported: score reads its input twice (to validate it, then to score it) and again to resume; save it to a file first");
+  await inputFile("--input", o.input);
   const specs = [o.pivot, ...o.sources];
   const truncate = o.truncate ?? "left";
   const onMismatch = o.onMismatch ?? "skip";
-  const { createProgress } = await import("../train/progress");
-  const scorers = await makeScorers(specs, o, log);
-
+  const chunkSize = o.chunk ?? 256;
   const partial = `${o.output}.partial`;
   const sidecarPath = `${partial}.json`;
-  const settings: Sidecar = { input: path.resolve(o.input), pivot: resolveSpec(o.pivot), sources: o.sources.map(resolveSpec), truncate };
-  let done = 0;
-  if (fs.existsSync(partial)) {
-    let prev: Sidecar | null = null;
-    try {
-      prev = JSON.parse(fs.readFileSync(sidecarPath, "utf8"));
-    } catch {
-      prev = null;
-    }
-    if (!prev || JSON.stringify(prev) !== JSON.stringify(settings)) {
-      for (const sc of scorers) sc.dispose();
-      throw new UserError(`${partial}: a partial output from a different command (input/models) is in the way; delete it or use another --output`);
-    }
-    done = completeLines(partial);
-    log(`[infifpo] score: resuming after ${done} records already in ${partial}`);
-  } else {
-    fs.mkdirSync(path.dirname(path.resolve(o.output)), { recursive: true });
-    fs.writeFileSync(sidecarPath, JSON.stringify(settings) + "\n");
-    fs.writeFileSync(partial, "");
+  const skippedPath = o.output.replace(/\.jsonl$/, "") + ".skipped.jsonl";
+  const { resolveFile } = await import("../model/io");
+  checkOutputs(
+    [{ path: o.input, label: "--input" }, ...specs.filter((m): m is string => typeof m === "string").map((m) => ({ path: resolveFile(m), label: "a model" }))],
+    [
+      { path: o.output, label: "--output" },
+      { path: partial, label: "the partial output" },
+      { path: sidecarPath, label: "the partial output's sidecar" },
+      { path: skippedPath, label: "the skipped pairs' file" },
+    ],
+  );
+  const resuming = fs.existsSync(partial);
+  const prev = resuming ? readSidecar(sidecarPath) : null;
+  if (resuming && !prev) {
+    throw new UserError(`${partial}: a partial output without a readable ${sidecarPath} (or from an older version) is in the way; delete both, or use another --output`);
   }
 
-  const total = countLines(o.input);
-  const progress = createProgress("score", o.progress ?? "auto", { every: 1, unit: "pairs" });
-  const serialize = recordSerializer();
-  const chunkSize = o.chunk ?? 256;
-  const fd = fs.openSync(partial, "a");
-  let seen = 0, written = done, chunks = 0, tokens = 0, skippedNow = 0;
-  progress.start(total, done);
+  // Validate the whole input before anything is written (and, resuming, fingerprint the lines already scored).
+  let total = 0;
+  const head = createHash("sha256");
+  for await (const row of readPairs(o.input, { keepBytes: true })) {
+    if (prev && total < prev.lines) head.update(row.bytes as Buffer).update("\n");
+    total++;
+  }
+  if (total === 0) throw new UserError(`${o.input}: no pairs`);
+
+  const { createProgress } = await import("../train/progress");
+  const scorers = await makeScorers(specs, o, log);
+  let created = false;
+  let written = 0;
   try {
-    let chunk: { line: number; record: PreferencePair }[] = [];
-    const flush = async () => {
-      if (chunk.length === 0) return;
-      // per model: [chosen of every record; rejected of every record]
-      const requests = (["chosen", "rejected"] as const).flatMap((side) =>
-        chunk.map((r) => ({
-          prompt: promptText(r.record),
-          response: responseText(r.record[side]),
-          messages: typeof r.record[side] === "string" ? null : promptMessages(r.record),
-          line: r.line,
-          side,
-        })),
-      );
-      let scored: Scored[][];
-      try {
-        scored = await Promise.all(scorers.map((sc) => sc.score(requests)));
-      } catch (e) {
-        // a server that keeps failing, or answers without log-probs: stop with its message (what is written stays)
-        if ((e as Error).name !== "RemoteError") throw e;
-        throw new UserError(`score: lines ${chunk[0].line}–${chunk[chunk.length - 1].line} of ${o.input}: ${(e as Error).message}`);
-      }
-      const B = chunk.length;
-      let text = "";
-      chunk.forEach((r, b) => {
-        const problems: string[] = [];
-        scored.forEach((s, m) => {
-          for (const [i, side] of [[b, "chosen"], [B + b, "rejected"]] as const) {
-            const x = s[i];
-            if ("problem" in x) problems.push(`${side} under ${m === 0 ? "the pivot" : `source ${m}`} (${scorers[m].label}): ${x.problem}`);
-          }
-        });
-        if (problems.length > 0) {
-          if (onMismatch === "error") throw new DataError({ file: o.input, line: r.line }, "chosen/rejected", problems.join("; "));
-          text += JSON.stringify({ [SKIP_KEY]: { line: r.line, problems } }) + "\n";
-          skippedNow++;
-          return;
-        }
-        const sc = scored as RemoteScore[][];
-        const rec = { ...r.record } as Record<string, unknown>;
-        const [pc, pr] = [sc[0][b], sc[0][B + b]];
-        rec.ref_chosen_logps = lp(pc.sum);
-        rec.ref_rejected_logps = lp(pr.sum);
-        rec.ref_mean_chosen_logps = lp(pc.mean);
-        rec.ref_mean_rejected_logps = lp(pr.mean);
-        const src = sc.slice(1);
-        rec.fuse_chosen_logps = src.map((s) => lp(s[b].sum));
-        rec.fuse_rejected_logps = src.map((s) => lp(s[B + b].sum));
-        rec.fuse_mean_chosen_logps = src.map((s) => lp(s[b].mean));
-        rec.fuse_mean_rejected_logps = src.map((s) => lp(s[B + b].mean));
-        for (const s of sc) tokens += s[b].count + s[B + b].count;
-        text += serialize(rec) + "\n";
-      });
-      fs.writeSync(fd, text);
-      fs.fsyncSync(fd);
-      written += B;
-      chunk = [];
-      chunks++;
-      progress.update(written, { tokensPerS: tokens / ((performance.now() - t0) / 1000), ...(skippedNow ? { skipped: skippedNow } : {}) });
-      if (o.stopAfterChunks !== undefined && chunks >= o.stopAfterChunks) throw new Error(`stopped after ${chunks} chunks (test hook)`);
+    const settings: ScoreSettings = {
+      input: path.resolve(o.input),
+      pivot: await modelFingerprint(o.pivot),
+      sources: await Promise.all(o.sources.map(modelFingerprint)),
+      truncate,
+      chunk: chunkSize,
+      batchSize: o.batchSize ?? 64,
+      backend: specs.some((m) => typeof m === "string") ? (await import("../backend")).backendInfo().name : null,
     };
-    for await (const row of readPairs(o.input)) {
-      if (seen++ < done) continue;
-      chunk.push(row);
-      if (chunk.length >= chunkSize) await flush();
+    let done = 0;
+    const hash = createHash("sha256");
+    if (prev) {
+      const differ = settingsDiff(prev.settings, settings);
+      if (differ.length > 0) {
+        throw new UserError(`${partial}: a partial output scored with different settings (${differ.join(", ")}) is in the way; rerun with the same ones, or delete ${partial} and ${sidecarPath}, or use another --output`);
+      }
+      if (prev.lines > total || head.digest("hex") !== prev.inputSha256) {
+        throw new UserError(`${partial}: the input ${o.input} has changed since this partial output was written (its first ${prev.lines} lines differ); delete ${partial} and ${sidecarPath}, or use another --output`);
+      }
+      // Lines after the last fingerprint (a crash between appending a chunk and saving the sidecar) are scored again.
+      if (!truncateToLines(partial, prev.lines)) {
+        throw new UserError(`${partial}: holds fewer lines than ${sidecarPath} records (${prev.lines}); delete both, or use another --output`);
+      }
+      done = prev.lines;
+      log(`[infifpo] score: resuming after ${done} records already in ${partial}`);
+    } else {
+      writeFileSafe(sidecarPath, JSON.stringify({ format: "infifpo-score-partial", version: 2, settings, lines: 0, inputSha256: sha256("") } satisfies Sidecar) + "\n");
+      writeFileSafe(partial, "");
+      created = true;
     }
-    await flush();
+    written = done;
+    const saveSidecar = (lines: number) =>
+      writeFileSafe(sidecarPath, JSON.stringify({ format: "infifpo-score-partial", version: 2, settings, lines, inputSha256: hash.copy().digest("hex") } satisfies Sidecar) + "\n");
+    const progress = createProgress("score", o.progress ?? "auto", { every: 1, unit: "pairs" });
+    const serialize = recordSerializer();
+    let fd: number;
+    try {
+      fd = fs.openSync(partial, "a");
+    } catch (e) {
+      throw outputError(partial, e);
+    }
+    let seen = 0, chunks = 0, tokens = 0, skippedNow = 0;
+    progress.start(total, done);
+    try {
+      let chunk: { line: number; record: PreferencePair }[] = [];
+      const flush = async () => {
+        if (chunk.length === 0) return;
+        // per model: [chosen of every record; rejected of every record]
+        const requests = (["chosen", "rejected"] as const).flatMap((side) =>
+          chunk.map((r) => ({
+            prompt: promptText(r.record),
+            response: responseText(r.record[side]),
+            messages: typeof r.record[side] === "string" ? null : promptMessages(r.record),
+            line: r.line,
+            side,
+          })),
+        );
+        let scored: Scored[][];
+        try {
+          scored = await Promise.all(scorers.map((sc) => sc.score(requests)));
+        } catch (e) {
+          // a server that keeps failing, or answers without log-probs: stop with its message (what is written stays)
+          if ((e as Error).name !== "RemoteError") throw e;
+          throw new UserError(`score: lines ${chunk[0].line}–${chunk[chunk.length - 1].line} of ${o.input}: ${(e as Error).message}`);
+        }
+        const B = chunk.length;
+        let text = "";
+        chunk.forEach((r, b) => {
+          const problems: string[] = [];
+          scored.forEach((s, m) => {
+            for (const [i, side] of [[b, "chosen"], [B + b, "rejected"]] as const) {
+              const x = s[i];
+              if ("problem" in x) problems.push(`${side} under ${m === 0 ? "the pivot" : `source ${m}`} (${scorers[m].label}): ${x.problem}`);
+            }
+          });
+          if (problems.length > 0) {
+            if (onMismatch === "error") throw new DataError({ file: o.input, line: r.line }, "chosen/rejected", problems.join("; "));
+            text += JSON.stringify({ [SKIP_KEY]: { line: r.line, problems } }) + "\n";
+            skippedNow++;
+            return;
+          }
+          const sc = scored as RemoteScore[][];
+          const rec = { ...r.record } as Record<string, unknown>;
+          const [pc, pr] = [sc[0][b], sc[0][B + b]];
+          rec.ref_chosen_logps = lp(pc.sum);
+          rec.ref_rejected_logps = lp(pr.sum);
+          rec.ref_mean_chosen_logps = lp(pc.mean);
+          rec.ref_mean_rejected_logps = lp(pr.mean);
+          const src = sc.slice(1);
+          rec.fuse_chosen_logps = src.map((s) => lp(s[b].sum));
+          rec.fuse_rejected_logps = src.map((s) => lp(s[B + b].sum));
+          rec.fuse_mean_chosen_logps = src.map((s) => lp(s[b].mean));
+          rec.fuse_mean_rejected_logps = src.map((s) => lp(s[B + b].mean));
+          for (const s of sc) tokens += s[b].count + s[B + b].count;
+          text += serialize(rec) + "\n";
+        });
+        try {
+          fs.writeFileSync(fd, text);
+          fs.fsyncSync(fd);
+        } catch (e) {
+          throw outputError(partial, e);
+        }
+        written += B;
+        saveSidecar(written);
+        chunk = [];
+        chunks++;
+        progress.update(written, { tokensPerS: tokens / ((performance.now() - t0) / 1000), ...(skippedNow ? { skipped: skippedNow } : {}) });
+        if (o.stopAfterChunks !== undefined && chunks >= o.stopAfterChunks) throw new Error(`stopped after ${chunks} chunks (test hook)`);
+      };
+      for await (const row of readPairs(o.input, { keepBytes: true })) {
+        hash.update(row.bytes as Buffer).update("\n");
+        if (seen++ < done) continue;
+        chunk.push({ line: row.line, record: row.record });
+        if (chunk.length >= chunkSize) await flush();
+      }
+      await flush();
+    } finally {
+      fs.closeSync(fd);
+      progress.stop();
+    }
+    const skipped = await finishPartial(partial, o.output, skippedNow > 0 || (done > 0 && hasSkipMarker(partial)));
+    fs.rmSync(sidecarPath, { force: true });
+    if (skipped > 0) log(`[infifpo] score: ${skipped} pair(s) could not be scored honestly; they and the reasons are in ${o.output.replace(/\.jsonl$/, "")}.skipped.jsonl`);
+    const seconds = (performance.now() - t0) / 1000;
+    return { records: written - skipped, skipped, resumedFrom: done, seconds, tokensPerS: tokens / seconds };
+  } catch (e) {
+    // A run that failed before scoring anything leaves nothing behind; otherwise the partial output stays for a resume.
+    if (created && written === 0) {
+      fs.rmSync(partial, { force: true });
+      fs.rmSync(sidecarPath, { force: true });
+    }
+    throw e;
   } finally {
-    fs.closeSync(fd);
-    progress.stop();
     for (const sc of scorers) sc.dispose();
   }
-  const skipped = await finishPartial(partial, o.output, skippedNow > 0 || (done > 0 && hasSkipMarker(partial)));
-  fs.rmSync(sidecarPath, { force: true });
-  if (skipped > 0) log(`[infifpo] score: ${skipped} pair(s) could not be scored honestly; they and the reasons are in ${o.output.replace(/\.jsonl$/, "")}.skipped.jsonl`);
-  const seconds = (performance.now() - t0) / 1000;
-  return { records: written - skipped, skipped, resumedFrom: done, seconds, tokensPerS: tokens / seconds };
 }
 
 /** Builds a scorer per model: local checkpoints on the tfjs backend, served models over HTTP (one client per URL). */

@@ -7,6 +7,7 @@ import { FuseStats, type Distribution, type FuseSummary } from "../records/stats
 import { byteProgress } from "./byte-progress";
 import { addFusionFlags, settingsFromFlags, type FusionFlags } from "./fusion-flags";
 import { inputFile } from "./input";
+import { UserError } from "../errors";
 
 /** Streams a file through the fusion settings and returns its summary (constant memory). */
 export async function statsFile(input: string, settings: FuseSettings, onProgress?: (bytes: number, records: number) => void): Promise<FuseSummary> {
@@ -84,6 +85,8 @@ export function register(program: Command): void {
       } finally {
         bar.stop();
       }
+      // a summary of nothing would print NaN quantiles
+      if (summary.records === 0) throw new UserError(`--input ${flags.input}: no records to summarise`);
       if (flags.json) {
         const { marginSample: _sample, ...rest } = summary;
         process.stdout.write(JSON.stringify(rest) + "\n");

@@ -5,10 +5,12 @@
  * The corpus is a JSONL file (every string field named by --field is one document; default: prompt, completion,
  * chosen, rejected, answer) or, for any other extension, a text file with one document per line.
  */
+import { isUtf8 } from "node:buffer";
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "../errors";
 import { DataError } from "../data/errors";
+import { checkOutputs } from "../data/safe-output";
 import { TOKENIZER_KINDS } from "../tokenizers/types";
 
 const DEFAULT_FIELDS = ["prompt", "completion", "chosen", "rejected", "answer"];
@@ -24,11 +26,24 @@ export function parseOption(s: string): [string, unknown] {
 
 /** The documents of a corpus file (see the module comment). */
 export function readCorpus(file: string, fields: readonly string[] = DEFAULT_FIELDS): string[] {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    throw new UserError(`${file}: no such file`);
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (e as Error).message}`);
+  }
+  const text = bytes.toString("utf8");
+  if (text.indexOf("\uFFFD") !== -1 && !isUtf8(bytes)) {
+    // name the first line that is not UTF-8 (a tokenizer trained on U+FFFD would learn the damage)
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const nl = bytes.indexOf(10, start);
+      const end = nl === -1 ? bytes.length : nl;
+      if (!isUtf8(bytes.subarray(start, end))) throw new DataError({ file, line }, null, "invalid UTF-8 (the corpus must be UTF-8)");
+      if (nl === -1) break;
+      start = nl + 1;
+    }
   }
   const lines = text.split("\n");
   if (!file.endsWith(".jsonl")) return lines.filter((l) => l.length > 0);
@@ -67,12 +82,11 @@ export function register(program: Command): void {
     .addHelpText("after", "\nOptions by kind: char {extra}; bpe {vocabSize, pretokenizer: gpt2|none, minFrequency};\n  word {vocabSize, minCount, minCharCount, extra, fallback}; digit {chunk, ...}.\nExample:\n  infifpo tokenizer train --kind bpe -i corpus.jsonl -o tok.json --option vocabSize=320 --option pretokenizer=none")
     .action(async (opts: { kind: string; input: string; output: string; option: string[]; field: string[] }) => {
       const { trainTokenizer, saveTokenizer } = await import("../tokenizers");
+      checkOutputs([{ path: opts.input, label: "--input" }], [{ path: opts.output, label: "--output" }]);
       const docs = readCorpus(opts.input, opts.field.length ? opts.field : DEFAULT_FIELDS);
       const options = Object.fromEntries(opts.option.map(parseOption));
       const t = trainTokenizer(opts.kind as "char", docs, options as never);
-      const tmp = `${opts.output}.tmp`;
-      saveTokenizer(tmp, t);
-      fs.renameSync(tmp, opts.output);
+      saveTokenizer(opts.output, t); // atomic: an exclusive temporary file, then rename
       process.stdout.write(JSON.stringify({ output: opts.output, kind: opts.kind, vocabSize: t.vocabSize, documents: docs.length }) + "\n");
     });
 }

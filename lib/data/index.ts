@@ -13,13 +13,13 @@ export type {
 export { DataError, showValue, type Loc } from "./errors";
 
 // Validation of one parsed line
-export { validateRecord, sourceCount, type ValidateOptions } from "./validate";
+export { validateRecord, sourceCount, checkSumMean, LOGP_MIN, type ValidateOptions } from "./validate";
 export { validatePair, checkPairFields, responseText, promptText, promptMessages } from "./trl";
 
 // Streaming read
 export {
   readRecords, readRecordBatches, readPairs, readJsonl, readJsonlBatches, loadRecords, parseJsonl,
-  recordValidator, LineSplitter, DEFAULT_MAX_LINE_BYTES, DEFAULT_CHUNK_BYTES,
+  recordValidator, LineSplitter, DEFAULT_MAX_LINE_BYTES, DEFAULT_CHUNK_BYTES, MAX_JSON_DEPTH, tooDeepField,
   type Row, type BadRow, type Validator, type ReadOptions, type ThrowOptions, type YieldOptions,
   type RecordReadOptions, type Source,
 } from "./jsonl";
@@ -33,6 +33,9 @@ export {
   openAtomicWriter, writeRecords,
   type SerializeOptions, type AtomicWriter, type AtomicWriterOptions,
 } from "./write";
+
+// Safe outputs: exclusive per-process temporary files, outputs checked against inputs, one-line write errors
+export { checkOutputs, writeFileSafe, copyFileSafe, outputError, type InputRef, type OutputRef } from "./safe-output";
 
 // Tables (danfojs loaded lazily)
 export { recordColumns, recordsToDataFrame, type Cell, type FrameOptions } from "./frame";

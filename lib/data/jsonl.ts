@@ -13,9 +13,14 @@
  *   discards its bytes as they arrive instead of buffering them, so a file without line breaks can't
  *   exhaust memory.
  *
+ * - A line that is not valid UTF-8 is an error naming the byte (never passed on with U+FFFD or raw bytes).
+ * - A value nested deeper than MAX_JSON_DEPTH (64) arrays/objects is an error naming its top-level field: such
+ *   a record is no InfiFPO record, and writing it back (JSON.stringify recurses) would overflow the stack.
+ *
  * Invalid lines throw a DataError (`onInvalid: "throw"`, the default) or are yielded as `{line, error}`
  * and reading goes on (`onInvalid: "yield"`, for `--skip-invalid`).
  */
+import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { createGunzip } from "node:zlib";
 import { UserError } from "../errors";
@@ -46,9 +51,10 @@ export interface BadRow {
 
 /**
  * Turns a parsed JSON value into T or throws (DataError preferred). The reader reuses one `loc` object
- * across lines: read it, never keep it.
+ * across lines: read it, never keep it. `lineBytes` is the line's length in bytes (for writers that bound
+ * their output lines).
  */
-export type Validator<T> = (obj: unknown, loc: Loc) => T;
+export type Validator<T> = (obj: unknown, loc: Loc, lineBytes?: number) => T;
 
 export interface ReadOptions {
   /** Name used in error messages; defaults to the path (or "<stream>"). */
@@ -79,6 +85,8 @@ export type YieldOptions = ReadOptions & { onInvalid: "yield" };
 export type Source = string | AsyncIterable<Uint8Array | string>;
 
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
+/** Deepest nesting of arrays/objects accepted in a line (the line's own object is level 1). */
+export const MAX_JSON_DEPTH = 64;
 export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 
 const NL = 10, CR = 13;
@@ -224,6 +232,51 @@ function isBlank(text: string): boolean {
   return true;
 }
 
+function deeperThan(v: object, depth: number): boolean {
+  if (depth > MAX_JSON_DEPTH) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x === "object" && x !== null && deeperThan(x, depth + 1)) return true;
+    }
+  } else {
+    for (const k in v) {
+      const x = (v as Record<string, unknown>)[k];
+      if (typeof x === "object" && x !== null && deeperThan(x, depth + 1)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Where a parsed line nests deeper than MAX_JSON_DEPTH: the top-level field holding the too-deep value, "" for a
+ * line that is itself an array, or null when it is within bounds. Recursion stops at the bound, so it can't
+ * overflow the stack whatever the input.
+ */
+export function tooDeepField(obj: unknown): string | null {
+  if (typeof obj !== "object" || obj === null) return null;
+  if (Array.isArray(obj)) return deeperThan(obj, 1) ? "" : null;
+  for (const k in obj) {
+    const x = (obj as Record<string, unknown>)[k];
+    if (typeof x === "object" && x !== null && deeperThan(x, 2)) return k;
+  }
+  return null;
+}
+
+/** The offset of the first byte of `buf[start, end)` that breaks UTF-8 (only called on a line that is invalid). */
+function firstBadUtf8(buf: Buffer, start: number, end: number): number {
+  let lo = start, hi = end; // invariant: [start, lo) is valid UTF-8 on character boundaries, the rest is not
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    let cut = mid;
+    while (cut > lo && (buf[cut] & 0xc0) === 0x80) cut--; // back to a character start
+    if (cut > lo && isUtf8(buf.subarray(start, cut))) lo = cut;
+    else if (cut === lo) break;
+    else hi = cut;
+  }
+  return lo - start;
+}
+
 /** Why a line failed to parse, with a hint for the usual cause. */
 function parseError(text: string, err: unknown, loc: Loc, last: boolean): DataError {
   const msg = err instanceof Error ? err.message : String(err);
@@ -252,6 +305,11 @@ function lineParser<T>(name: string, validate: Validator<T>, opts: ReadOptions, 
     maxLineBytes,
     (text, lineNo, last, buf, start, end) => {
       loc.line = lineNo;
+      // The decoder turns invalid bytes into U+FFFD; only then is the line checked byte by byte (a one-byte,
+      // ASCII string can't hold U+FFFD, so the search costs nothing on the usual lines).
+      if (text.indexOf("\uFFFD") !== -1 && !isUtf8(buf.subarray(start, end))) {
+        return bad(new DataError(loc, null, `invalid UTF-8 at byte ${firstBadUtf8(buf, start, end) + 1} of the line (the file must be UTF-8)`), text);
+      }
       let obj: unknown;
       try {
         obj = JSON.parse(text);
@@ -260,9 +318,11 @@ function lineParser<T>(name: string, validate: Validator<T>, opts: ReadOptions, 
         else if (!skipBlank) bad(new DataError(loc, null, "blank line (blank lines are errors unless skipped explicitly)"), text);
         return;
       }
+      const deep = tooDeepField(obj);
+      if (deep !== null) return bad(new DataError(loc, deep === "" ? null : deep, `nested deeper than ${MAX_JSON_DEPTH} levels of arrays/objects`), text);
       let record: T;
       try {
-        record = validate(obj, loc);
+        record = validate(obj, loc, end - start);
       } catch (err) {
         if (err instanceof DataError) return bad(err, text);
         throw err;

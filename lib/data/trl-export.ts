@@ -20,6 +20,7 @@
  * tokenized dataset, and a null among them breaks Arrow's type inference).
  */
 import { UserError } from "../errors";
+import { DataError, type Loc } from "./errors";
 import { promptMessages, responseText } from "./trl";
 import type { FusedColumns, Message, PreferenceRecord } from "./types";
 
@@ -35,27 +36,39 @@ export interface TrlRow {
 export const trlLossType = (lengthNorm: boolean): "sigmoid_norm" | "sigmoid" => (lengthNorm ? "sigmoid_norm" : "sigmoid");
 
 /**
- * One TRL row from a fused record (fused with `lengthNorm` as given). `where` names the record in errors.
+ * One TRL row from a fused record (fused with `lengthNorm` as given). `where` names the record in errors: a
+ * `{file, line}` (then a DataError `FILE:LINE: field "…": …`) or a label.
+ *
+ * With length-norm, a side whose fused reference is exactly 0 is 0 on any scale; otherwise its pivot token count
+ * n_p0 = ref_*_logps / ref_mean_*_logps must be a whole number ≥ 1 — undetermined when the pivot's log-prob is 0
+ * (0 / 0), which is refused with the field named (fuse with --no-length-norm then).
  *
  * @example
  *   // LN on: ℓ̄_fu(y_w) = -0.07, pivot sum/mean = -0.6/-0.1 → n_p0 = 6 → ref_chosen_logps = -0.42
  */
-export function trlRow(rec: PreferenceRecord & FusedColumns, lengthNorm: boolean, where = "record"): TrlRow {
+export function trlRow(rec: PreferenceRecord & FusedColumns, lengthNorm: boolean, where: string | Loc = "record"): TrlRow {
   let refW = rec.fused_chosen_logps;
   let refL = rec.fused_rejected_logps;
   if (lengthNorm) {
-    const nW = rec.ref_chosen_logps / rec.ref_mean_chosen_logps;
-    const nL = rec.ref_rejected_logps / rec.ref_mean_rejected_logps;
-    for (const [n, side] of [[nW, "chosen"], [nL, "rejected"]] as const) {
-      if (!Number.isFinite(n) || n < 1 || Math.abs(n - Math.round(n)) > 1e-3 * n) {
-        throw new UserError(
-          `${where}: the pivot's token count for the ${side} response, ref_${side}_logps / ref_mean_${side}_logps = ${n}, is not a ` +
-            "whole number ≥ 1, so the per-token fused reference cannot be put on TRL's sum scale; fuse with --no-length-norm",
-        );
+    const fail = (field: string, reason: string) =>
+      typeof where === "string" ? new UserError(`${where}: field "${field}": ${reason}`) : new DataError(where, field, reason);
+    const scale = (fused: number, side: "chosen" | "rejected"): number => {
+      if (fused === 0) return 0; // 0 · n for every n
+      const sum = side === "chosen" ? rec.ref_chosen_logps : rec.ref_rejected_logps;
+      const mean = side === "chosen" ? rec.ref_mean_chosen_logps : rec.ref_mean_rejected_logps;
+      if (sum === 0 && mean === 0) {
+        throw fail(`ref_${side}_logps`,
+          `the pivot's log-prob is 0, so its token count (ref_${side}_logps / ref_mean_${side}_logps = 0/0) is unknown and the per-token fused reference ${fused} cannot be put on TRL's sum scale; fuse with --no-length-norm`);
       }
-    }
-    refW *= Math.round(nW);
-    refL *= Math.round(nL);
+      const n = sum / mean;
+      if (!Number.isFinite(n) || n < 1 || Math.abs(n - Math.round(n)) > 1e-3 * n) {
+        throw fail(`ref_mean_${side}_logps`,
+          `the pivot's token count for the ${side} response, ref_${side}_logps / ref_mean_${side}_logps = ${n}, is not a whole number ≥ 1, so the per-token fused reference cannot be put on TRL's sum scale; fuse with --no-length-norm`);
+      }
+      return fused * Math.round(n);
+    };
+    refW = scale(refW, "chosen");
+    refL = scale(refL, "rejected");
   }
   const chat = typeof rec.chosen !== "string";
   return {

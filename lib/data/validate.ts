@@ -9,7 +9,10 @@
  * 2. the mean has the sign of its sum (sum 0 ⇔ mean 0), since mean = sum / n;
  * 3. both are log-probabilities: ≤ 0;
  * 4. |mean| ≤ |sum| · (1 + 1e-6): a mean over n ≥ 1 tokens is never larger in magnitude than the sum
- *    (the tolerance admits a mean and a sum reduced separately in float32 for n = 1).
+ *    (the tolerance admits a mean and a sum reduced separately in float32 for n = 1);
+ * 5. sum ≥ LOGP_MIN = −1e15: no model's log-prob is that small (float32 token log-probs are ≥ −104, so it takes
+ *    ~1e13 tokens); a larger magnitude is an overflow upstream, and with β ≤ BETA_MAX it keeps every number
+ *    `fuse` and `stats` compute (logit, loss, margins) finite, so a valid record never gives a non-finite output.
  * Source lists: arrays of the same length N ≥ 1 in all four fuse_* fields (and, when the caller passes
  * `sources`, N must equal it — readRecords passes the first record's N so a file can't change N midway).
  * policy_*: all four or none.
@@ -28,18 +31,25 @@ type Obj = Record<string, unknown>;
 /** Relative slack for |mean| ≤ |sum| (see rule 4). */
 const MEAN_SUM_RTOL = 1e-6;
 
+/** The smallest log-prob (sum) accepted (rule 5). */
+export const LOGP_MIN = -1e15;
+
 function numberError(v: unknown, field: string, loc: Loc): DataError {
   return new DataError(loc, field, v === undefined ? "missing" : `expected a finite number, got ${showValue(v)}`);
 }
 
-/** Rules 1–4 for one (sum, mean) pair; field names are passed pre-built so the happy path allocates nothing. */
-function checkSumMean(sum: unknown, mean: unknown, sumField: string, meanField: string, loc: Loc): void {
+/**
+ * Rules 1–5 for one (sum, mean) pair; field names are passed pre-built so the happy path allocates nothing.
+ * Shared by every reader of log-prob columns (validateRecord; the trainer's ref_* columns).
+ */
+export function checkSumMean(sum: unknown, mean: unknown, sumField: string, meanField: string, loc: Loc): void {
   if (typeof sum !== "number" || sum - sum !== 0) throw numberError(sum, sumField, loc); // x - x !== 0 ⇔ NaN or ±Inf
   if (typeof mean !== "number" || mean - mean !== 0) throw numberError(mean, meanField, loc);
   if ((sum < 0) !== (mean < 0) || (sum > 0) !== (mean > 0)) {
     throw new DataError(loc, meanField, `sign disagrees with its sum "${sumField}": mean ${showValue(mean)}, sum ${showValue(sum)}`);
   }
   if (sum > 0) throw new DataError(loc, sumField, `expected a log-prob ≤ 0, got ${showValue(sum)}`);
+  if (sum < LOGP_MIN) throw new DataError(loc, sumField, `${showValue(sum)} is out of range: a log-prob must be ≥ ${LOGP_MIN} (a larger magnitude is an overflow upstream)`);
   if (mean < sum * (1 + MEAN_SUM_RTOL)) {
     throw new DataError(loc, meanField,
       `per-token mean ${showValue(mean)} is larger in magnitude than its sum "${sumField}" ${showValue(sum)} (impossible for n ≥ 1 tokens)`);
@@ -47,9 +57,9 @@ function checkSumMean(sum: unknown, mean: unknown, sumField: string, meanField: 
 }
 
 /** Same as checkSumMean with array-entry field names, built only on failure. */
-function checkSumMeanAt(sum: unknown, mean: unknown, sumField: string, meanField: string, i: number, loc: Loc): void {
+export function checkSumMeanAt(sum: unknown, mean: unknown, sumField: string, meanField: string, i: number, loc: Loc): void {
   if (typeof sum === "number" && typeof mean === "number" && sum - sum === 0 && mean - mean === 0
-      && mean <= 0 && sum <= 0 && (sum < 0) === (mean < 0) && mean >= sum * (1 + MEAN_SUM_RTOL)) return;
+      && mean <= 0 && sum <= 0 && (sum < 0) === (mean < 0) && mean >= sum * (1 + MEAN_SUM_RTOL) && sum >= LOGP_MIN) return;
   checkSumMean(sum, mean, `${sumField}[${i}]`, `${meanField}[${i}]`, loc);
 }
 

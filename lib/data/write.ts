@@ -6,10 +6,10 @@
  * Numbers are written with JavaScript's shortest round-trip form (`String(x)`), so
  * `JSON.parse(serializeRecord(x))` equals `x` bit for bit, -0 included (written `-0.0`).
  */
-import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { createWriteStream, statSync, type WriteStream } from "node:fs";
+import { rename, rm, type FileHandle } from "node:fs/promises";
 import { UserError } from "../errors";
+import { openTemp, outputError, releaseTemp } from "./safe-output";
 
 /** Float fields the `fuse` command adds besides `fused_*_logps`: written with a fraction too. */
 export const DEFAULT_FLOAT_FIELDS: readonly string[] = ["logit", "loss", "disparity_weight"];
@@ -140,7 +140,7 @@ const defaultSerializer = recordSerializer();
 export interface AtomicWriter {
   /** Final path. */
   readonly path: string;
-  /** Temporary path written until commit (`path + ".tmp"`). */
+  /** Temporary path written until commit: `<path>.tmp-<pid>-<random>`, created exclusively (lib/data/safe-output.ts). */
   readonly tmpPath: string;
   /** Lines written so far. */
   readonly lines: number;
@@ -170,9 +170,11 @@ export interface AtomicWriterOptions extends SerializeOptions {
 }
 
 /**
- * Opens `path` for writing through `path.tmp`: nothing appears under `path` until `commit()` renames the
- * finished file into place, so a crash or an `abort()` never leaves a partial output (a stale `.tmp`
- * at worst, overwritten by the next run). Parent directories are created.
+ * Opens `path` for writing through a temporary file of its own (`path.tmp-<pid>-<random>`, created exclusively, so
+ * concurrent writers never share one and it never lands on an existing file): nothing appears under `path` until
+ * `commit()` renames the finished file into place, so an error or an `abort()` never leaves a partial output, and
+ * the temporary file is removed when the process exits (only SIGKILL or a power cut can leave one). Parent
+ * directories are created. Every failure (EISDIR, ENOSPC, …) is a UserError naming `path`.
  *
  * @example
  *   const w = await openAtomicWriter("out/fused.jsonl");
@@ -185,20 +187,20 @@ export interface AtomicWriterOptions extends SerializeOptions {
  *   }
  */
 export async function openAtomicWriter(path: string, opts: AtomicWriterOptions = {}): Promise<AtomicWriter> {
-  const tmpPath = `${path}.tmp`;
   const bufferBytes = opts.bufferBytes ?? 1024 * 1024;
   const serialize = recordSerializer(opts);
-  let handle: FileHandle;
+  let isDir = false;
   try {
-    await mkdir(dirname(path), { recursive: true });
-    handle = await open(tmpPath, "w");
-  } catch (err) {
-    throw Object.assign(new UserError(`cannot write ${path}: ${(err as Error).message}`), { cause: err });
+    isDir = statSync(path).isDirectory();
+  } catch {
+    // nothing there yet
   }
+  if (isDir) throw new UserError(`cannot write ${path}: is a directory (EISDIR)`);
+  const { handle, tmpPath }: { handle: FileHandle; tmpPath: string } = await openTemp(path);
   const stream: WriteStream = createWriteStream("", { fd: handle.fd, autoClose: false, highWaterMark: bufferBytes });
   let failure: Error | null = null;
   stream.on("error", (err) => {
-    failure ??= err;
+    failure ??= outputError(path, err);
   });
   let pending: string[] = [];
   let pendingChars = 0;
@@ -251,6 +253,7 @@ export async function openAtomicWriter(path: string, opts: AtomicWriterOptions =
     stream.destroy();
     await handle.close().catch(() => undefined);
     await rm(tmpPath, { force: true });
+    releaseTemp(tmpPath);
   };
 
   return {
@@ -279,11 +282,12 @@ export async function openAtomicWriter(path: string, opts: AtomicWriterOptions =
         if (opts.fsync ?? true) await handle.sync();
         await handle.close();
         await rename(tmpPath, path);
+        releaseTemp(tmpPath);
         state = "committed";
       } catch (err) {
-        failure ??= err as Error;
+        failure ??= outputError(path, err);
         await abort();
-        throw err;
+        throw failure;
       }
     },
     abort,

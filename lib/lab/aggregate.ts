@@ -7,8 +7,6 @@
  * mean of its benchmarks, the overall score the equal-weight mean of the categories (so a category with three
  * families does not outweigh one with a single family).
  */
-import * as fs from "node:fs";
-import { UserError } from "../errors";
 import { CATEGORIES } from "../tasks";
 import type { LabOutputs, PairStats, SeedRegime, SelectionReport } from "./pipeline";
 import { bootstrapBenchmarkMeans, matrixMean, mean, percentileInterval, type Estimate, type ScoreMatrix } from "./stats";
@@ -363,34 +361,6 @@ export function claimsMarkdown(r: LabResults): string {
   const lines = ["| claim | verdict | evidence |", "|---|---|---|"];
   for (const c of r.claims) lines.push(`| ${c.claim} | ${c.verdict === "reproduced" ? "**reproduced**" : c.verdict} | ${c.evidence} |`);
   return (r.claimsAreEvidence ? "" : "**A regime gate failed: these verdicts are not evidence about the method.**\n\n") + lines.join("\n");
-}
-
-/** Checks that a parsed JSON value is lab results (format and version), naming `file` when it is not. */
-export function asLabResults(x: unknown, file: string): LabResults {
-  const o = x as Partial<LabResults> | null;
-  if (!o || typeof o !== "object" || o.format !== "infifpo-lab-results")
-    throw new UserError(`${file}: not a lab results file (field "format" must be "infifpo-lab-results")`);
-  if (o.version !== 2) throw new UserError(`${file}: field "version": ${JSON.stringify(o.version)} is not supported (expected 2)`);
-  for (const k of ["rows", "gates", "claims", "categories"] as const)
-    if (!Array.isArray(o[k])) throw new UserError(`${file}: field "${k}": missing or not a list`);
-  return o as LabResults;
-}
-
-/** Reads a results.json written by the lab, naming the file when it cannot be read, parsed or is not lab results. */
-export function readLabResults(file: string): LabResults {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (e) {
-    throw new UserError(`${file}: cannot read (${(e as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${file}: invalid JSON (${(e as Error).message})`);
-  }
-  return asLabResults(json, file);
 }
 
 /** The terminal summary of a run: the headline table, then one line per sanity gate. */

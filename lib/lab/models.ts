@@ -59,9 +59,7 @@ export async function trainScratchModel(
     }
     writeFileAtomic(corpus, lines.join("\n") + "\n");
     const tok = trainTokenizer(spec.tokenizer.kind, docs, spec.tokenizer.options as never);
-    const tmp = `${tokFile}.tmp`;
-    saveTokenizer(tmp, tok);
-    fs.renameSync(tmp, tokFile);
+    saveTokenizer(tokFile, tok); // atomic: an exclusive temporary file, then rename
   }
   const config = labTrainConfig(
     spec.train,

@@ -572,7 +572,7 @@ async function trainVariant(lab: Lab, run: SeedRun, v: VariantSpec, hp: HyperPar
 export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOutputs> {
   const backend = await initBackend({ backend: opts.backend, log: opts.log });
   // every stage runs on the backend the lab started on (INFIFPO_BACKEND must not switch it half-way)
-  opts = { ...opts, backend: backend.name === "tensorflow" ? "native" : backend.name };
+  opts = { ...opts, backend: backend.name };
   const bench = labBenchmarks(cfg);
   const lab = openLab(cfg, opts, bench);
   const variants = cfg.variants.map((n) => variantSpec(n, cfg.sources.length));

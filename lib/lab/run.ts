@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../train/checkpoint";
+import { checkOutputs, copyFileSafe } from "../data/safe-output";
 import { backendInfo } from "../backend";
 import { aggregate, headlineTable, resultsCsv, type LabResults } from "./aggregate";
 import { configKey, type LabConfig } from "./config";
@@ -68,12 +69,17 @@ export async function runLabAndReport(
  */
 export async function shipLabModels(cfg: LabConfig, opts: LabRunOptions & { outDir: string; command: string }): Promise<ShippedManifest> {
   const { specs, files } = await labModels({ ...cfg, shipped: null }, { ...opts, retrain: true });
+  // --out must not be (or hold) the cache's own model files: a copy onto itself would destroy them
+  checkOutputs(
+    files.map((f) => ({ path: f, label: "a cached model" })),
+    [...specs.map((spec) => ({ path: path.join(opts.outDir, `${spec.name}.infifpo`), label: "--out" })), { path: path.join(opts.outDir, MANIFEST), label: "--out" }],
+  );
   fs.mkdirSync(opts.outDir, { recursive: true });
   const manifest: ShippedManifest = { format: "infifpo-lab-models", version: 1, models: {} };
   for (const [i, spec] of specs.entries()) {
     const name = `${spec.name}.infifpo`;
     const dest = path.join(opts.outDir, name);
-    fs.copyFileSync(files[i], dest);
+    copyFileSafe(files[i], dest);
     manifest.models[spec.name] = {
       key: modelKey(spec, cfg),
       file: name,

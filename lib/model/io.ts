@@ -12,6 +12,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { writeFileSafe } from "../data/safe-output";
 import { UserError } from "../errors";
 import { tokenizerFromJSON } from "../tokenizers";
 import type { Tokenizer, TokenizerJSON } from "../tokenizers/types";
@@ -180,7 +181,8 @@ export function modelFromBytes(bytes: Uint8Array, where = "model bytes", opts: {
   return { model, tokenizer, meta, file: where };
 }
 
-function resolveFile(p: string): string {
+/** The model file a path names: the path itself, or `<dir>/model.infifpo` for a folder (or a path ending in "/"). */
+export function resolveFile(p: string): string {
   if (p.endsWith("/") || p.endsWith(path.sep)) return path.join(p, MODEL_FILE_NAME);
   try {
     if (fs.statSync(p).isDirectory()) return path.join(p, MODEL_FILE_NAME);
@@ -202,14 +204,7 @@ function resolveFile(p: string): string {
 export function saveModel(target: string, model: Model, tokenizer: Tokenizer, meta: Record<string, unknown> = {}): string {
   const file = resolveFile(target);
   const bytes = modelToBytes(model, tokenizer, meta);
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    throw new UserError(`${file}: cannot write the model (${(e as Error).message})`);
-  }
+  writeFileSafe(file, bytes); // an exclusive temporary file, then rename; errors name the file
   return file;
 }
 

@@ -13,13 +13,19 @@ export function defaultBeta(lengthNorm: boolean): number {
   return lengthNorm ? 2.5 : 0.1;
 }
 
+/**
+ * The largest β accepted. With every log-prob ≥ LOGP_MIN (lib/data/validate.ts) it bounds |z| by 2·BETA_MAX·1e15,
+ * so the logit, the loss and the weight of every valid record are finite (typical β: 0.01–10).
+ */
+export const BETA_MAX = 1e6;
+
 export type FuseOverrides = Partial<FusionOptions> & { lengthNorm?: boolean; beta?: number };
 
 /** Defaults: max-margin, clip on, LN on, β by LN; unknown keys and bad values are rejected. */
 export function resolveFuseSettings(overrides: FuseOverrides = {}): FuseSettings {
   const { lengthNorm = true, beta, ...fusion } = overrides;
   const resolved = beta ?? defaultBeta(lengthNorm);
-  if (!(Number.isFinite(resolved) && resolved > 0)) throw new Error(`beta must be a finite number > 0, got ${beta}`);
+  if (!(Number.isFinite(resolved) && resolved > 0 && resolved <= BETA_MAX)) throw new Error(`beta must be a number > 0 and ≤ ${BETA_MAX}, got ${beta}`);
   return { ...resolveFusionOptions(fusion), lengthNorm, beta: resolved };
 }
 

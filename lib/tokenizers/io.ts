@@ -1,12 +1,13 @@
 /** Tokenizer files: one JSON object (tokenizer.toJSON()) per file. */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { UserError } from "../errors";
+import { writeFileSafe } from "../data/safe-output";
 import { tokenizerFromJSON } from "./json";
 import type { Tokenizer } from "./types";
 
-/** Writes `tok.toJSON()` to `path` (compact JSON plus a newline). */
+/** Writes `tok.toJSON()` to `path` (compact JSON plus a newline), atomically (lib/data/safe-output.ts). */
 export function saveTokenizer(path: string, tok: Tokenizer): void {
-  writeFileSync(path, JSON.stringify(tok.toJSON()) + "\n");
+  writeFileSafe(path, JSON.stringify(tok.toJSON()) + "\n");
 }
 
 /** Reads a tokenizer file; errors name the file (and the field when the JSON is well formed but invalid). */

@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { AdamWState } from "./optim";
 import type { SamplerState } from "./sampler";
 import { UserError } from "../errors";
+import { outputError, tempPathFor, writeFileSafe } from "../data/safe-output";
 
 /**
  * A training checkpoint is a directory `<outDir>/checkpoints/step-00000120/` holding
@@ -51,7 +52,7 @@ export function checkpointDirName(step: number): string {
 function writeDurable(file: string, data: string | Uint8Array): void {
   const fd = fs.openSync(file, "w");
   try {
-    fs.writeSync(fd, data as never);
+    fs.writeFileSync(fd, data);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -71,13 +72,12 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Writes `text` to `file` atomically (temp file in the same directory, fsync, rename). */
+/**
+ * Writes `data` to `file` atomically and durably (lib/data/safe-output.ts: an exclusive temporary file of this
+ * process, fsync, rename); a failure is one line naming the file.
+ */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  writeDurable(tmp, data);
-  fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
+  writeFileSafe(file, data);
 }
 
 function concat(arrays: Float32Array[]): Uint8Array {
@@ -121,13 +121,23 @@ export function writeCheckpoint(
   meta: Omit<CheckpointState, "format" | "params">,
   optimizer?: AdamWState,
 ): string {
-  const parent = path.dirname(dir);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp);
-  const table = paramTable(params);
   for (const p of params) if (p.dtype !== "float32") throw new Error(`checkpoint: ${p.name} is ${p.dtype}, only float32 is stored`);
+  const parent = path.dirname(dir);
+  const tmp = tempPathFor(dir);
+  try {
+    fs.mkdirSync(parent, { recursive: true });
+    fs.mkdirSync(tmp); // exclusive: fails if the name exists
+    writeCheckpointFiles(tmp, dir, params, meta, optimizer);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw outputError(dir, e);
+  }
+  return dir;
+}
+
+function writeCheckpointFiles(tmp: string, dir: string, params: tf.Variable[], meta: Omit<CheckpointState, "format" | "params">, optimizer?: AdamWState): void {
+  const parent = path.dirname(dir);
+  const table = paramTable(params);
   writeDurable(path.join(tmp, "params.bin"), concat(params.map((p) => p.dataSync() as Float32Array)));
   if (optimizer) writeDurable(path.join(tmp, "optim.bin"), concat([...optimizer.m, ...optimizer.v]));
   const state: CheckpointState = {
@@ -148,7 +158,6 @@ export function writeCheckpoint(
     fs.renameSync(tmp, dir);
   }
   fsyncDir(parent);
-  return dir;
 }
 
 /** Reads a checkpoint directory written by `writeCheckpoint`. Errors name the file. */

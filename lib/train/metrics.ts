@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { outputError, writeFileSafe } from "../data/safe-output";
 
 /** One line of metrics.jsonl: `step` plus TRL-named values; eval lines carry `eval_`-prefixed keys. */
 export type MetricsRecord = { step: number } & Record<string, number | string | null>;
@@ -19,7 +20,11 @@ export class MetricsLog {
   }
 
   append(rec: MetricsRecord): void {
-    fs.appendFileSync(this.file, JSON.stringify(rec) + "\n");
+    try {
+      fs.appendFileSync(this.file, JSON.stringify(rec) + "\n");
+    } catch (e) {
+      throw outputError(this.file, e);
+    }
   }
 
   /** Every complete record, in order (a torn final line is ignored). */
@@ -31,9 +36,7 @@ export class MetricsLog {
   truncateAfter(step: number): void {
     if (!fs.existsSync(this.file)) return;
     const kept = this.read().filter((r) => r.step <= step);
-    const tmp = `${this.file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, kept.map((r) => JSON.stringify(r) + "\n").join(""));
-    fs.renameSync(tmp, this.file);
+    writeFileSafe(this.file, kept.map((r) => JSON.stringify(r) + "\n").join(""), { fsync: false });
   }
 }
 

@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { DataError, type Loc } from "../data/errors";
 import { promptText, responseText } from "../data/trl";
+import { checkSumMean, checkSumMeanAt } from "../data/validate";
 import type { Conversation, PreferencePair } from "../data/types";
 import type { LossConfig, LossInputs, LossSpec, ResponseScores } from "../losses/types";
 import type { Tokenizer } from "../tokenizers/types";
@@ -51,14 +52,25 @@ function nums(rec: Record<string, unknown>, field: string, loc: Loc, n?: number)
   });
 }
 
+/**
+ * The columns `spec` reads for one response, checked with the same rules as `fuse` (lib/data/validate.ts:
+ * finite, ≤ 0, in range, a mean agreeing with its sum in sign and size) — also on the paths (DPO, IPO, …) that
+ * read TRL's shape rather than the full published record.
+ */
 function columns(rec: Record<string, unknown>, slot: "chosen" | "rejected" | "source_chosen", spec: LossSpec, loc: Loc): ResponseColumns {
   const out: ResponseColumns = {};
   if (spec.requires.includes("ref")) {
-    out.ref = { sum: num(rec, `ref_${slot}_logps`, loc), mean: num(rec, `ref_mean_${slot}_logps`, loc) };
+    const [sumField, meanField] = [`ref_${slot}_logps`, `ref_mean_${slot}_logps`];
+    const ref = { sum: num(rec, sumField, loc), mean: num(rec, meanField, loc) };
+    checkSumMean(ref.sum, ref.mean, sumField, meanField, loc);
+    out.ref = ref;
   }
   if (spec.requires.includes("sources")) {
-    const sum = nums(rec, `fuse_${slot}_logps`, loc);
-    out.sources = { sum, mean: nums(rec, `fuse_mean_${slot}_logps`, loc, sum.length) };
+    const [sumField, meanField] = [`fuse_${slot}_logps`, `fuse_mean_${slot}_logps`];
+    const sum = nums(rec, sumField, loc);
+    const mean = nums(rec, meanField, loc, sum.length);
+    for (let i = 0; i < sum.length; i++) checkSumMeanAt(sum[i], mean[i], sumField, meanField, i, loc);
+    out.sources = { sum, mean };
   }
   return out;
 }

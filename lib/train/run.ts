@@ -7,6 +7,7 @@
  *   final/           final parameters (same layout as a checkpoint, no optimizer state)
  *   model.infifpo    the trained model with its tokenizer (lib/model's format), for `infifpo score` etc.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors";
@@ -20,7 +21,8 @@ import { getLoss, resolveLossConfig, type LossOverrides } from "../losses";
 import { loadTokenizer } from "../tokenizers";
 import type { Tokenizer } from "../tokenizers/types";
 import { createModel, disposeModel, modelVariables, resolveModelConfig, encodePair, type Model, type ModelConfig } from "../model";
-import { loadModel, saveModel } from "../model/io";
+import { loadModel, resolveFile, saveModel } from "../model/io";
+import { checkOutputs } from "../data/safe-output";
 import { AdamW } from "./optim";
 import { warmupCosine } from "./schedule";
 import { Trainer, type LoopConfig, type TrainerOptions, type TrainResult } from "./trainer";
@@ -59,6 +61,40 @@ async function readAll<T>(file: string, validate: (o: unknown, loc: { file: stri
   return out;
 }
 
+/** SHA-256 of the training (and eval) file: stored in every checkpoint. */
+async function dataFingerprint(c: TrainConfig): Promise<{ train: string; eval: string | null }> {
+  const sha = async (file: string) => {
+    const h = createHash("sha256");
+    try {
+      for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+    } catch (e) {
+      throw new UserError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    return h.digest("hex");
+  };
+  return { train: await sha(c.data.train), eval: c.data.eval ? await sha(c.data.eval) : null };
+}
+
+/**
+ * A resume continues on the same examples: the checkpoint's data fingerprint must match the files now (checkpoints
+ * written before fingerprints existed carry none and are not checked).
+ */
+function checkSameData(checkpoint: string | null, now: { train: string; eval: string | null }): void {
+  if (!checkpoint) return;
+  let saved: { train?: string; eval?: string | null } | undefined;
+  try {
+    saved = (JSON.parse(fs.readFileSync(path.join(checkpoint, "state.json"), "utf8")) as { extra?: { data?: typeof saved } }).extra?.data;
+  } catch {
+    return; // resume() reports an unreadable checkpoint
+  }
+  if (!saved) return;
+  for (const k of ["train", "eval"] as const) {
+    if (saved[k] !== undefined && saved[k] !== now[k]) {
+      throw new UserError(`data.${k}: the file has changed since ${checkpoint} was written (SHA-256 differs); a resume needs the same data — restore it, or start a new outDir`);
+    }
+  }
+}
+
 /**
  * SFT records: TRL's prompt/completion (strings), or any preference pair (trains on `chosen`).
  * Returns a pair-shaped record so the prompt/response helpers apply.
@@ -92,6 +128,22 @@ function loadPolicy(c: TrainConfig): { model: Model; tokenizer: Tokenizer } {
  */
 export async function runTraining(config: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + "\n"));
+  // Nothing the run writes may be, or hold, one of its inputs (a model.init at outDir/model.infifpo would be replaced).
+  checkOutputs(
+    [
+      { path: config.data.train, label: "data.train" },
+      config.data.eval ? { path: config.data.eval, label: "data.eval" } : null,
+      config.model.init ? { path: resolveFile(config.model.init), label: "model.init" } : null,
+      config.model.tokenizer ? { path: config.model.tokenizer, label: "model.tokenizer" } : null,
+    ],
+    [
+      { path: path.join(config.outDir, "config.json"), label: "the run's config" },
+      { path: path.join(config.outDir, "metrics.jsonl"), label: "the run's metrics" },
+      { path: path.join(config.outDir, "model.infifpo"), label: "the trained model" },
+      { path: path.join(config.outDir, "checkpoints"), label: "the run's checkpoints", kind: "dir" },
+      { path: path.join(config.outDir, "final"), label: "the run's final parameters", kind: "dir" },
+    ],
+  );
   // "auto" in a config leaves the choice to INFIFPO_BACKEND (then auto), as the CLI help promises
   const backend = await initBackend({ backend: config.backend === "auto" ? undefined : config.backend, log });
   const ckRoot = path.join(config.outDir, "checkpoints");
@@ -135,7 +187,8 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
       optimizer,
       outDir: config.outDir,
       runConfig: { ...config, progress: undefined }, // how progress is shown does not change the run
-      extra: { model: model.config },
+      // the data's content, so a resume can tell that it continues on the same examples (the config holds only paths)
+      extra: { model: model.config, data: await dataFingerprint(config) },
       progress: config.progress,
       onCheckpoint: opts.onCheckpoint,
       onStep: opts.onStep,
@@ -192,6 +245,7 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
     const nTrain = trainer.opts.data.length;
 
     if (opts.resume) {
+      checkSameData(latestCheckpoint(ckRoot), common.extra.data);
       const at = trainer.resume(); // refuses a checkpoint written with another config
       log(at ? `[infifpo] resumed from step ${at} (${latestCheckpoint(ckRoot)})` : `[infifpo] no checkpoint in ${ckRoot}: starting from step 0`);
     }

@@ -450,6 +450,9 @@ export class Trainer<T> {
     const history: MetricsRecord[] = [];
     const progress: Progress = createProgress(this.opts.label ?? "train", this.opts.progress ?? "auto", { every: L.logEvery, minIntervalMs: PROGRESS_LINE_MS });
     if (this.checkpointRoot) pruneCheckpoints(this.checkpointRoot, 0); // stale temp dirs only
+    // The log must match the state training starts from: a run killed before its first checkpoint left lines that
+    // a fresh start (step 0) would otherwise keep (steps 1–4 twice); resume() already cut them after its step.
+    this.metrics?.truncateAfter(this.step);
     progress.start(L.maxSteps, this.step);
     let signalled: string | null = null;
     const onSignal = (sig: NodeJS.Signals) => {
