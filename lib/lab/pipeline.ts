@@ -161,7 +161,7 @@ function openLab(cfg: LabConfig, opts: LabRunOptions, bench: Benchmarks): Lab {
     cfg, opts, log, progress, timings, stageSeconds, trainEnv: { backend: opts.backend, progress },
     async stage(label, name, key, fn) {
       const t0 = performance.now();
-      const st = await cachedStage(opts.cacheDir, name, key, fn);
+      const st = await cachedStage(opts.cacheDir, name, key, fn, { log });
       timings[label] = (timings[label] ?? 0) + (performance.now() - t0) / 1000;
       stageSeconds[label] = (stageSeconds[label] ?? 0) + st.seconds;
       return { result: st.result, cached: st.cached };
