@@ -45,8 +45,10 @@ export {
   type ResponseColumns, type RunOptions, type RunResult,
 } from "./train";
 
-// Figures: plain plotly {data, layout} specs and their HTML; notebook display lives in lib/viz/notebook (loads tslab)
+// Figures: plain plotly {data, layout} specs and their HTML; notebook display (tslab loaded on first use): each
+// figure with its static picture (headless Chromium, lib/viz/render.ts), so saved notebooks show it anywhere
 export * from "./viz/index";
+export { plotlyInit, showPlot, showTable } from "./viz/notebook";
 
 // Synthetic benchmark families with verifiers, the train/test split (lib/tasks)
 export * from "./tasks";

@@ -25,12 +25,14 @@ import {
   readNotebook,
   writeNotebook,
 } from "./notebooks-core";
-import { findChromium } from "./figures";
+import { CHROMIUM_INSTALL_HINT, FigureRenderer, findChromium } from "../lib/viz/render";
 import { checkNotebookHtml } from "./html-check";
+import { addPictures, pictureCounts } from "./notebooks-figures";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const NOTEBOOK_DIR = path.join(ROOT, "notebooks");
 const HELPER = path.join(ROOT, "scripts", "run_notebook.py");
+const EXPORT_HELPER = path.join(ROOT, "scripts", "nb_export.py");
 const DEFAULT_BUDGET_S = 300;
 
 export const JUPYTER_INSTALL_HINT =
@@ -40,13 +42,16 @@ export const JUPYTER_INSTALL_HINT =
   "If Jupyter lives in a Python that is not the first python3 on PATH, set INFIFPO_PYTHON=/path/to/python3.";
 
 /** The first of $INFIFPO_PYTHON, Debian's /usr/bin/python3 and `python3` on PATH (often a pyenv interpreter without
- *  Jupyter) for which the Python `check` exits 0, or null. */
-export function findPython(check: string): string | null {
-  const candidates = [process.env.INFIFPO_PYTHON, "/usr/bin/python3", "python3"].filter((c): c is string => !!c);
+ *  Jupyter), or of `candidates`, for which the Python `check` exits 0, or null. */
+export function findPython(check: string, candidates: readonly string[] = defaultPythons()): string | null {
   for (const py of candidates) {
     if (spawnSync(py, ["-c", check], { stdio: "ignore" }).status === 0) return py;
   }
   return null;
+}
+
+function defaultPythons(): string[] {
+  return [process.env.INFIFPO_PYTHON, "/usr/bin/python3", "python3"].filter((c): c is string => !!c);
 }
 
 /** The first Python that can import nbclient, nbformat, nbconvert and jupyter_client, or null. */
@@ -74,6 +79,8 @@ export interface RunResult {
   elapsed_s: number;
   kernel_start_s: number | null;
   plots: number;
+  /** Figures with a static picture: made by the kernel, and added by the runner after the run. */
+  pictures: { kernel: number; added: number };
   problems: string[];
   executed: string;
   html: string;
@@ -125,7 +132,7 @@ export function runNotebook(
   const problems: string[] = [];
   if (r.status !== 0 || !existsSync(resultFile)) {
     problems.push(`the Jupyter helper failed (exit ${r.status ?? r.signal}):\n${(r.stderr || r.stdout || "").trim()}`);
-    return { name, ok: false, elapsed_s: NaN, kernel_start_s: null, plots: 0, problems, executed, html };
+    return { name, ok: false, elapsed_s: NaN, kernel_start_s: null, plots: 0, pictures: { kernel: 0, added: 0 }, problems, executed, html };
   }
   const res = JSON.parse(readFileSync(resultFile, "utf8")) as HelperResult;
   const out = readNotebook(executed);
@@ -145,6 +152,7 @@ export function runNotebook(
     }
   }
   const plots = countPlots(out);
+  const pictures = { kernel: pictureCounts(out).pictures, added: 0 };
   const expected = expectedPlotsFor(nb, opts.preset);
   if (res.status === "ok" && expected !== undefined && plots < expected) {
     problems.push(`expected at least ${expected} plot(s) (metadata.infifpo.expected_plots), found ${plots}`);
@@ -159,9 +167,42 @@ export function runNotebook(
   log(
     `${problems.length ? "FAIL" : "ok  "} ${name} [${opts.preset}] cells ${res.cells_s.toFixed(1)} s of ${budget} s budget, ` +
       `kernel start ${res.kernel_start_s?.toFixed(1) ?? "?"} s (slowest: ${timing || "-"}), ${plots} plot(s)` +
-      (expected !== undefined ? ` of ${expected} expected` : ""),
+      (expected !== undefined ? ` of ${expected} expected` : "") +
+      (plots ? `, ${pictures.kernel} with the kernel's picture` : ""),
   );
-  return { name, ok: problems.length === 0, elapsed_s: res.elapsed_s, kernel_start_s: res.kernel_start_s, plots, problems, executed, html };
+  return { name, ok: problems.length === 0, elapsed_s: res.elapsed_s, kernel_start_s: res.kernel_start_s, plots, pictures, problems, executed, html };
+}
+
+/** Exports `notebook` to a self-contained HTML page (scripts/nb_export.py: nbconvert, remote scripts removed). */
+export function exportHtml(python: string, notebook: string, html: string): void {
+  const r = spawnSync(python, [EXPORT_HELPER, notebook, html], { encoding: "utf8", timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`HTML export of ${path.basename(notebook)} failed (exit ${r.status ?? r.signal}): ${(r.stderr || r.stdout || "").trim()}`);
+}
+
+/**
+ * Adds the static picture to every figure the kernel could not draw one for (no Chromium in the kernel, or
+ * INFIFPO_NOTEBOOK_PICTURES=0), rewrites the executed notebook and its HTML export. Needs Chromium; mutates and
+ * returns `r`. `renderer` may be shared between notebooks (else one is opened and closed here).
+ */
+export async function addRunPictures(
+  r: RunResult,
+  opts: { executablePath: string; python: string; renderer?: FigureRenderer; log?: (s: string) => void },
+): Promise<RunResult> {
+  const log = opts.log ?? ((s: string) => void process.stderr.write(s + "\n"));
+  if (!existsSync(r.executed)) return r;
+  const nb = readNotebook(r.executed);
+  if (pictureCounts(nb).pictures === pictureCounts(nb).figures) return r;
+  const t0 = performance.now();
+  const renderer = opts.renderer ?? (await FigureRenderer.open(opts.executablePath, ROOT));
+  try {
+    r.pictures.added = await addPictures(nb, (fig) => renderer.picture(fig));
+  } finally {
+    if (!opts.renderer) await renderer.close();
+  }
+  writeNotebook(r.executed, nb);
+  exportHtml(opts.python, r.executed, r.html);
+  log(`     ${r.name}: ${r.pictures.added} picture(s) added after the run (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return r;
 }
 
 /**
@@ -179,10 +220,46 @@ export async function checkRunHtml(
     if (c.drawn < c.plots) r.problems.push(`HTML export (${c.mode}): ${c.drawn} of ${c.plots} plot(s) drawn`);
     for (const p of c.problems) r.problems.push(`HTML export (${c.mode}): ${p}`);
   }
-  const counts = checks.map((c) => `${c.drawn}/${c.plots} ${c.mode === "amd" ? "with an AMD define" : "as exported"}`).join(", ");
+  const how = { plain: "as exported", amd: "with an AMD define", noscript: "as pictures without JavaScript" } as const;
+  const counts = checks.map((c) => `${c.drawn}/${c.plots} ${how[c.mode]}`).join(", ");
   log(`     ${r.name}: HTML export in chromium draws ${counts} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   r.ok = r.problems.length === 0;
   return r;
+}
+
+/**
+ * Runs notebooks one after another (see {@link runNotebook}); where Chromium is there, adds the pictures the kernel
+ * did not make ({@link addRunPictures}) and, with `checkHtml`, checks each HTML export ({@link checkRunHtml}).
+ * A notebook that throws becomes a failed result.
+ */
+export async function runNotebooks(
+  files: readonly string[],
+  opts: { preset: Preset; params: Record<string, unknown>; outDir: string; python: string; budgetS?: number; chromiumPath: string | null; checkHtml?: boolean; log?: (s: string) => void },
+): Promise<RunResult[]> {
+  const results: RunResult[] = [];
+  let renderer: FigureRenderer | undefined;
+  try {
+    for (const f of files) {
+      let r: RunResult | undefined;
+      try {
+        r = runNotebook(f, opts);
+        if (r.ok && opts.chromiumPath && r.pictures.kernel < r.plots) {
+          renderer ??= await FigureRenderer.open(opts.chromiumPath, ROOT);
+          await addRunPictures(r, { executablePath: opts.chromiumPath, python: opts.python, renderer, log: opts.log });
+        }
+        if (r.ok && opts.chromiumPath && opts.checkHtml) await checkRunHtml(r, opts.chromiumPath, opts.log);
+      } catch (e) {
+        const name = path.basename(f, ".ipynb");
+        r ??= { name, ok: false, elapsed_s: NaN, kernel_start_s: null, plots: 0, pictures: { kernel: 0, added: 0 }, problems: [], executed: "", html: "" };
+        r.problems.push((e as Error).message);
+        r.ok = false;
+      }
+      results.push(r);
+    }
+  } finally {
+    await renderer?.close();
+  }
+  return results;
 }
 
 export function indent(text: string, prefix: string): string {
@@ -244,28 +321,21 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     process.stderr.write(JUPYTER_INSTALL_HINT + "\n");
     return 3;
   }
-  const chromiumPath = o.checkHtml ? findChromium() : null;
+  const chromiumPath = findChromium();
   if (o.checkHtml && !chromiumPath) {
     process.stderr.write("--check-html needs chromium: sudo apt-get install -y --no-install-recommends chromium (or set CHROMIUM_PATH)\n");
     return 3;
   }
+  const results = await runNotebooks(files, { preset: o.preset, params, outDir: path.resolve(o.out), python, budgetS: o.budget, chromiumPath, checkHtml: !!o.checkHtml });
   let failed = 0;
-  for (const f of files) {
-    let r: RunResult;
-    try {
-      r = runNotebook(f, { preset: o.preset, params, outDir: path.resolve(o.out), python, budgetS: o.budget });
-      if (r.ok && chromiumPath) await checkRunHtml(r, chromiumPath);
-    } catch (e) {
-      process.stderr.write(`FAIL ${path.basename(f)}: ${(e as Error).message}\n`);
-      failed++;
-      continue;
-    }
+  for (const r of results) {
     if (!r.ok) {
       failed++;
       for (const p of r.problems) process.stderr.write(p + "\n");
       process.stderr.write(`  executed notebook: ${path.relative(process.cwd(), r.executed)}\n`);
     }
   }
+  if (!chromiumPath) process.stderr.write(`note: no Chromium, so figures the kernel drew no picture for keep a note instead of one. ${CHROMIUM_INSTALL_HINT}\n`);
   process.stderr.write(`${files.length - failed}/${files.length} notebook(s) passed; outputs in ${path.relative(process.cwd(), path.resolve(o.out)) || "."}\n`);
   return failed ? 1 : 0;
 }

@@ -87,11 +87,9 @@ def main() -> int:
     result["cells_s"] = round(sum(c["elapsed_s"] for c in result["cells"]), 3)
     nbformat.write(nb, a.output)
     try:
-        from nbconvert import HTMLExporter
+        from nb_export import export_html  # this script's folder is on sys.path
 
-        body, _ = HTMLExporter().from_notebook_node(nb)
-        with open(a.html, "w", encoding="utf-8") as f:
-            f.write(body)
+        export_html(nb, a.html)
     except Exception as e:
         result["html_error"] = f"{type(e).__name__}: {e}"
     with open(a.result, "w", encoding="utf-8") as f:

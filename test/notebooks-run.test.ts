@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { readNotebook } from "../scripts/notebooks-core";
 import { makeNotebook } from "./notebook-fixtures";
 import { findChromium } from "../scripts/figures";
-import { JUPYTER_INSTALL_HINT, checkRunHtml, findJupyterPython, resolveNotebooks, runNotebook } from "../scripts/notebooks";
+import { JUPYTER_INSTALL_HINT, checkRunHtml, findJupyterPython, resolveNotebooks, runNotebook, runNotebooks } from "../scripts/notebooks";
+import { figureOutputs } from "../scripts/notebooks-figures";
 
 // Executes every notebook in notebooks/ on the smoke preset through Jupyter and the committed tslab
 // kernelspec: a cell error, a type error, an exceeded budget or a missing plot fails `npm test`.
@@ -58,6 +59,33 @@ if (!python && !ci) {
         expect(readNotebook(r.executed).cells[1].source).toContain("n = 2;");
       },
       90_000,
+    );
+
+    it.skipIf(!chromiumPath)(
+      "a figure the kernel drew no picture for: it says so in words, and the runner adds the picture after the run",
+      async () => {
+        const file = make(
+          "nopicture",
+          [
+            "let x = 1;",
+            'import { showPlot } from "./lib/viz/notebook";\nimport { lineChart } from "./lib/viz/charts";\n' +
+              'process.env.INFIFPO_NOTEBOOK_PICTURES = "0";\nshowPlot(lineChart({ loss: [0.7, 0.5] }, { title: "late picture" }));',
+          ],
+          { expected_plots: 1 },
+        );
+        const out = path.join(dir, "nopicture-out");
+        const [r] = await runNotebooks([file], { preset: "smoke", params: {}, outDir: out, python: python!, chromiumPath, checkHtml: true, log: () => {} });
+        expect(r.problems).toEqual([]);
+        expect(r.pictures).toEqual({ kernel: 0, added: 1 });
+        const [fig] = figureOutputs(readNotebook(r.executed));
+        expect(fig.hasPicture).toBe(true);
+        expect(Buffer.from(String(fig.output.data!["image/png"]), "base64").subarray(1, 4).toString()).toBe("PNG");
+        // what the kernel wrote before: the words, kept in the input's run only
+        const kernelOnly = runNotebook(file, { preset: "smoke", params: {}, outDir: path.join(dir, "nopicture-raw"), python: python!, log: () => {} });
+        const html = String(figureOutputs(readNotebook(kernelOnly.executed))[0].output.data!["text/html"]);
+        expect(html).toContain("Figure “late picture” (1 trace) is not drawn here: it has no static picture (INFIFPO_NOTEBOOK_PICTURES=0 in the kernel");
+      },
+      180_000,
     );
 
     it(

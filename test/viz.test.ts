@@ -4,6 +4,9 @@ import {
   PLOT_DIV_CLASS,
   clipRatePlot,
   escapeInlineScript,
+  NO_PICTURE_CLASS,
+  PICTURE_CLASS,
+  figureDisplay,
   figureHtml,
   figureMimeBundle,
   fusedVsPivotMarginPlot,
@@ -133,6 +136,14 @@ describe("fusion figures", () => {
     expect(() => selectionPlot(summary, { pivotKept: { chosen: 3, rejected: 0 } })).toThrow(/source 0 holds only 2/);
   });
 
+  it("clipRatePlot / selectionPlot: the sources' names on x when given, one per source", () => {
+    const names = ["src-math", "src-code", "src-know"];
+    expect(clipRatePlot(summary, { names }).data[0].x).toEqual(names);
+    expect(selectionPlot(summary, { names, pivotKept: { chosen: 1, rejected: 0 } }).data[0].x).toEqual(["pivot (all clipped)", ...names]);
+    expect(() => clipRatePlot(summary, { names: names.slice(1) })).toThrow(/2 source name\(s\) for 3 source\(s\)/);
+    expect(() => selectionPlot(summary, { names: [...names, "x"] })).toThrow(/4 source name/);
+  });
+
   it("settingsComparisonPlot: loss and weight on two stacked axes with DPO reference lines", () => {
     const fig = settingsComparisonPlot([
       { label: "a", summary },
@@ -194,10 +205,70 @@ describe("HTML and mime bundles", () => {
 
   it("figureHtml: a div with the marker class, the data inline, Plotly.newPlot", () => {
     const html = figureHtml(fig, "plot-1");
-    expect(html).toContain(`<div id="plot-1" class="${PLOT_DIV_CLASS}"`);
+    expect(html).toContain(`<div id="plot-1" class="${PLOT_DIV_CLASS}">`);
     expect(html).toContain("window.Plotly.newPlot(el, data, layout, config)");
     expect(html).toContain('"y":[1,2]');
     expect(() => figureHtml(fig, 'x" onload="evil')).toThrow(/invalid div id/);
+  });
+
+  const picture = { png: "iVBORw0KGgo=", width: 640, height: 300 };
+
+  it("figureHtml: the static picture inside the div, before the script", () => {
+    const html = figureHtml(fig, "p1", picture);
+    const div = html.slice(0, html.indexOf("</div>"));
+    expect(div).toContain(`<img class="${PICTURE_CLASS}" src="data:image/png;base64,iVBORw0KGgo="`);
+    expect(div).toContain('width="640"');
+    expect(div).toContain('alt="a &lt;/script&gt; title (static picture');
+    expect(div).not.toContain(NO_PICTURE_CLASS);
+    expect(() => figureHtml(fig, "p1", { ...picture, png: '"><script>' })).toThrow(/base64/);
+  });
+
+  it("figureHtml without a picture: the div says in words why the figure is not drawn (never an empty box)", () => {
+    const html = figureHtml(fig, "p1", undefined, "no <Chromium>");
+    const div = html.slice(0, html.indexOf("</div>"));
+    expect(div).toContain(`class="${NO_PICTURE_CLASS}"`);
+    expect(div).toContain("Figure “a &lt;/script&gt; title” (1 trace) is not drawn here");
+    expect(div).toContain("(no &lt;Chromium&gt;)");
+    expect(div).not.toContain("<img");
+  });
+
+  /** Runs a figure's script against a minimal page: a div with children and an optional window.Plotly. */
+  function runFigureScript(html: string, plotly: boolean) {
+    const js = html.slice(html.indexOf("<script") + html.slice(html.indexOf("<script")).indexOf(">") + 1, html.lastIndexOf("</script>"));
+    const children = ["picture"];
+    const el = {
+      style: {} as Record<string, string>,
+      get firstChild() { return children[0] ?? null; },
+      removeChild: () => children.shift(),
+    };
+    const calls: unknown[][] = [];
+    const window: Record<string, unknown> = plotly ? { Plotly: { newPlot: (...a: unknown[]) => calls.push(a) } } : {};
+    const timers: (() => void)[] = [];
+    const document = { getElementById: (id: string) => (id === "p1" ? el : null) };
+    new Function("window", "document", "setTimeout", js)(window, document, (f: () => void) => timers.push(f));
+    return { children, el, calls, timers };
+  }
+
+  it("the figure script swaps the picture for the plot where plotly.js is loaded, and keeps it where not", () => {
+    const html = figureHtml(fig, "p1", picture);
+    const drawn = runFigureScript(html, true);
+    expect(drawn.children).toEqual([]);
+    expect(drawn.calls).toHaveLength(1);
+    expect(drawn.calls[0][0]).toBe(drawn.el);
+    expect(drawn.el.style.height).toBe("420px");
+    const waiting = runFigureScript(html, false);
+    expect(waiting.children).toEqual(["picture"]);
+    expect(waiting.timers).toHaveLength(1); // polls for plotly.js, leaving the picture in place meanwhile
+  });
+
+  it("figureDisplay: HTML, the plotly JSON, image/png with its size (only with a picture), text", () => {
+    const withPic = figureDisplay(fig, "p2", picture);
+    expect(Object.keys(withPic.data)).toEqual(["text/html", PLOTLY_MIME, "image/png", "text/plain"]);
+    expect(withPic.data["image/png"]).toBe(picture.png);
+    expect(withPic.metadata).toEqual({ "image/png": { width: 640, height: 300 } });
+    const without = figureDisplay(fig, "p2");
+    expect(Object.keys(without.data)).toEqual(["text/html", PLOTLY_MIME, "text/plain"]);
+    expect(without.metadata).toEqual({});
   });
 
   it("figureMimeBundle: HTML, the plotly JSON mime and text side by side", () => {

@@ -24,3 +24,4 @@ export * from "./transformer";
 export * from "./logprobs";
 export * from "./generate";
 export * from "./io";
+export * from "./tokenize";

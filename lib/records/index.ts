@@ -2,3 +2,4 @@
 export * from "./settings";
 export * from "./annotate";
 export * from "./stats";
+export * from "./tokens";

@@ -2,7 +2,7 @@
  * Fuse a set of records under every setting of a grid (strategy × clip × LN) and summarise each: the data
  * behind the quickstart notebook's comparison tables and plots and behind `npm run figures`.
  */
-import type { PreferenceRecord } from "../data/types";
+import type { FusedColumns, PreferenceRecord } from "../data/types";
 import { FUSION_STRATEGIES, type FusionStrategy } from "../fusion/options";
 import { annotateRecord } from "./annotate";
 import { resolveFuseSettings, settingsLabel, type FuseOverrides, type FuseSettings } from "./settings";
@@ -95,6 +95,6 @@ export function sweepTable(rows: readonly SweepRow[]): { columns: string[]; valu
  * The records with the fused columns `infifpo fuse` adds (fused_chosen_logps … disparity_weight), for tables.
  *   fusedRecords(records, resolveFuseSettings())[0].loss → the record's loss at init
  */
-export function fusedRecords(records: readonly PreferenceRecord[], settings: FuseSettings): PreferenceRecord[] {
+export function fusedRecords(records: readonly PreferenceRecord[], settings: FuseSettings): Array<PreferenceRecord & FusedColumns> {
   return records.map((r) => ({ ...r, ...annotateRecord(r, settings).columns }));
 }

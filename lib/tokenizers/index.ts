@@ -18,3 +18,4 @@ export { BpeTokenizer, trainBpeTokenizer, pretokenize, PRETOKENIZERS, BPE_FIRST_
 export { WordTokenizer, trainWordTokenizer, splitWords, WORD_PATTERN, type WordTokenizerOptions, type WordTrainOptions } from "./word";
 export { DigitTokenizer, trainDigitTokenizer, MAX_DIGIT_CHUNK, type DigitTokenizerOptions, type DigitTrainOptions } from "./digit";
 export { utf8Encode, utf8Decode } from "./utf8";
+export { tokenPieces } from "./pieces";

@@ -38,6 +38,13 @@ export function sourceNames(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `source ${i}`);
 }
 
+/** `names` when it has one name per source, the default names when absent; else a RangeError. */
+function checkedNames(names: readonly string[] | undefined, n: number): string[] {
+  if (!names) return sourceNames(n);
+  if (names.length !== n) throw new RangeError(`${names.length} source name(s) for ${n} source(s)`);
+  return [...names];
+}
+
 /**
  * Fused margin m_fu = ℓ_fu(y_w) − ℓ_fu(y_l) against the pivot margin m_p0 = ℓ_p0(y_w) − ℓ_p0(y_l), one point
  * per record, one colour per setting, with y = x. With clipping every point lies on or above the line.
@@ -56,17 +63,18 @@ export function fusedVsPivotMarginPlot(groups: ReadonlyArray<Labeled<MarginSampl
 
 /**
  * Share of source values changed by clipping, per source and side (chosen: source below the pivot, rejected:
- * source above it).
+ * source above it). `names`: the sources' names in the file's order (default "source 0", "source 1", …).
  *   clipRatePlot({ clipRate: { chosen: [0.5, 0.1], rejected: [0.2, 0.3] } }).data.map(t => t.name) → ["chosen", "rejected"]
  */
-export function clipRatePlot(summary: ClipRates, opts: ChartOptions = {}): Figure {
+export function clipRatePlot(summary: ClipRates, opts: ChartOptions & { names?: readonly string[] } = {}): Figure {
   const { chosen, rejected } = summary.clipRate;
   if (chosen.length !== rejected.length) throw new RangeError(`clip rates: ${chosen.length} chosen vs ${rejected.length} rejected sources`);
-  const fig = groupedBarChart(sourceNames(chosen.length), { chosen, rejected }, {
+  const { names, ...chart } = opts;
+  const fig = groupedBarChart(checkedNames(names, chosen.length), { chosen, rejected }, {
     title: "Clip rate per source and side",
     yTitle: "share of records clipped",
     textFormat: (v) => `${(100 * v).toFixed(0)}%`,
-    ...opts,
+    ...chart,
   });
   fig.layout.yaxis = { ...fig.layout.yaxis, range: [0, 1], tickformat: ".0%" };
   return fig;
@@ -74,6 +82,7 @@ export function clipRatePlot(summary: ClipRates, opts: ChartOptions = {}): Figur
 
 /**
  * How often max-margin picked each source, per side. Throws for a summary of another strategy (selection null).
+ * `names`: the sources' names in the file's order (default "source 0", "source 1", …).
  * With `pivotKept` (records where clipping changed every source, see lib/records/sweep `SweepRow.pivotKept`), those
  * records move from "source 0" — where the lowest-index tie rule files them — to a first bar "pivot (all clipped)".
  *   selectionPlot({ selection: { chosen: [120, 80], rejected: [50, 150] } }).data[0].y → [120, 80]
@@ -81,12 +90,12 @@ export function clipRatePlot(summary: ClipRates, opts: ChartOptions = {}): Figur
  */
 export function selectionPlot(
   summary: Selection,
-  opts: ChartOptions & { pivotKept?: { chosen: number; rejected: number } } = {},
+  opts: ChartOptions & { pivotKept?: { chosen: number; rejected: number }; names?: readonly string[] } = {},
 ): Figure {
   if (!summary.selection) throw new Error("selectionPlot needs a max-margin summary (its selection is null)");
-  const { pivotKept, ...chart } = opts;
+  const { pivotKept, names: given, ...chart } = opts;
   let { chosen, rejected } = summary.selection;
-  let names = sourceNames(chosen.length);
+  let names = checkedNames(given, chosen.length);
   if (pivotKept) {
     for (const side of ["chosen", "rejected"] as const) {
       const first = summary.selection[side][0];

@@ -1,15 +1,20 @@
 /**
  * HTML and Jupyter mime bundles for plotly figures: pure string builders, shared by the notebook display
- * helpers (./notebook.ts) and the headless renderer (scripts/figures.ts).
+ * helpers (./notebook.ts), the notebook runner and share step (scripts/notebooks*.ts) and the HTML report.
  *
  * Why this shape (see docs/stack.md, "Notebooks"):
- * - the plotly.js bundle (~4.8 MB) is sent ONCE per notebook, then each figure is one small `<div>` plus a
- *   `Plotly.newPlot` call: the same HTML works in JupyterLab, classic Notebook and nbconvert's HTML export;
+ * - the plotly.js bundle (~4.8 MB) is sent at most ONCE per notebook, then each figure is one small `<div>` plus a
+ *   `Plotly.newPlot` call: the same HTML works in JupyterLab, Notebook 7, classic Notebook and nbconvert's HTML export;
+ * - each figure's `<div>` holds its static picture (a PNG `<img>`), which the script replaces by the plot. Where a
+ *   front end may not run the output's scripts (an untrusted notebook in JupyterLab / Notebook 7, GitHub, an HTML
+ *   page without JavaScript) the sanitised HTML keeps the picture; JupyterLab prefers sanitised HTML over an
+ *   `image/png` entry, so the picture has to live inside the HTML. No picture → a sentence saying why, never a
+ *   blank box;
  * - classic Notebook loads RequireJS, and a UMD bundle that sees `define.amd` registers itself as an anonymous
  *   AMD module instead of setting `window.Plotly` (and RequireJS then throws "Mismatched anonymous define()"):
  *   `define` is hidden while the bundle runs and restored afterwards;
  * - the `application/vnd.plotly.v1+json` entry rides in the same display bundle, so front ends with a plotly
- *   renderer (JupyterLab's plotly extension, VS Code) use it and every other one falls back to the HTML.
+ *   renderer (JupyterLab's plotly extension, VS Code) draw the interactive plot from it, trusted or not.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -70,29 +75,75 @@ function scriptJson(value: unknown): string {
 /** Default plotly config for notebooks and exports: no plotly logo, responsive width. */
 export const DEFAULT_PLOT_CONFIG: Readonly<Record<string, unknown>> = Object.freeze({ responsive: true, displaylogo: false });
 
+/** A figure's static picture: a base64 PNG and the CSS size it was drawn at (it may have more pixels). */
+export interface Picture {
+  png: string;
+  width: number;
+  height: number;
+}
+
+/** CSS class of the static picture inside a figure's `<div>`, and of the note shown where there is none. */
+export const PICTURE_CLASS = "infifpo-picture";
+export const NO_PICTURE_CLASS = "infifpo-no-picture";
+
+/** The figure's title, or "untitled". */
+export function figureTitle(fig: Figure): string {
+  const t = fig.layout.title;
+  return (typeof t === "string" ? t : t?.text) || "untitled";
+}
+
 /**
- * A `<div>` and the script that draws `fig` into it. The script waits (up to ~10 s) for `window.Plotly`, so it
- * still works when the bundle output renders a moment later; if plotly never arrives it says so in the div.
- *   figureHtml(fig, "p1") → '<div id="p1" class="infifpo-plot" …></div><script>…Plotly.newPlot("p1", …)</script>'
+ * What a figure's `<div>` holds before (or without) JavaScript: its static picture, or, where there is none, a
+ * sentence saying so and why — never an empty box. Both survive JupyterLab's sanitiser for untrusted output
+ * (it keeps `<img>` with a `data:` source, `class`, `id`, `alt`, `width` and inline `style`).
  */
-export function figureHtml(fig: Figure, divId: string): string {
+export function staticFigureHtml(fig: Figure, picture?: Picture, reason?: string): string {
+  const title = escapeHtml(figureTitle(fig));
+  if (picture) {
+    if (!/^[A-Za-z0-9+/]+=*$/.test(picture.png)) throw new Error("picture.png must be base64");
+    return (
+      `<img class="${PICTURE_CLASS}" src="data:image/png;base64,${picture.png}" alt="${title} (static picture of an interactive plotly figure)" ` +
+      `width="${Math.round(picture.width)}" style="max-width:100%;height:auto;">`
+    );
+  }
+  return (
+    `<p class="${NO_PICTURE_CLASS}" style="border:1px dashed #999;padding:8px;color:#555;">` +
+    `Figure “${title}” (${fig.data.length} trace${fig.data.length === 1 ? "" : "s"}) is not drawn here: it has no static picture` +
+    (reason ? ` (${escapeHtml(reason)})` : "") +
+    ", and its interactive plot needs JavaScript with plotly.js, which did not run here.</p>"
+  );
+}
+
+/**
+ * A `<div>` holding the static picture (or a note, see {@link staticFigureHtml}) and the script that replaces it by
+ * the interactive plot. The script runs only where the front end runs this output's scripts (a live or trusted
+ * notebook, an HTML export opened with JavaScript on); it waits (up to ~10 s) for `window.Plotly`, so it still works
+ * when the bundle output renders a moment later, and leaves the picture in place if plotly.js never arrives.
+ *   figureHtml(fig, "p1") → '<div id="p1" class="infifpo-plot"><p class="infifpo-no-picture">…</p></div><script>…Plotly.newPlot…</script>'
+ */
+export function figureHtml(fig: Figure, divId: string, picture?: Picture, reason?: string): string {
   if (!/^[A-Za-z][\w-]*$/.test(divId)) throw new Error(`invalid div id "${divId}"`);
   const height = typeof fig.layout.height === "number" ? fig.layout.height : 420;
   const config = { ...DEFAULT_PLOT_CONFIG, ...(fig.config ?? {}) };
   return (
-    `<div id="${divId}" class="${PLOT_DIV_CLASS}" style="width:100%;height:${height}px;"></div>\n` +
+    `<div id="${divId}" class="${PLOT_DIV_CLASS}">${staticFigureHtml(fig, picture, reason)}</div>\n` +
     `<script type="text/javascript">\n` +
     "(function () {\n" +
-    `  var id = ${JSON.stringify(divId)}, tries = 0;\n` +
+    `  var id = ${JSON.stringify(divId)}, height = ${height}, tries = 0;\n` +
     `  var data = ${scriptJson(fig.data)};\n` +
     `  var layout = ${scriptJson(fig.layout)};\n` +
     `  var config = ${scriptJson(config)};\n` +
     "  function draw() {\n" +
     "    var el = document.getElementById(id);\n" +
     "    if (!el) return;\n" +
-    "    if (window.Plotly) { window.Plotly.newPlot(el, data, layout, config); return; }\n" +
-    "    if (tries++ < 200) { setTimeout(draw, 50); return; }\n" +
-    '    el.textContent = "plotly.js is not loaded: run plotlyInit() (lib/viz/notebook) in an earlier cell.";\n' +
+    "    if (window.Plotly) {\n" +
+    "      while (el.firstChild) el.removeChild(el.firstChild);\n" +
+    '      el.style.width = "100%";\n' +
+    '      el.style.height = height + "px";\n' +
+    "      window.Plotly.newPlot(el, data, layout, config);\n" +
+    "      return;\n" +
+    "    }\n" +
+    "    if (tries++ < 200) setTimeout(draw, 50);\n" +
     "  }\n" +
     "  draw();\n" +
     "})();\n" +
@@ -102,21 +153,39 @@ export function figureHtml(fig: Figure, divId: string): string {
 
 /** A short plain-text stand-in for a figure (text-only front ends, logs). */
 export function figureText(fig: Figure): string {
-  const title = fig.layout.title?.text ?? "untitled";
   const traces = fig.data.map((t) => `${t.type}${t.name ? ` "${t.name}"` : ""}`).join(", ");
-  return `<Plotly figure: ${title}; ${fig.data.length} trace(s): ${traces}>`;
+  return `<Plotly figure: ${figureTitle(fig)}; ${fig.data.length} trace(s): ${traces}>`;
+}
+
+/** A Jupyter display message's content: the mime bundle and its metadata. */
+export interface DisplayContent {
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
 }
 
 /**
- * The Jupyter display bundle for one figure: HTML (div + newPlot), the plotly JSON mime and plain text.
- *   Object.keys(figureMimeBundle(fig, "p1")) → ["text/html", "application/vnd.plotly.v1+json", "text/plain"]
+ * The Jupyter display bundle for one figure: HTML (the picture or a note, plus the script that draws the plot),
+ * the plotly JSON mime (JupyterLab with `jupyterlab-plotly`, VS Code), the picture as `image/png` where there is
+ * one (exporters and viewers that take no HTML: LaTeX/PDF, Markdown) and plain text.
+ *   Object.keys(figureDisplay(fig, "p1", pic).data) → ["text/html", "application/vnd.plotly.v1+json", "image/png", "text/plain"]
  */
-export function figureMimeBundle(fig: Figure, divId: string): Record<string, unknown> {
-  return {
-    "text/html": figureHtml(fig, divId),
+export function figureDisplay(fig: Figure, divId: string, picture?: Picture, reason?: string): DisplayContent {
+  const data: Record<string, unknown> = {
+    "text/html": figureHtml(fig, divId, picture, reason),
     [PLOTLY_MIME]: JSON.parse(JSON.stringify({ data: fig.data, layout: fig.layout, config: fig.config ?? {} })),
-    "text/plain": figureText(fig),
   };
+  const metadata: Record<string, unknown> = {};
+  if (picture) {
+    data["image/png"] = picture.png;
+    metadata["image/png"] = { width: Math.round(picture.width), height: Math.round(picture.height) };
+  }
+  data["text/plain"] = figureText(fig);
+  return { data, metadata };
+}
+
+/** {@link figureDisplay}'s mime bundle alone. */
+export function figureMimeBundle(fig: Figure, divId: string, picture?: Picture, reason?: string): Record<string, unknown> {
+  return figureDisplay(fig, divId, picture, reason).data;
 }
 
 /** Escapes text for HTML element content and attribute values. */

@@ -1,6 +1,7 @@
 /**
  * Plotly figure specs for fusion analysis and training curves, and their HTML. Pure: no DOM, no notebook.
- * Notebook display helpers live in ./notebook (imports tslab); headless PNG/SVG in scripts/figures.ts.
+ * Notebook display helpers live in ./notebook (tslab, loaded on first use); static pictures (PNG/SVG, headless
+ * Chromium) in ./render, which is not re-exported here (it loads playwright-core on demand).
  */
 export * from "./types";
 export * from "./charts";

@@ -1,20 +1,42 @@
 /**
- * Display helpers for tslab notebooks: plotly figures and tables inline in JupyterLab, classic Notebook and
- * nbconvert's HTML export. Import this module only from notebooks (it loads tslab); everything it shows is
- * built by the pure functions of ./html.ts, which the tests cover.
+ * Display helpers for tslab notebooks: plotly figures and tables inline in JupyterLab, Notebook 7, classic
+ * Notebook and nbconvert's HTML export. Everything shown is built by the pure functions of ./html.ts, which the
+ * tests cover.
  *
- *   import { plotlyInit, showPlot } from "./lib/viz/notebook";
+ *   import { plotlyInit, showPlot } from "./lib";
  *   plotlyInit();                       // once, in an early cell: sends the plotly.js bundle
  *   showPlot(lineChart({ loss: [0.69, 0.5] }, { title: "loss" }));
+ *
+ * Each figure output carries a static PNG picture (made here with headless Chromium, see ./render.ts) inside its
+ * HTML and as `image/png`, so a saved notebook shows its figures where scripts may not run (an untrusted notebook,
+ * GitHub, an HTML page without JavaScript). Without Chromium the output says so in words, and
+ * `npm run notebooks` / `npm run notebooks:share` add the pictures after the run. INFIFPO_NOTEBOOK_PICTURES=0
+ * turns the kernel's pictures off.
  */
-import * as tslab from "tslab";
-// tslab's public `display.raw` sends ONE mime type per output; a figure wants text/html and the plotly JSON
-// side by side in one bundle so that each front end picks what it renders. The kernel's own writer is the
-// process-wide `lastWriteDisplayData` of tslab's jupyter module (the same module instance the kernel runs);
-// when it is not there (tslab changed, or not in a kernel) we fall back to the HTML alone.
-import * as tslabJupyter from "tslab/dist/jupyter";
-import { figureMimeBundle, plotlyBundleHtml, tableHtml, tableText, type TableLike } from "./html";
+import { createRequire } from "node:module";
+import * as path from "node:path";
+import { figureDisplay, plotlyBundleHtml, tableHtml, tableText, type Picture, type TableLike } from "./html";
+import { renderPictureSync } from "./render";
 import type { Figure } from "./types";
+
+// tslab is loaded on the first display, not at import: lib/index.ts re-exports this module, and the CLI and the
+// tests must not pay for tslab (its TypeScript, its ZeroMQ binding). Resolved from the working directory (the
+// project root in a kernel, see jupyter/kernels/tslab/start.cjs), it is the module instance the kernel runs.
+// tslab's public `display.raw` sends ONE mime type per output; a figure wants text/html, the plotly JSON and the
+// picture side by side in one bundle so that each front end picks what it renders. The kernel's own writer is the
+// process-wide `lastWriteDisplayData` of tslab's jupyter module; when it is not there (tslab changed) we fall back
+// to the HTML alone.
+interface Tslab {
+  display: { html(s: string): void };
+}
+function tslabModules(): { tslab: Tslab; jupyter: { lastWriteDisplayData?: unknown } } {
+  const req = createRequire(path.join(process.cwd(), "package.json"));
+  try {
+    return { tslab: req("tslab") as Tslab, jupyter: req("tslab/dist/jupyter") as { lastWriteDisplayData?: unknown } };
+  } catch (e) {
+    throw new Error(`showPlot / showTable / plotlyInit display in a tslab notebook kernel; tslab could not be loaded here (${(e as Error).message.split("\n")[0]})`);
+  }
+}
 
 interface PlotState {
   initialized: boolean;
@@ -32,10 +54,11 @@ function state(): PlotState {
   return g[STATE_KEY] as PlotState;
 }
 
-function writeBundle(data: Record<string, unknown>): void {
-  const write = (tslabJupyter as { lastWriteDisplayData?: unknown }).lastWriteDisplayData;
+function writeBundle(data: Record<string, unknown>, metadata: Record<string, unknown> = {}): void {
+  const { tslab, jupyter } = tslabModules();
+  const write = jupyter.lastWriteDisplayData;
   if (typeof write === "function") {
-    (write as (d: unknown, update: boolean) => void)({ data, metadata: {}, transient: {} }, false);
+    (write as (d: unknown, update: boolean) => void)({ data, metadata, transient: {} }, false);
   } else {
     tslab.display.html(String(data["text/html"]));
   }
@@ -47,17 +70,28 @@ function writeBundle(data: Record<string, unknown>): void {
  * outputs (and in its HTML export).
  */
 export function plotlyInit(): void {
-  tslab.display.html(plotlyBundleHtml());
+  tslabModules().tslab.display.html(plotlyBundleHtml());
   state().initialized = true;
 }
 
-/** Shows one figure (sending the bundle first if this kernel has not yet). Returns nothing, so a cell
- *  ending in `showPlot(…)` prints no value. */
+/** Shows one figure with its static picture (sending the plotly bundle first if this kernel has not yet).
+ *  Returns nothing, so a cell ending in `showPlot(…)` prints no value. */
 export function showPlot(fig: Figure): void {
   const s = state();
   if (!s.initialized) plotlyInit();
   const divId = `infifpo-plot-${s.session}-${++s.counter}`;
-  writeBundle(figureMimeBundle(fig, divId));
+  let picture: Picture | undefined;
+  let reason: string | undefined;
+  if (process.env.INFIFPO_NOTEBOOK_PICTURES === "0") {
+    reason = "INFIFPO_NOTEBOOK_PICTURES=0 in the kernel";
+  } else {
+    const r = renderPictureSync(fig);
+    if (r.ok) picture = { png: r.png, width: r.width, height: r.height };
+    else reason = r.reason;
+  }
+  if (reason) reason += "; `npm run notebooks:share` adds the pictures after a run";
+  const d = figureDisplay(fig, divId, picture, reason);
+  writeBundle(d.data, d.metadata);
 }
 
 /** Shows a table (a danfo DataFrame or `{columns, values}`) as HTML, with a text fallback. */

@@ -6,7 +6,7 @@ const path = require("node:path");
 const root = path.resolve(__dirname, "..", "..", "..");
 process.chdir(root);
 
-// Three fixes to tslab 1.0.22, applied by loading its modules with a small source edit (each anchor is checked;
+// Four fixes to tslab 1.0.22, applied by loading its modules with a small source edit (each anchor is checked;
 // if tslab changed, that module runs unpatched and a note goes to the kernel log):
 // 1. executor.js runs the project's .ts files from its in-memory compile output, looked up as `<import path>.js`
 //    only: a directory import (`./lib/fusion`, `../data` inside lib/) misses `<dir>/index.js` and falls through
@@ -16,7 +16,12 @@ process.chdir(root);
 //    notebooks and lib/ are checked as `npm run typecheck` checks them (tslab's TypeScript is 5.0.4, though).
 // 3. converter.js drops the file name of chained type errors ("72:7 - Type 'unknown[]' is not assignable …"
 //    with no file), so an error inside an imported lib/ file looked like one in the cell. Keep the name.
-const dist = path.join(root, "node_modules", "tslab", "dist");
+// 4. executor.js runs those files as CommonJS, where `import.meta` is a syntax error (Node then retries the file as an
+//    ES module and fails with "exports is not defined in ES module scope"): lib/index.ts reaches lib files that use
+//    `import.meta.url` (lib/backend, lib/cli/fuse). Replace it by the CommonJS equivalent, the file's own URL.
+// The real path: Node caches modules under it, so a symlinked node_modules (a git worktree sharing one) would
+// otherwise load tslab's own, unpatched files beside the patched ones.
+const dist = fs.realpathSync(path.join(root, "node_modules", "tslab", "dist"));
 const patches = [
   {
     file: path.join(dist, "executor.js"),
@@ -25,6 +30,10 @@ const patches = [
         "const cached = sideModules.get(filename);",
         'if (!sideOutputs.has(filename) && filename.endsWith(".js") && sideOutputs.has(filename.slice(0, -3) + "/index.js")) ' +
           '{ filename = filename.slice(0, -3) + "/index.js"; }\n        const cached = sideModules.get(filename);',
+      ],
+      [
+        "mod._compile(sideOutputs.get(filename), filename);",
+        "mod._compile(sideOutputs.get(filename).replace(/\\bimport\\.meta\\.url\\b/g, 'require(\"node:url\").pathToFileURL(__filename).href'), filename);",
       ],
     ],
   },
@@ -54,4 +63,4 @@ for (const { file, edits } of patches) {
 }
 
 process.argv = [process.argv[0], path.join(root, "node_modules", ".bin", "tslab"), "kernel", "--config-path", process.argv[2]];
-require(path.join(root, "node_modules", "tslab", "dist", "main.js")).main();
+require(path.join(dist, "main.js")).main();
