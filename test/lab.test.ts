@@ -54,6 +54,24 @@ describe("lab smoke run", () => {
     expect(run.results.rows.map((r) => r.name)).toEqual(["pivot (init)", ...cfg.sources.map((s) => s.name), ...cfg.variants]);
   });
 
+  it("controls: sft-cont continues the SFT checkpoint for a preference run's steps on the pairs' chosen; sft-all is SFT of the initial pivot on both halves", () => {
+    const runCfg = (metrics: string) => JSON.parse(fs.readFileSync(path.join(path.dirname(metrics), "config.json"), "utf8"));
+    const lines = (f: string) => fs.readFileSync(f, "utf8").split("\n").filter(Boolean);
+    for (const s of run.outputs.seeds) {
+      const cont = runCfg(s.metrics["sft-cont"]!), dpo = runCfg(s.metrics.dpo!), all = runCfg(s.metrics["sft-all"]!), sft = runCfg(s.metrics.sft!);
+      expect(cont.model.init).toBe(s.sftModel);
+      expect(dpo.model.init).toBe(s.sftModel);
+      expect(cont.loop.maxSteps).toBe(dpo.loop.maxSteps);
+      expect(lines(cont.data.train).map((l) => JSON.parse(l).completion)).toEqual(lines(s.pairsFile).map((l) => JSON.parse(l).chosen));
+      expect(all.model.init).toBe(sft.model.init); // the initial pivot
+      expect(lines(all.data.train).length).toBeGreaterThan(lines(sft.data.train).length);
+      expect(lines(all.data.train).slice(0, lines(sft.data.train).length)).toEqual(lines(sft.data.train));
+      expect(all.loop.maxSteps).toBeGreaterThan(sft.loop.maxSteps);
+      const rpo = runCfg(s.metrics.rpo!);
+      expect(rpo.loss.name).toBe("rpo");
+    }
+  });
+
   it("selects every tuned method's hyper-parameters on validation from the same grid, and trains every seed with them", () => {
     const sel = run.outputs.selection!;
     expect(sel.seed).toBe(cfg.seeds[0]);
