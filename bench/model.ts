@@ -10,8 +10,8 @@
  * - `lab` (d64 L2 H4, ctx 64, 55 ids; lab-scale.md §5's PyTorch peers: score 500 pairs 76 ms, greedy 500 with a KV
  *   cache 148 ms, without 1,086 ms): scoring 500 lab-like pairs and greedy-decoding 500 prompts × 17 tokens, EOS
  *   banned, cache on and off.
- * - `--ab`: `kernelAB`, the bench-small step and scoring with the default kernels vs a "straightforward" graph
- *   (tfjs autodiff for LayerNorm, GELU and attention, tf.fused.matMul), interleaved.
+ * - `--ab`: `kernelAB`, the bench-small step and scoring with the backend's kernels vs the plain reference code
+ *   (lib/seam.ts runReference: tfjs autodiff of lib/model/layers.ts), interleaved, op by op both.
  * Timings are medians after warm-up; on a shared 2-core machine they are noisy.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -26,11 +26,10 @@ import {
   modelVariables,
   resolveModelConfig,
   sequenceLogProbsFromBatch,
-  setKernelChoices,
-  type KernelChoices,
   type PairBatch,
 } from "../lib/model";
 import { Rng } from "../lib/rng";
+import { runReference } from "../lib/seam";
 
 const args = process.argv.slice(2);
 const iters = Number(args[args.indexOf("--iters") + 1] ?? 0) || 10;
@@ -96,31 +95,25 @@ async function main() {
   }, Math.max(3, Math.ceil(iters / 2)), 1);
   let ab: Record<string, unknown> | undefined;
   if (withAb) {
-    // The same step and scoring with tfjs's own autodiff for LayerNorm/GELU and fused.matMul (a
-    // "straightforward" graph), interleaved with the defaults so machine load hits both alike.
-    const variants: Record<string, Partial<KernelChoices>> = {
-      defaults: { layerNorm: "custom", gelu: "custom", linear: "auto", attention: "custom" },
-      straightforward: { layerNorm: "plain", gelu: "plain", linear: "fused", attention: "plain" },
-    };
+    // The same step and scoring with the plain reference code (tfjs autodiff, no fast kernels), interleaved with
+    // the defaults so machine load hits both alike.
+    const variants: Record<string, <R>(fn: () => R) => R> = { defaults: (fn) => fn(), reference: runReference };
     const acc: Record<string, { step: number[]; score: number[] }> = {};
     for (let r = 0; r < Math.max(4, iters); r++) {
-      for (const [name, v] of Object.entries(variants)) {
-        const before = setKernelChoices(v);
+      for (const [name, within] of Object.entries(variants)) {
         acc[name] ??= { step: [], score: [] };
         let t0 = performance.now();
-        const { value, grads } = tf.variableGrads(
-          () => tf.neg(tf.mean(sequenceLogProbsFromBatch(model, batch).mean)) as tf.Scalar,
-          modelVariables(model),
+        const { value, grads } = within(() =>
+          tf.variableGrads(() => tf.neg(tf.mean(sequenceLogProbsFromBatch(model, batch).mean)) as tf.Scalar, modelVariables(model)),
         );
         await value.data();
         tf.dispose([value, grads]);
         const st = performance.now() - t0;
         t0 = performance.now();
-        const sc = sequenceLogProbsFromBatch(model, batch);
+        const sc = within(() => sequenceLogProbsFromBatch(model, batch));
         await sc.sum.data();
         tf.dispose([sc.sum, sc.mean, sc.count]);
         if (r > 0) acc[name].step.push(st), acc[name].score.push(performance.now() - t0);
-        setKernelChoices(before);
       }
     }
     ab = Object.fromEntries(

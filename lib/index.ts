@@ -34,12 +34,12 @@ export { Rng, hashSeed, deriveSeed, mix32, type RngState } from "./rng";
 
 // Training: generic loop, AdamW, schedule, checkpoints/resume, metrics, SFT and preference adapters, runTraining
 export {
-  Trainer, splitLossFn, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, AdamW, ADAMW_DEFAULTS, warmupCosine,
+  Trainer, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, AdamW, ADAMW_DEFAULTS, warmupCosine,
   globalNorm, clipCoefficient, EpochSampler, MetricsLog, readMetrics,
   writeCheckpoint, readCheckpoint, listCheckpoints, latestCheckpoint, pruneCheckpoints, restoreParams, writeFileAtomic,
   CHECKPOINT_FORMAT, createProgress, TRAIN_DEFAULTS, TRAIN_PRESETS, resolveTrainConfig, parseSetting,
   encodePreferenceExample, preferenceLossFn, preferenceTokens, sftLossFn, sftTokens, runTraining, validateSftRecord,
-  type LoopConfig, type LossFn, type SplitLoss, type StepContext, type TrainerOptions, type TrainResult, type AdamWConfig,
+  type LoopConfig, type LossFn, type StepContext, type TrainerOptions, type TrainResult, type AdamWConfig,
   type AdamWState, type ScheduleConfig, type SamplerState, type MetricsRecord, type Checkpoint,
   type CheckpointState, type Progress, type ProgressMode, type TrainConfig, type PreferenceExample,
   type ResponseColumns, type RunOptions, type RunResult,

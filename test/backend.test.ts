@@ -10,6 +10,7 @@ import {
   probeAvailability,
 } from "../lib/backend";
 import { UserError } from "../lib/errors";
+import { webgpuInstalled } from "../lib/backend/webgpu";
 
 const NONE: Availability = { tensorflowGpu: false, gpuVisible: false, tensorflow: false, wasm: false };
 const ALL: Availability = { tensorflowGpu: true, gpuVisible: true, tensorflow: true, wasm: true };
@@ -43,9 +44,15 @@ describe("planBackends (pure decision)", () => {
   });
 
   it("unknown and browser-only names list the valid ones", () => {
-    expect(() => parseBackendRequest("tpu")).toThrow(/unknown backend "tpu"; valid: auto, .*wasm, cpu/);
+    expect(() => parseBackendRequest("tpu")).toThrow(/unknown backend "tpu"; valid: auto, .*webgpu, wasm, cpu/);
     expect(() => parseBackendRequest("webgl")).toThrow(/only runs in a browser/);
-    expect(() => planBackends("webgpu", ALL)).toThrow(UserError);
+  });
+
+  it("WebGPU: after the native GPU build and before native TensorFlow in auto, when installed; explicit when asked", () => {
+    expect(planBackends("auto", { ...ALL, webgpu: true })).toEqual(["tensorflow-gpu", "webgpu", "tensorflow", "wasm", "cpu"]);
+    expect(planBackends("auto", { ...NONE, webgpu: true, wasm: true })).toEqual(["webgpu", "wasm", "cpu"]);
+    expect(planBackends("WebGPU", { ...NONE, webgpu: true })).toEqual(["webgpu"]);
+    expect(() => planBackends("webgpu", ALL)).toThrow(/tfjs-backend-webgpu is not installed; install it with `bash scripts\/install-webgpu.sh`/);
   });
 });
 
@@ -105,6 +112,20 @@ describe("initBackend", () => {
     await expect(initBackend({ backend: "gpu", availability: avail, quiet: true })).rejects.toThrow(
       /could not start: .*not installed; install it with `npm run native -- --gpu`/,
     );
+  });
+
+  if (!webgpuInstalled()) it.skip("SKIPPED (WebGPU start-up): WebGPU is not installed here (bash scripts/install-webgpu.sh)", () => {});
+  it.skipIf(!webgpuInstalled())("WebGPU starts where Dawn finds a GPU adapter; where it finds none, auto falls back naming why", async () => {
+    const lines: string[] = [];
+    const info = await initBackend({ backend: "auto", log: (l) => lines.push(l) });
+    if (info.name === "webgpu") {
+      expect(info.kind).toBe("webgpu");
+      const y = await tf.matMul(tf.ones([8, 8]), tf.ones([8, 8])).data();
+      expect(y[0]).toBe(8);
+    } else {
+      expect(lines[0]).toMatch(/skipped: webgpu: Dawn found no GPU adapter/);
+      await expect(initBackend({ backend: "webgpu", quiet: true })).rejects.toThrow(/backend "webgpu" could not start: Dawn found no GPU adapter/);
+    }
   });
 
   it("concurrent calls are serialised and the last one wins", async () => {

@@ -4,10 +4,15 @@
 // Usage: node --import tsx test/fused-child.ts
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, initBackend } from "../lib/backend";
-import { fusedOpsAvailable, fusedOpsProblem } from "../lib/backend/fused";
-import { targetLogProbsFused, targetLogProbsPlain } from "../lib/model/logprobs";
-import { causalAttention, causalAttentionFused, geluFused, geluPlain, layerNormFused, layerNormPlain } from "../lib/model/transformer";
+import { fusedOpsAvailable, fusedOpsProblem, causalAttentionFused, geluFused, layerNormFused, targetLogProbsFused } from "../lib/backend/fused";
+import "../lib/model"; // defines the ops' plain references (lib/model/layers.ts)
+import { referenceKernel } from "../lib/seam";
 import { causalMask, maxRelDiff, rng, withGrad } from "./fused-fixtures";
+
+// the plain references the fused ops must equal
+const [layerNormPlain, geluPlain, targetLogProbsPlain, causalAttention] = [
+  referenceKernel("layerNorm"), referenceKernel("gelu"), referenceKernel("targetLogProbs"), referenceKernel("causalAttention"),
+];
 
 const diff = (a: tf.Tensor[], b: tf.Tensor[]) => Math.max(...a.map((t, k) => maxRelDiff(t, b[k], 1e-2)));
 
@@ -27,7 +32,7 @@ if (!(await availableBackends()).includes("tensorflow")) {
     const [B, L, H, d] = [4, 70, 4, 16];
     const qkv = tf.tensor2d(rng(B * L * 3 * H * d, 6, 0.4), [B * L, 3 * H * d]), wa = tf.tensor2d(rng(B * L * H * d, 7), [B * L, H * d]);
     const mask = causalMask(L);
-    out.attention = diff(withGrad((v) => causalAttentionFused(v as tf.Tensor2D, L, H), qkv, wa), withGrad((v) => causalAttention(v as tf.Tensor2D, mask, B, L, H), qkv, wa));
+    out.attention = diff(withGrad((v) => causalAttentionFused(v as tf.Tensor2D, mask, B, L, H), qkv, wa), withGrad((v) => causalAttention(v as tf.Tensor2D, mask, B, L, H), qkv, wa));
     console.log(JSON.stringify(out));
   }
 }

@@ -2,14 +2,18 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../lib/errors";
 import {
+  batchTensors,
   collatePairs,
   createModel,
   disposeModel,
   encodePair,
+  modelVariables,
   namedParameters,
   resolveModelConfig,
   sequenceLogProbs,
   sequenceLogProbsFromBatch,
+  sequenceLogProbsFromTensors,
+  tokenLogProbs,
 } from "../lib/model";
 import { CharTokenizer, encodePromptResponse } from "../lib/tokenizers";
 
@@ -133,6 +137,28 @@ describe("sequenceLogProbs", () => {
     const seen: [number, number][] = [];
     await sequenceLogProbs(m, tok, PAIRS, { batchSize: 3, onProgress: (d, t) => seen.push([d, t]) });
     expect(seen).toEqual([[3, 7], [6, 7], [7, 7]]);
+    disposeModel(m);
+  });
+});
+
+describe("sequenceLogProbsFromTensors", () => {
+  it("runs the head on the response positions only and gives the full head's masked sums and gradients", () => {
+    const m = model(4);
+    const vars = modelVariables(m);
+    // responses of different lengths (7 response positions: K = 64 rows, the rest padding with weight 0)
+    const batch = collatePairs(PAIRS.slice(0, 3).map((p) => encodePair(tok, p.prompt, p.response, C)), tok.padId);
+    const t = batchTensors(batch);
+    expect(t.sel.shape).toEqual([Math.min(64, batch.batchSize * batch.length)]);
+    const run = (sums: () => tf.Tensor1D) =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(sums(), tf.tensor1d([1, -0.5, 2]))) as tf.Scalar, vars);
+        return [sums(), value, ...vars.map((v) => grads[v.name])].map((x) => Array.from(x.dataSync()));
+      });
+    const selected = run(() => sequenceLogProbsFromTensors(m, t).sum);
+    const full = run(() => tf.sum(tf.mul(tokenLogProbs(m, t.ids, t.targets), t.mask), 1) as tf.Tensor1D); // every position's head
+    full.forEach((want, i) => want.forEach((x, j) => expect(Math.abs(selected[i][j] - x)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(x)))));
+    expect(full[2].some((g) => Math.abs(g) > 1e-4)).toBe(true); // the gradients are not trivially zero
+    tf.dispose(Object.values(t));
     disposeModel(m);
   });
 });

@@ -7,12 +7,6 @@ import {
   createModel,
   describeModel,
   disposeModel,
-  embedTokens,
-  linear,
-  layerNorm,
-  layerNormPlain,
-  gelu,
-  geluPlain,
   encodePair,
   forward,
   MODEL_PRESETS,
@@ -163,70 +157,6 @@ describe("gradients", () => {
     value.dispose();
     tf.dispose(grads);
     disposeModel(m);
-  });
-
-  it("the one-hot embedding gradient (used on wasm) equals gather's", () => {
-    const w = tf.variable(tf.randomNormal([7, 3], 0, 1, "float32", 1)) as tf.Variable<tf.Rank.R2>;
-    const ids = tf.tensor1d([0, 3, 3, 6, 1, 3], "int32");
-    const y = tf.randomNormal([6, 3], 0, 1, "float32", 2);
-    const grad = (mode: "gather" | "onehot-grad") =>
-      tf.tidy(() => {
-        const { grads } = tf.variableGrads(() => tf.sum(tf.mul(embedTokens(w, ids, mode), y)) as tf.Scalar, [w]);
-        return grads[w.name].arraySync() as number[][];
-      });
-    const a = grad("gather"), b = grad("onehot-grad");
-    a.forEach((row, i) => row.forEach((v, j) => expect(b[i][j]).toBeCloseTo(v, 6)));
-    expect(b[3][0]).not.toBe(0);
-    tf.dispose([w, ids, y]);
-  });
-});
-
-describe("linear", () => {
-  it("the explicit-transpose gradient (used on wasm) equals tfjs's matMul gradient, with and without bias", () => {
-    const x = tf.variable(tf.randomNormal([5, 4], 0, 1, "float32", 3)) as tf.Variable<tf.Rank.R2>;
-    const w = tf.variable(tf.randomNormal([4, 3], 0, 1, "float32", 4)) as tf.Variable<tf.Rank.R2>;
-    const b = tf.variable(tf.randomNormal([3], 0, 1, "float32", 5)) as tf.Variable<tf.Rank.R1>;
-    const y = tf.randomNormal([5, 3], 0, 1, "float32", 6);
-    for (const bias of [b, null]) {
-      const run = (mode: "plain" | "explicit-grad") =>
-        tf.tidy(() => {
-          const vars = bias ? [x, w, b] : [x, w];
-          const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(linear(x, w, bias, mode), y)) as tf.Scalar, vars);
-          return [value.dataSync()[0], ...vars.map((v) => Array.from(grads[v.name].dataSync()))] as [number, ...number[][]];
-        });
-      const [va, ...ga] = run("plain");
-      const [vb, ...gb] = run("explicit-grad");
-      expect(vb).toBeCloseTo(va, 5);
-      ga.forEach((g, i) => g.forEach((v, j) => expect(gb[i][j]).toBeCloseTo(v, 5)));
-    }
-    tf.dispose([x, w, b, y]);
-  });
-});
-
-describe("written-out gradients", () => {
-  it("layerNorm and gelu: values and gradients equal tfjs autodiff's", () => {
-    const x = tf.variable(tf.randomNormal([6, 5], 0.3, 1.5, "float32", 3)) as tf.Variable<tf.Rank.R2>;
-    const g = tf.variable(tf.randomNormal([5], 1, 0.5, "float32", 4)) as tf.Variable<tf.Rank.R1>;
-    const b = tf.variable(tf.randomNormal([5], 0, 0.5, "float32", 5)) as tf.Variable<tf.Rank.R1>;
-    const y = tf.randomNormal([6, 5], 0, 1, "float32", 6);
-    const run = (f: () => tf.Tensor) =>
-      tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(f(), y)) as tf.Scalar, [x, g, b]);
-        return [[value.dataSync()[0]], ...[x, g, b].map((v) => Array.from(grads[v.name]?.dataSync() ?? []))];
-      });
-    const pairs: [() => tf.Tensor, () => tf.Tensor][] = [
-      [() => layerNorm(x, g, b, 1e-5), () => layerNormPlain(x, g, b, 1e-5)],
-      [() => tf.add(gelu(x), tf.mul(tf.sum(g), tf.sum(b))), () => tf.add(geluPlain(x), tf.mul(tf.sum(g), tf.sum(b)))],
-    ];
-    for (const [mine, plain] of pairs) {
-      const a = run(mine), r = run(plain);
-      r.forEach((vals, i) => {
-        expect(a[i].length).toBe(vals.length);
-        vals.forEach((v, j) => expect(a[i][j]).toBeCloseTo(v, 4));
-      });
-      expect(r[1].some((v) => Math.abs(v) > 1e-3)).toBe(true);
-    }
-    tf.dispose([x, g, b, y]);
   });
 });
 

@@ -23,11 +23,16 @@ const trainer = new Trainer({
   optimizer: new AdamW(params, { weightDecay: 0.1 }),
   schedule: warmupCosine({ lr: 0.02, warmupSteps: 4, totalSteps: maxSteps }),
   data,
-  lossFn: (batch, ctx) => {
-    const x = tf.tensor2d(batch.map((e) => e.x));
-    const y = tf.tensor2d(batch.map((e) => [e.y]));
-    const h = tf.dropout(x.matMul(W1).add(b1).relu(), 0.1, undefined, ctx.seed); // uses the per-step seed
-    return { loss: h.matMul(W2).sub(y).square().mean() as tf.Scalar };
+  lossFn: {
+    prepare: (batch, ctx) => ({
+      x: tf.tensor2d(batch.map((e) => e.x)),
+      y: tf.tensor2d(batch.map((e) => [e.y])),
+      keep: tf.tidy(() => tf.cast(tf.greaterEqual(tf.randomUniform([batch.length, 16], 0, 1, "float32", ctx.seed), 0.1), "float32")), // dropout 0.1, per-step seed
+    }),
+    compute: ({ x, y, keep }) => {
+      const h = x.matMul(W1).add(b1).relu().mul(keep).div(0.9);
+      return { loss: h.matMul(W2).sub(y).square().mean() as tf.Scalar };
+    },
   },
   loop: { ...LOOP_DEFAULTS, maxSteps, batchSize: 6, gradAccumSteps: 2, checkpointEvery: 10, keepCheckpoints: 2, seed: 3 },
   outDir,

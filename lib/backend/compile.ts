@@ -1,5 +1,7 @@
 /**
- * Graph replay for the native backend: run a tfjs function as ONE TensorFlow graph instead of op by op.
+ * Graph replay for the native backend: run a tfjs function as ONE TensorFlow graph instead of op by op. It is how
+ * the execution seam's programs run on native TensorFlow (lib/seam.ts `program`; `graphRunner` below): each
+ * program is a CompiledSite whose pure function is replayed with `runPure`.
  *
  * Why: on `tfjs-node` every op is a separate eager TensorFlow call plus tfjs bookkeeping (~25 µs floor, and
  * 0.1–0.4 ms for element-wise ops on bench-small activations); a bench-small training step has ~1,400 of
@@ -42,6 +44,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import type { Runner } from "../seam";
 import { nodeDef, placeholderDef, savedModelBytes, type AttrKind, type ProtoWriter, attrValue } from "./graphdef";
 
 interface OutMeta {
@@ -272,7 +275,7 @@ export class CompiledSite {
    * `fn(inputs)` may read only `inputs`, tf.Variables and long-lived constant tensors, and every tensor it
    * makes from JS values must be the same constant on every call (scalars such as 0.5, shape vectors). Pass
    * everything that changes between calls (batch ids, masks, the step's learning rate) as an input.
-   * Graphs are keyed by the inputs' shapes and dtypes. `fn` must return every tensor it
+   * Graphs are keyed by the inputs' shapes and dtypes (and `tag`, e.g. how the inputs nest). `fn` must return every tensor it
    * leaves alive (in any nesting of arrays and plain objects; other leaves are returned as traced).
    *
    * The contract is checked: the 2nd and 3rd call of each graph and every 64th after run the guarded shadow
@@ -280,12 +283,12 @@ export class CompiledSite {
    * outside tensor than when it was traced. A function that cannot be replayed purely (it returns tensors
    * outside its result, reads a non-tensor input) runs through `run` (guarded replay), with a debug log.
    */
-  runPure<R>(inputs: tf.Tensor[], fn: (inputs: tf.Tensor[]) => R): R {
+  runPure<R>(inputs: tf.Tensor[], fn: (inputs: tf.Tensor[]) => R, tag = ""): R {
     if (this.disabled || active || !compileAvailable()) {
       this.stats.eager++;
       return fn(inputs);
     }
-    const key = inputs.map((t) => `${t.dtype}[${t.shape}]`).join(";");
+    const key = inputs.map((t) => `${t.dtype}[${t.shape}]`).join(";") + tag;
     const pure = this.pure.get(key);
     if (pure === null) return this.run(() => fn(inputs));
     const be = tf.backend() as unknown as NodeBackend;
@@ -466,6 +469,21 @@ export class CompiledSite {
   }
 }
 
+/**
+ * How the execution seam's programs run (lib/seam.ts; installed by lib/backend): each program is a CompiledSite
+ * whose pure function is replayed as a TensorFlow graph per input signature on the native backend (op by op
+ * elsewhere, and for programs whose shapes vary with every call). Batches are padded to a multiple of 8 positions
+ * when graphs replay, so that few distinct shapes (and graphs) occur.
+ */
+export const graphRunner: Runner = {
+  create(name, opts) {
+    if (opts.shapes === "varying") return { run: (inputs, _tag, fn) => fn(inputs), dispose: () => undefined };
+    const site = new CompiledSite(name);
+    return { run: (inputs, tag, fn) => site.runPure(inputs, fn, tag), dispose: () => site.dispose(), stats: () => ({ ...site.stats }) };
+  },
+  padLength: (longest, max) => (compileAvailable() ? Math.min(max, Math.ceil(longest / 8) * 8) : longest),
+};
+
 /** A TensorFlow error message on one line, the node it names kept (up to 300 characters). */
 function oneLine(msg: string): string {
   const flat = msg.replace(/\s+/g, " ").trim();
@@ -551,189 +569,224 @@ function attrsKey(attrs: OpAttr[]): string {
 }
 
 /**
- * Runs `fn` with the binding hooked. `rec` null: trace (ops execute; everything is recorded). `rec` given:
- * shadow (no op executes; every step is checked against `rec`; GuardMiss on the first difference).
+ * Runs `fn` with the binding hooked (see `Recorder`). `rec` null: trace (ops execute; everything is recorded).
+ * `rec` given: shadow (no op executes; every step is checked against `rec`; GuardMiss on the first difference).
  */
 function hookedRun<R>(be: NodeBackend, fn: () => R, rec: Recording | null, cacheAll: boolean): [R, RunLog, Recording] {
-  const real = be.binding;
-  const trace = rec === null;
-  const out: Recording = rec ?? { ops: [], uploads: [], externals: [], outputs: [] };
-  const log: RunLog = { externalIds: [], externalInfos: [], uploadValues: [], dataIds: new Map(), tensors: new Map(), deferredDeletes: [], kept: [], produced: new Set(), sideEffects: 0 };
-  const refOfId = new Map<number, string>(); // produced and uploaded ids → ref
-  const seen = new Map<number, TensorInfoLike>(); // ids handed to ops → their tfjs info
-  const externalIndex = new Map<number, number>();
-  const producedOrder: string[] = []; // refs in creation order
-  let opIndex = 0;
-
-  const proxy = Object.create(real) as Binding;
-  Object.defineProperty(proxy, "executeOp", {
-    value: (name: string, attrs: OpAttr[], ids: number[], n: number): OutMeta[] => {
-      const ins = ids.map((id) => {
-        const r = refOfId.get(id);
-        if (r) return r;
-        let e = externalIndex.get(id);
-        if (e === undefined) {
-          const info = seen.get(id);
-          if (!info) throw trace ? new Untraceable(`op ${name} reads a tensor tfjs did not hand over`) : new GuardMiss(`unknown tensor at op ${opIndex}`);
-          const dtype = TF_DTYPE[info.dtype];
-          if (dtype === undefined) throw trace ? new Untraceable(`op ${name} reads a ${info.dtype} tensor`) : new GuardMiss(`dtype at op ${opIndex}`);
-          e = log.externalIds.length;
-          externalIndex.set(id, e);
-          log.externalIds.push(id);
-          log.externalInfos.push(info);
-          if (trace) out.externals.push({ shape: [...info.shape], dtype });
-          else {
-            const x = out.externals[e];
-            if (!x || x.dtype !== dtype || !tf.util.arraysEqual(x.shape, info.shape)) throw new GuardMiss(`outside tensor ${e} at op ${opIndex}`);
-          }
-        }
-        return `x${e}`;
-      });
-      const k = opIndex++;
-      // inputs that decide the output's shape (reshape targets, axes, sizes): their values are guarded too
-      let shapeValues = "";
-      for (const p of shapeInputs(name, ids.length)) {
-        const ref = ins[p];
-        if (ref?.startsWith("u")) shapeValues += `|${p}=${Array.from(log.uploadValues[Number(ref.slice(1))].values).join(",")}`;
-      }
-      let metas: OutMeta[];
-      if (trace) {
-        metas = real.executeOp(name, attrs, ids, n);
-        const key = `${name}(${ins.join(",")})${attrsKey(attrs)}${shapeValues}`;
-        out.ops.push({ op: name, attrs, ins, shapeValues, outs: metas.map((m) => ({ shape: [...m.shape], dtype: m.dtype })), key });
-      } else {
-        const r = out.ops[k];
-        if (!r || r.op !== name || r.shapeValues !== shapeValues || !sameStrings(r.ins, ins) || !sameAttrs(r.attrs, attrs)) {
-          throw new GuardMiss(`op ${k}: ${name}(${ins.join(",")})${attrsKey(attrs)}${shapeValues} vs ${r?.key.slice(0, 120)}`);
-        }
-        metas = r.outs.map((o) => ({ id: fakeId--, shape: o.shape, dtype: o.dtype }));
-      }
-      metas.forEach((m, j) => {
-        const ref = `o${k}:${j}`;
-        refOfId.set(m.id, ref);
-        log.produced.add(m.id);
-        producedOrder.push(ref);
-      });
-      return metas;
-    },
-  });
-  Object.defineProperty(proxy, "createTensor", {
-    value: (shape: number[], dtype: number, values: Values): number => {
-      const u = log.uploadValues.length;
-      let cached = false;
-      if (trace) out.uploads.push({ shape: [...shape], dtype, values: (cacheAll || values.length <= CACHE_MAX) && TYPED[dtype] ? Array.from(values) : undefined });
-      else {
-        const x = out.uploads[u];
-        if (!x || x.dtype !== dtype || !tf.util.arraysEqual(x.shape, shape)) throw new GuardMiss(`upload ${u} at op ${opIndex}: [${shape}] vs [${x?.shape}]`);
-        cached = x.values !== undefined && sameValues(x.values, values);
-      }
-      // Uploads made inside `fn` (tensors made earlier were handed over above): an unchanged small one gets a
-      // placeholder handle and is fed from the graph's cache; the others become real TensorFlow tensors.
-      const id = cached ? fakeId-- : real.createTensor(shape, dtype, values);
-      if (cached) log.produced.add(id);
-      log.uploadValues.push({ id, shape: [...shape], dtype, values, cached });
-      refOfId.set(id, `u${u}`);
-      producedOrder.push(`u${u}`);
-      return id;
-    },
-  });
-  Object.defineProperty(proxy, "deleteTensor", {
-    value: (id: number): void => {
-      if (trace || id < 0) real.deleteTensor(id);
-      else {
-        log.deferredDeletes.push(id);
-        if (!refOfId.get(id)?.startsWith("u")) log.sideEffects++;
-      }
-    },
-  });
-  Object.defineProperty(proxy, "tensorDataSync", {
-    value: (id: number): Values => {
-      if (trace) {
-        if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] data read at op ${opIndex}:`, new Error().stack);
-        throw new Untraceable("the function reads tensor data (dataSync/arraySync) while it runs");
-      }
-      throw new GuardMiss(`data read at op ${opIndex}`);
-    },
-  });
-
-  const ownGet = Object.prototype.hasOwnProperty.call(be, "getInputTensorIds");
-  const ownCreate = Object.prototype.hasOwnProperty.call(be, "createOutputTensor");
-  const origGet = be.getInputTensorIds;
-  const origCreate = be.createOutputTensor;
-  // Tensors made before this run whose values tfjs-node has not handed to TensorFlow yet (it does so on
-  // first use): hand them over now, so they are outside inputs like any other, not uploads of this run.
-  const firstOwnTensorId = nextTensorId();
-  be.getInputTensorIds = (ts: TensorInfoLike[]) => {
-    for (const t of ts) {
-      if (!(t instanceof tf.Tensor) || t.id >= firstOwnTensorId) continue;
-      const info = be.tensorMap.get(t.dataId) as { id: number; shape: number[]; dtype: number; values?: Values | null };
-      if (info?.values != null) {
-        info.id = real.createTensor(info.shape, info.dtype, info.values);
-        info.values = null;
-      }
-    }
-    const ids = origGet.call(be, ts);
-    ids.forEach((id, i) => {
-      seen.set(id, ts[i]);
-      const r = refOfId.get(id);
-      if (r && r.startsWith("u")) {
-        log.dataIds.set(r, ts[i].dataId);
-        if (ts[i] instanceof tf.Tensor) log.tensors.set(r, ts[i] as tf.Tensor);
-      }
-    });
-    return ids;
-  };
-  be.createOutputTensor = (m: OutMeta) => {
-    const t = origCreate.call(be, m);
-    const r = refOfId.get(m.id);
-    if (r) {
-      log.dataIds.set(r, t.dataId);
-      log.tensors.set(r, t);
-    }
-    return t;
-  };
-  // tensors tfjs keeps past scopes (tape copies for the backward pass, tf.keep): disposed if the run aborts
-  const engine = tf.engine() as unknown as { keep(t: tf.Tensor): tf.Tensor };
-  const ownKeep = Object.prototype.hasOwnProperty.call(engine, "keep");
-  const origKeep = engine.keep;
-  engine.keep = (t: tf.Tensor): tf.Tensor => {
-    log.kept.push(t);
-    return origKeep.call(engine, t);
-  };
-  be.binding = proxy;
-  active = true;
+  const r = new Recorder(be, rec, cacheAll);
+  const restore = r.install();
   let result: R;
   try {
     result = fn();
   } catch (e) {
-    if (e instanceof GuardMiss || e instanceof Untraceable) disposeFakes(be, log);
-    if (e instanceof GuardMiss) abandon(real, log, e);
+    if (e instanceof GuardMiss || e instanceof Untraceable) disposeFakes(be, r.log);
+    if (e instanceof GuardMiss) abandon(r.real, r.log, e);
     throw e;
   } finally {
-    active = false;
-    if (ownKeep) engine.keep = origKeep;
-    else delete (engine as Partial<typeof engine>).keep;
-    be.binding = real;
-    if (ownGet) be.getInputTensorIds = origGet;
-    else delete (be as Partial<NodeBackend>).getInputTensorIds;
-    if (ownCreate) be.createOutputTensor = origCreate;
-    else delete (be as Partial<NodeBackend>).createOutputTensor;
+    restore();
   }
-  const miss = (why: string) => {
-    disposeFakes(be, log);
-    const m = new GuardMiss(why);
-    abandon(real, log, m);
-    return m;
-  };
-  if (!trace && (opIndex !== out.ops.length || log.uploadValues.length !== out.uploads.length)) throw miss(`ran ${opIndex} ops, recorded ${out.ops.length}`);
-  // outputs: what is still alive, in creation order
-  const alive = producedOrder.filter((ref) => {
-    const d = log.dataIds.get(ref);
-    return d !== undefined && be.tensorMap.has(d);
-  });
-  if (trace) out.outputs = alive;
-  else if (alive.length !== out.outputs.length || alive.some((r, i) => r !== out.outputs[i])) throw miss(`outputs ${alive.length} vs ${out.outputs.length}`);
-  return [result!, log, out];
+  return [result!, r.log, r.finish()];
+}
+
+/**
+ * One trace or shadow run: a proxy of tfjs-node's binding whose four entry points record or check what `fn`
+ * does — `executeOp` (an op), `createTensor` (an upload from JS), `deleteTensor`, `tensorDataSync` (a data read:
+ * not traceable) — plus hooks on the backend that see which tensors tfjs hands to ops and which it makes from op
+ * outputs, and on `tf.keep`. Refs name every tensor of the run: "o3:1" (op 3's output 1), "u5" (upload 5), "x2"
+ * (outside tensor 2).
+ */
+class Recorder {
+  readonly real: Binding;
+  readonly proxy: Binding;
+  readonly trace: boolean;
+  readonly out: Recording;
+  readonly log: RunLog = { externalIds: [], externalInfos: [], uploadValues: [], dataIds: new Map(), tensors: new Map(), deferredDeletes: [], kept: [], produced: new Set(), sideEffects: 0 };
+  private refOfId = new Map<number, string>(); // produced and uploaded ids → ref
+  private seen = new Map<number, TensorInfoLike>(); // ids handed to ops → their tfjs info
+  private externalIndex = new Map<number, number>();
+  private producedOrder: string[] = []; // refs in creation order
+  private opIndex = 0;
+
+  constructor(private readonly be: NodeBackend, rec: Recording | null, private readonly cacheAll: boolean) {
+    this.real = be.binding;
+    this.trace = rec === null;
+    this.out = rec ?? { ops: [], uploads: [], externals: [], outputs: [] };
+    this.proxy = Object.create(this.real) as Binding;
+    for (const name of ["executeOp", "createTensor", "deleteTensor", "tensorDataSync"] as const) {
+      Object.defineProperty(this.proxy, name, { value: (this[name] as (...a: never[]) => unknown).bind(this) });
+    }
+  }
+
+  /** The ref of an op input: a tensor of this run, or an outside tensor (registered, and guarded on replay). */
+  private inputRef(id: number, op: string): string {
+    const r = this.refOfId.get(id);
+    if (r) return r;
+    let e = this.externalIndex.get(id);
+    if (e === undefined) {
+      const info = this.seen.get(id);
+      if (!info) throw this.trace ? new Untraceable(`op ${op} reads a tensor tfjs did not hand over`) : new GuardMiss(`unknown tensor at op ${this.opIndex}`);
+      const dtype = TF_DTYPE[info.dtype];
+      if (dtype === undefined) throw this.trace ? new Untraceable(`op ${op} reads a ${info.dtype} tensor`) : new GuardMiss(`dtype at op ${this.opIndex}`);
+      e = this.log.externalIds.length;
+      this.externalIndex.set(id, e);
+      this.log.externalIds.push(id);
+      this.log.externalInfos.push(info);
+      if (this.trace) this.out.externals.push({ shape: [...info.shape], dtype });
+      else {
+        const x = this.out.externals[e];
+        if (!x || x.dtype !== dtype || !tf.util.arraysEqual(x.shape, info.shape)) throw new GuardMiss(`outside tensor ${e} at op ${this.opIndex}`);
+      }
+    }
+    return `x${e}`;
+  }
+
+  executeOp(name: string, attrs: OpAttr[], ids: number[], n: number): OutMeta[] {
+    const ins = ids.map((id) => this.inputRef(id, name));
+    const k = this.opIndex++;
+    // inputs that decide the output's shape (reshape targets, axes, sizes): their values are guarded too
+    let shapeValues = "";
+    for (const p of shapeInputs(name, ids.length)) {
+      const ref = ins[p];
+      if (ref?.startsWith("u")) shapeValues += `|${p}=${Array.from(this.log.uploadValues[Number(ref.slice(1))].values).join(",")}`;
+    }
+    let metas: OutMeta[];
+    if (this.trace) {
+      metas = this.real.executeOp(name, attrs, ids, n);
+      const key = `${name}(${ins.join(",")})${attrsKey(attrs)}${shapeValues}`;
+      this.out.ops.push({ op: name, attrs, ins, shapeValues, outs: metas.map((m) => ({ shape: [...m.shape], dtype: m.dtype })), key });
+    } else {
+      const r = this.out.ops[k];
+      if (!r || r.op !== name || r.shapeValues !== shapeValues || !sameStrings(r.ins, ins) || !sameAttrs(r.attrs, attrs)) {
+        throw new GuardMiss(`op ${k}: ${name}(${ins.join(",")})${attrsKey(attrs)}${shapeValues} vs ${r?.key.slice(0, 120)}`);
+      }
+      metas = r.outs.map((o) => ({ id: fakeId--, shape: o.shape, dtype: o.dtype }));
+    }
+    metas.forEach((m, j) => {
+      const ref = `o${k}:${j}`;
+      this.refOfId.set(m.id, ref);
+      this.log.produced.add(m.id);
+      this.producedOrder.push(ref);
+    });
+    return metas;
+  }
+
+  /**
+   * An upload made inside `fn` (tensors made earlier were handed over as outside tensors): an unchanged small one
+   * gets a placeholder handle and is fed from the graph's cache; the others become real TensorFlow tensors.
+   */
+  createTensor(shape: number[], dtype: number, values: Values): number {
+    const u = this.log.uploadValues.length;
+    let cached = false;
+    if (this.trace) this.out.uploads.push({ shape: [...shape], dtype, values: (this.cacheAll || values.length <= CACHE_MAX) && TYPED[dtype] ? Array.from(values) : undefined });
+    else {
+      const x = this.out.uploads[u];
+      if (!x || x.dtype !== dtype || !tf.util.arraysEqual(x.shape, shape)) throw new GuardMiss(`upload ${u} at op ${this.opIndex}: [${shape}] vs [${x?.shape}]`);
+      cached = x.values !== undefined && sameValues(x.values, values);
+    }
+    const id = cached ? fakeId-- : this.real.createTensor(shape, dtype, values);
+    if (cached) this.log.produced.add(id);
+    this.log.uploadValues.push({ id, shape: [...shape], dtype, values, cached });
+    this.refOfId.set(id, `u${u}`);
+    this.producedOrder.push(`u${u}`);
+    return id;
+  }
+
+  /** A shadow run defers deletes until the graph ran (it may read the tensors); deleting an outside tensor is a side effect. */
+  deleteTensor(id: number): void {
+    if (this.trace || id < 0) this.real.deleteTensor(id);
+    else {
+      this.log.deferredDeletes.push(id);
+      if (!this.refOfId.get(id)?.startsWith("u")) this.log.sideEffects++;
+    }
+  }
+
+  tensorDataSync(): Values {
+    if (this.trace) {
+      if (process.env.INFIFPO_COMPILE_DEBUG) console.error(`[compile] data read at op ${this.opIndex}:`, new Error().stack);
+      throw new Untraceable("the function reads tensor data (dataSync/arraySync) while it runs");
+    }
+    throw new GuardMiss(`data read at op ${this.opIndex}`);
+  }
+
+  /** Puts the proxy and the backend hooks in place; returns the function that takes them out again. */
+  install(): () => void {
+    const { be, real, log } = this;
+    const ownGet = Object.prototype.hasOwnProperty.call(be, "getInputTensorIds");
+    const ownCreate = Object.prototype.hasOwnProperty.call(be, "createOutputTensor");
+    const origGet = be.getInputTensorIds;
+    const origCreate = be.createOutputTensor;
+    // Tensors made before this run whose values tfjs-node has not handed to TensorFlow yet (it does so on
+    // first use): hand them over now, so they are outside inputs like any other, not uploads of this run.
+    const firstOwnTensorId = nextTensorId();
+    be.getInputTensorIds = (ts: TensorInfoLike[]) => {
+      for (const t of ts) {
+        if (!(t instanceof tf.Tensor) || t.id >= firstOwnTensorId) continue;
+        const info = be.tensorMap.get(t.dataId) as { id: number; shape: number[]; dtype: number; values?: Values | null };
+        if (info?.values != null) {
+          info.id = real.createTensor(info.shape, info.dtype, info.values);
+          info.values = null;
+        }
+      }
+      const ids = origGet.call(be, ts);
+      ids.forEach((id, i) => {
+        this.seen.set(id, ts[i]);
+        const r = this.refOfId.get(id);
+        if (r && r.startsWith("u")) {
+          log.dataIds.set(r, ts[i].dataId);
+          if (ts[i] instanceof tf.Tensor) log.tensors.set(r, ts[i] as tf.Tensor);
+        }
+      });
+      return ids;
+    };
+    be.createOutputTensor = (m: OutMeta) => {
+      const t = origCreate.call(be, m);
+      const r = this.refOfId.get(m.id);
+      if (r) {
+        log.dataIds.set(r, t.dataId);
+        log.tensors.set(r, t);
+      }
+      return t;
+    };
+    // tensors tfjs keeps past scopes (tape copies for the backward pass, tf.keep): disposed if the run aborts
+    const engine = tf.engine() as unknown as { keep(t: tf.Tensor): tf.Tensor };
+    const ownKeep = Object.prototype.hasOwnProperty.call(engine, "keep");
+    const origKeep = engine.keep;
+    engine.keep = (t: tf.Tensor): tf.Tensor => {
+      log.kept.push(t);
+      return origKeep.call(engine, t);
+    };
+    be.binding = this.proxy;
+    active = true;
+    return () => {
+      active = false;
+      if (ownKeep) engine.keep = origKeep;
+      else delete (engine as Partial<typeof engine>).keep;
+      be.binding = real;
+      if (ownGet) be.getInputTensorIds = origGet;
+      else delete (be as Partial<NodeBackend>).getInputTensorIds;
+      if (ownCreate) be.createOutputTensor = origCreate;
+      else delete (be as Partial<NodeBackend>).createOutputTensor;
+    };
+  }
+
+  /** After `fn` returned: the outputs (the tensors still alive, in creation order), checked against the recording on replay. */
+  finish(): Recording {
+    const { be, out, log } = this;
+    const miss = (why: string) => {
+      disposeFakes(be, log);
+      const m = new GuardMiss(why);
+      abandon(this.real, log, m);
+      return m;
+    };
+    if (!this.trace && (this.opIndex !== out.ops.length || log.uploadValues.length !== out.uploads.length)) throw miss(`ran ${this.opIndex} ops, recorded ${out.ops.length}`);
+    const alive = this.producedOrder.filter((ref) => {
+      const d = log.dataIds.get(ref);
+      return d !== undefined && be.tensorMap.has(d);
+    });
+    if (this.trace) out.outputs = alive;
+    else if (alive.length !== out.outputs.length || alive.some((r, i) => r !== out.outputs[i])) throw miss(`outputs ${alive.length} vs ${out.outputs.length}`);
+    return out;
+  }
 }
 
 /** A shadow run that will not be executed: free the handles it deferred, note its side effects. */

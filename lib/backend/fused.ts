@@ -7,13 +7,16 @@
  * batched matMuls, mask and softmax forward and ~12 ops backward; keys after the query are skipped, not masked,
  * so it does half the multiply-adds), and one for a whole AdamW update of every parameter (instead of
  * concat → ~12 element-wise ops → split, with the same float32 rounding step by step). They run op by op and inside replayed graphs (lib/backend/compile.ts)
- * alike. Used only on the native CPU backend when the library was built and loads; `INFIFPO_FUSED=0` turns
- * them off. Elsewhere lib/model uses its plain tfjs formulation (same function to float32 rounding).
+ * alike. `registerFusedKernels` makes them the "tensorflow" backend's kernels of the execution seam (lib/seam.ts)
+ * when the library was built and loads on the native CPU backend; `INFIFPO_FUSED=0` turns them off. Elsewhere the
+ * written-out kernels (./gradients.ts) or lib/model's plain references run (the same functions to float32 rounding).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { nativePackageDir } from "./index";
+import { registerKernel, type KernelSignatures } from "../seam";
+import { causalAttention as writtenOutAttention, PLAIN } from "./gradients";
+import { nativePackageDir } from "./packages";
 
 interface NodeBackendLike {
   binding: { TF_ATTR_FLOAT: number; TF_ATTR_INT: number };
@@ -152,4 +155,87 @@ export function fusedAdamW(
     3 * N,
   );
   return [out.slice(0, N), out.slice(N, 2 * N), out.slice(2 * N)];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The fused ops as the seam's kernels, each a customGrad whose backward is the op's gradient op
+
+type Saver = tf.GradSaveFunc;
+
+/** LayerNorm as two fused ops: the same formulas as ./gradients.ts, one pass each way instead of ~20 element-wise ops. */
+export const layerNormFused: KernelSignatures["layerNorm"] = (x, g, b, eps) => {
+  const f = tf.customGrad((...args: (tf.Tensor | Saver)[]) => {
+    const [xi, gi, bi] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+    const [y, xhat, rstd] = fusedLayerNorm(xi, gi, bi, eps);
+    (args[3] as Saver)([xhat, rstd, gi]);
+    return { value: y, gradFunc: (dy: tf.Tensor, [xh, rs, gs]: tf.Tensor[]) => fusedLayerNormGrad(dy as tf.Tensor2D, xh as tf.Tensor2D, rs as tf.Tensor1D, gs as tf.Tensor1D) };
+  });
+  return f(x, g, b) as tf.Tensor2D;
+};
+
+/** GELU as two fused ops: one pass each way. */
+export const geluFused: KernelSignatures["gelu"] = (x) => {
+  const f = tf.customGrad((...args: (tf.Tensor | Saver)[]) => {
+    const xi = args[0] as tf.Tensor2D;
+    (args[1] as Saver)([xi]);
+    return { value: fusedGelu(xi), gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => [fusedGeluGrad(dy as tf.Tensor2D, xs as tf.Tensor2D)] };
+  });
+  return f(x) as tf.Tensor2D;
+};
+
+/** The log-softmax at the targets as two fused ops: one pass over the logits each way, no one-hot; an out-of-range target fails with the op's message. */
+export const targetLogProbsFused: KernelSignatures["targetLogProbs"] = (logits, targets) => {
+  const t = targets.dtype === "int32" ? targets : (tf.cast(targets, "int32") as tf.Tensor1D);
+  const f = tf.customGrad((...args: (tf.Tensor | Saver)[]) => {
+    const x = args[0] as tf.Tensor2D;
+    const [lp, lse] = fusedTargetLogProb(x, t);
+    (args[1] as Saver)([x, lse, t]);
+    return { value: lp, gradFunc: (dy: tf.Tensor, [xs, ls, ts]: tf.Tensor[]) => [fusedTargetLogProbGrad(dy as tf.Tensor1D, xs as tf.Tensor2D, ts as tf.Tensor1D, ls as tf.Tensor1D)] };
+  });
+  return f(logits) as tf.Tensor1D;
+};
+
+const attentionFallback = writtenOutAttention(PLAIN);
+/**
+ * Causal attention as two fused ops for the causal mask of positions 0..T−1 (keys after the query are skipped
+ * rather than masked, which gives the same probabilities: e^(−1e9) is 0 in float32); the backward pass
+ * recomputes the probabilities from the saved log-normaliser instead of keeping [B, H, T, T]. The op takes head
+ * widths ≤ 256; wider heads run the written-out kernel.
+ */
+export const causalAttentionFused: KernelSignatures["causalAttention"] = (qkv, mask, B, T, H) => {
+  if (qkv.shape[1] / (3 * H) > 256) return attentionFallback(qkv, mask, B, T, H);
+  const f = tf.customGrad((...args: (tf.Tensor | Saver)[]) => {
+    const x = args[0] as tf.Tensor2D;
+    const [y, lse] = fusedCausalAttention(x, T, H);
+    (args[1] as Saver)([x, y, lse]);
+    return { value: y, gradFunc: (dy: tf.Tensor, [xs, ys, ls]: tf.Tensor[]) => [fusedCausalAttentionGrad(dy as tf.Tensor2D, xs as tf.Tensor2D, ys as tf.Tensor2D, ls as tf.Tensor1D, T, H)] };
+  });
+  return f(qkv) as tf.Tensor2D;
+};
+
+/** Σ‖x‖² over every tensor in one op (float32 only: other dtypes take a square and a sum each). */
+const squaredNormFused: KernelSignatures["squaredNorm"] = (xs) =>
+  xs.every((x) => x.dtype === "float32") ? fusedSquaredNorm(xs) : (tf.addN(xs.map((x) => tf.sum(tf.square(x)))) as tf.Scalar);
+
+let unregister: (() => void)[] | null = null;
+/**
+ * Makes the fused ops the "tensorflow" backend's kernels (lib/seam.ts) when they can run here (see
+ * `fusedOpsAvailable`); otherwise removes them. Returns whether they are registered.
+ */
+export function registerFusedKernels(): boolean {
+  const ok = fusedOpsAvailable();
+  if (ok && unregister === null) {
+    unregister = [
+      registerKernel("layerNorm", "tensorflow", layerNormFused),
+      registerKernel("gelu", "tensorflow", geluFused),
+      registerKernel("targetLogProbs", "tensorflow", targetLogProbsFused),
+      registerKernel("causalAttention", "tensorflow", causalAttentionFused),
+      registerKernel("squaredNorm", "tensorflow", squaredNormFused),
+      registerKernel("adamW", "tensorflow", fusedAdamW),
+    ];
+  } else if (!ok && unregister !== null) {
+    unregister.forEach((u) => u());
+    unregister = null;
+  }
+  return ok;
 }

@@ -2,8 +2,9 @@
  * The tfjs backend, chosen once at start-up: the fastest one this machine has.
  *
  * Order (see ./select.ts): native TensorFlow on a GPU (`@tensorflow/tfjs-node-gpu`, only when a GPU is
- * visible) → native TensorFlow on the CPU (`@tensorflow/tfjs-node`) → `wasm` (SIMD, single-threaded under
- * Node) → pure-JS `cpu`. Override with `INFIFPO_BACKEND=tensorflow|wasm|cpu|tensorflow-gpu|auto` or
+ * visible) → WebGPU (Dawn; installed on demand, used where it finds a GPU adapter: ./webgpu.ts) → native
+ * TensorFlow on the CPU (`@tensorflow/tfjs-node`) → `wasm` (SIMD, single-threaded under Node) → pure-JS `cpu`.
+ * Override with `INFIFPO_BACKEND=tensorflow|webgpu|wasm|cpu|tensorflow-gpu|auto` or
  * `initBackend({ backend })` (the argument wins over the variable). Measured on 2 cores (stack.md):
  * matMul 1024² takes ~8 ms native, ~55 ms wasm, ~2300 ms cpu.
  *
@@ -19,8 +20,8 @@
  * - wasm: create no tensor before `initBackend()` resolves (wasm initialises asynchronously; tensors made
  *   earlier live on another backend). `tfjs-backend-wasm` is imported lazily for the same reason: once
  *   registered it outranks `cpu`, and tfjs would try to use it synchronously before it is ready.
- * - wasm has no kernel for the gradient of `tf.gather` (UnsortedSegmentSum): differentiate embeddings as
- *   `tf.oneHot(ids, V).matMul(E)` or with a custom gradient (lib/model does this). Forward gather is fine.
+ * - wasm has no kernel for the gradient of `tf.gather` (UnsortedSegmentSum): ./wasm.ts registers one (in JS)
+ *   when a backend is initialised here, so embeddings are plain gathers on every backend.
  * - Requiring tfjs-node calls `tf.setBackend("tensorflow")` at load time, and danfojs-node requires it. So
  *   when wasm or cpu is chosen while the real tfjs-node is installed, it is loaded first (~1.5 s), so that a
  *   later `import("danfojs-node")` cannot switch the backend behind the caller's back.
@@ -33,11 +34,13 @@
  * backendInfo().kind;             // "native"
  */
 import * as tf from "@tensorflow/tfjs";
-import { createRequire } from "node:module";
 import { existsSync, readdirSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { UserError } from "../errors";
+import { installKernels } from "./kernels";
+import { packageLoaded, resolvePackage } from "./packages";
+import { activateWebgpu, webgpuInstalled, WEBGPU_PACKAGES } from "./webgpu";
 import {
   type Availability,
   type Candidate,
@@ -48,9 +51,10 @@ import {
 } from "./select";
 
 export { BACKEND_ALIASES, parseBackendRequest, planBackends } from "./select";
+export { nativePackageDir } from "./packages";
 export type { Availability, Candidate } from "./select";
 
-export type BackendKind = "native-gpu" | "native" | "wasm" | "cpu";
+export type BackendKind = "native-gpu" | "native" | "webgpu" | "wasm" | "cpu";
 
 /** What runs the tensors now. `name` is tfjs's backend name (`tf.getBackend()`). */
 export interface BackendInfo {
@@ -77,67 +81,15 @@ export interface InitBackendOptions {
 
 const PKG: Record<Candidate, string> = {
   "tensorflow-gpu": "@tensorflow/tfjs-node-gpu",
+  webgpu: WEBGPU_PACKAGES.backend,
   tensorflow: "@tensorflow/tfjs-node",
   wasm: "@tensorflow/tfjs-backend-wasm",
   cpu: "@tensorflow/tfjs-backend-cpu",
 };
 
-/**
- * `require` functions to resolve optional packages from. No `import.meta` here: tslab runs lib/ as CommonJS.
- * ESM callers (tsx, vitest, bin/) resolve from the entry script and the working directory.
- */
-function requirers(): NodeJS.Require[] {
-  const out: NodeJS.Require[] = [];
-  if (typeof require === "function") out.push(require);
-  for (const base of [process.argv[1], path.join(process.cwd(), "__infifpo__.js")]) {
-    if (!base) continue;
-    try {
-      out.push(createRequire(path.resolve(base)));
-    } catch {
-      /* not a usable path */
-    }
-  }
-  return out;
-}
-
-interface Resolved {
-  dir: string;
-  version: string;
-  req: NodeJS.Require;
-}
-
-/** The package's folder and version when its real self is installed (danfo's alias has another name). */
-function resolvePackage(name: string): Resolved | undefined {
-  for (const req of requirers()) {
-    try {
-      const file = req.resolve(`${name}/package.json`);
-      const pj = req(file) as { name?: string; version?: string };
-      if (pj.name !== name) return undefined;
-      return { dir: path.dirname(file), version: pj.version ?? "?", req };
-    } catch {
-      /* try the next base */
-    }
-  }
-  return undefined;
-}
-
-/** The folder of the installed tfjs-node (CPU) package, or undefined. */
-export function nativePackageDir(): string | undefined {
-  return resolvePackage(PKG.tensorflow)?.dir;
-}
-
-/** Which native package this process has already loaded (Node's module cache is shared by every require). */
+/** Which native package this process has already loaded (both register the backend "tensorflow"). */
 function loadedNativePackage(): string | undefined {
-  for (const pkg of [PKG.tensorflow, PKG["tensorflow-gpu"]]) {
-    const res = resolvePackage(pkg);
-    if (!res) continue;
-    try {
-      if (res.req.cache[res.req.resolve(pkg)] !== undefined) return pkg;
-    } catch {
-      /* unresolvable main: not loaded */
-    }
-  }
-  return undefined;
+  return [PKG.tensorflow, PKG["tensorflow-gpu"]].find(packageLoaded);
 }
 
 /** True when an NVIDIA device is visible: the driver's device node exists and CUDA_VISIBLE_DEVICES allows it. */
@@ -159,6 +111,7 @@ export function probeAvailability(): Availability {
     gpuVisible: gpuVisible(),
     tensorflow: resolvePackage(PKG.tensorflow) !== undefined,
     wasm: resolvePackage(PKG.wasm) !== undefined,
+    webgpu: webgpuInstalled(),
   };
 }
 
@@ -280,6 +233,9 @@ function activate(cand: Candidate): Promise<BackendInfo> {
     case "tensorflow-gpu":
     case "tensorflow":
       return activateNative(cand);
+    case "webgpu":
+      preloadNative();
+      return activateWebgpu();
     case "wasm":
       preloadNative();
       return activateWasm();
@@ -330,12 +286,13 @@ async function doInit(opts: InitBackendOptions): Promise<BackendInfo> {
     try {
       const info = await activate(cand);
       current = info;
-      // load and smoke-test the fused ops now, outside any traced function (lib/backend/fused.ts)
-      if (info.kind === "native") (await import("./fused")).fusedOpsAvailable();
+      // the fast paths of the execution seam (lib/seam.ts) for this backend; the fused ops are loaded and
+      // smoke-tested here, outside any traced function
+      installKernels(info.kind === "native");
       if (!explicit) lastAuto = { plan: plan.join(), chosen: cand };
       if (!opts.quiet) {
         let note = skipped.length ? ` [skipped: ${skipped.join("; ")}]` : "";
-        if (!explicit && info.kind !== "native" && info.kind !== "native-gpu") {
+        if (!explicit && (info.kind === "wasm" || info.kind === "cpu")) {
           note += "; for a 6-9x faster native backend run `npm run native`";
         }
         (opts.log ?? ((l: string) => process.stderr.write(l + "\n")))(`[infifpo] tfjs backend: ${describe(info)}${note}`);
@@ -343,6 +300,7 @@ async function doInit(opts: InitBackendOptions): Promise<BackendInfo> {
       return info;
     } catch (err) {
       if (explicit) {
+        // (webgpu: installed, or planBackends would have said how; it failed for want of an adapter)
         const hint = cand === "tensorflow-gpu" ? NATIVE_GPU_INSTALL_HINT : cand === "tensorflow" ? NATIVE_INSTALL_HINT : "";
         throw new UserError(`backend "${request}" could not start: ${firstLine(err)}${hint ? `; ${hint}` : ""}`);
       }
@@ -355,7 +313,7 @@ async function doInit(opts: InitBackendOptions): Promise<BackendInfo> {
 
 function candidateOf(info: BackendInfo): Candidate {
   if (info.name === "tensorflow") return info.package === PKG["tensorflow-gpu"] ? "tensorflow-gpu" : "tensorflow";
-  return info.name === "wasm" ? "wasm" : "cpu";
+  return info.name === "webgpu" || info.name === "wasm" ? info.name : "cpu";
 }
 
 /**
@@ -365,12 +323,12 @@ function candidateOf(info: BackendInfo): Candidate {
 export function backendInfo(): BackendInfo {
   const name = tf.getBackend();
   if (current && current.name === name) return current;
-  const kind: BackendKind = name === "tensorflow" ? "native" : name === "wasm" ? "wasm" : "cpu";
+  const kind: BackendKind = name === "tensorflow" ? "native" : name === "wasm" || name === "webgpu" ? name : "cpu";
   return {
     name,
     kind,
     version: `tfjs ${tf.version_core}`,
-    package: name === "tensorflow" ? PKG.tensorflow : name === "wasm" ? PKG.wasm : PKG.cpu,
+    package: name === "tensorflow" ? PKG.tensorflow : name === "wasm" ? PKG.wasm : name === "webgpu" ? PKG.webgpu : PKG.cpu,
     threads: name === "cpu" ? 1 : undefined,
   };
 }

@@ -5,8 +5,11 @@
  */
 import { UserError } from "../errors";
 
-/** A concrete thing that can be loaded; `tensorflow-gpu` is tfjs-node-gpu, `tensorflow` is tfjs-node. */
-export type Candidate = "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
+/**
+ * A concrete thing that can be loaded; `tensorflow-gpu` is tfjs-node-gpu, `tensorflow` is tfjs-node, `webgpu`
+ * tfjs-backend-webgpu on Dawn (./webgpu.ts).
+ */
+export type Candidate = "tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu";
 
 /** What the probe found. `tensorflowGpu`/`tensorflow`: the real npm package is present (not danfo's alias). */
 export interface Availability {
@@ -15,6 +18,8 @@ export interface Availability {
   gpuVisible: boolean;
   tensorflow: boolean;
   wasm: boolean;
+  /** tfjs-backend-webgpu and Dawn are installed (`bash scripts/install-webgpu.sh`); whether a GPU adapter exists shows when it loads. */
+  webgpu?: boolean;
 }
 
 /** Request names accepted by `INFIFPO_BACKEND` and `initBackend({backend})`, case-insensitive. */
@@ -31,17 +36,20 @@ export const BACKEND_ALIASES: Readonly<Record<string, "auto" | Candidate | "nati
   "tfjs-node-gpu": "tensorflow-gpu",
   "tensorflow-cpu": "tensorflow",
   "native-cpu": "tensorflow",
+  webgpu: "webgpu",
   wasm: "wasm",
   cpu: "cpu",
 });
 
 /** Browser-only backends: named in the error so the user learns why they are refused under Node. */
-const BROWSER_ONLY = new Set(["webgl", "webgpu"]);
+const BROWSER_ONLY = new Set(["webgl"]);
 
 export const NATIVE_INSTALL_HINT =
   "install it with `npm run native` (re-run it after every `npm ci` / `npm install`, which remove it)";
 export const NATIVE_GPU_INSTALL_HINT =
   "install it with `npm run native -- --gpu` (needs internet, CUDA 11.2 and cuDNN 8)";
+export const WEBGPU_INSTALL_HINT =
+  "install it with `bash scripts/install-webgpu.sh` (~132 MB; it runs where Dawn finds a GPU with a Vulkan, Metal or D3D12 driver)";
 
 /** Normalises a request (from the API or INFIFPO_BACKEND) or throws a UserError listing the valid names. */
 export function parseBackendRequest(raw: string | undefined): "auto" | Candidate | "native" {
@@ -56,7 +64,8 @@ export function parseBackendRequest(raw: string | undefined): "auto" | Candidate
 }
 
 /**
- * The ordered list of candidates to try. `auto`: native GPU (package + visible GPU) → native → wasm → cpu;
+ * The ordered list of candidates to try. `auto`: native GPU (package + visible GPU) → WebGPU (installed; used
+ * when Dawn finds an adapter) → native → wasm → cpu;
  * the caller falls through the list when a load fails. An explicit request yields exactly one candidate,
  * or throws a UserError naming what to install when it is not available.
  *
@@ -70,6 +79,7 @@ export function planBackends(raw: string | undefined, avail: Availability): Cand
     case "auto": {
       const out: Candidate[] = [];
       if (avail.tensorflowGpu && avail.gpuVisible) out.push("tensorflow-gpu");
+      if (avail.webgpu) out.push("webgpu");
       if (avail.tensorflow) out.push("tensorflow");
       if (avail.wasm) out.push("wasm");
       out.push("cpu");
@@ -101,6 +111,9 @@ export function planBackends(raw: string | undefined, avail: Availability): Cand
         throw new UserError(`backend "${raw}" requested but @tensorflow/tfjs-node is not installed; ${NATIVE_INSTALL_HINT}`);
       }
       return ["tensorflow"];
+    case "webgpu":
+      if (!avail.webgpu) throw new UserError(`backend "webgpu" requested but @tensorflow/tfjs-backend-webgpu is not installed; ${WEBGPU_INSTALL_HINT}`);
+      return ["webgpu"];
     case "wasm":
       if (!avail.wasm) {
         throw new UserError(

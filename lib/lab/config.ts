@@ -185,7 +185,7 @@ export { parseSetting as parseLabSetting } from "../overrides";
 
 /** Free-form objects (merged key by key, checked below) and keys that may be null. */
 const RULES = {
-  open: new Set(["model.overrides", "benchmarks.levels", "hparams"]),
+  open: new Set(["model.overrides", "benchmarks.levels", "hparams", "pivot.tokenizer"]),
   nullable: { selection: "object", shipped: "string", "pretrain.maxGradNorm": "number", "sft.maxGradNorm": "number", "pref.maxGradNorm": "number" },
 };
 

@@ -11,6 +11,7 @@ import { UserError } from "../errors";
 import type { Tokenizer } from "../tokenizers/types";
 import { checkTokenizer } from "./logprobs";
 import { Rng } from "../rng";
+import { program } from "../seam";
 import { head, trunk, type LayerCache, type Model } from "./transformer";
 
 export interface GenerateOptions {
@@ -145,6 +146,8 @@ async function decodeChunk(
   const done = new Array<boolean>(prompts.length).fill(false);
   let cache: LayerCache[] | null = null;
   const disposeCache = () => cache?.forEach((c) => (c.k.dispose(), c.v.dispose()));
+  // decoding grows the cache by one position per call: a program whose shapes vary (run op by op)
+  const decode = program("decode", { shapes: "varying" });
   try {
     for (let step = 0; step < maxNew && live.length > 0; step++) {
       const B = live.length;
@@ -153,28 +156,20 @@ async function decodeChunk(
         for (const b of live) res[b].finish = "context";
         break;
       }
-      // Next-token logits [B, V] from the last position.
-      let logitsT: tf.Tensor2D;
-      if (useCache) {
-        const feed: number[][] = cache === null ? live.map((b) => seqs[b]) : live.map((b) => [seqs[b][L - 1]]); // prefill, then 1 id
-        const T = feed[0].length;
-        const past: LayerCache[] | null = cache;
-        const r: tf.Tensor[] = tf.tidy(() => {
-          const ids = tf.tensor2d(feed.flat(), [B, T], "int32");
-          const { h, cache: next } = trunk(model, ids, { past, keepCache: true }); // h [B·T, D]
-          const last = T === 1 ? h : lastPositions(h, B, T); // [B, D]
-          return [head(model, last), ...next!.flatMap((c) => [c.k, c.v])];
-        });
-        disposeCache();
-        cache = [];
-        for (let i = 1; i < r.length; i += 2) cache.push({ k: r[i] as tf.Tensor4D, v: r[i + 1] as tf.Tensor4D });
-        logitsT = r[0] as tf.Tensor2D;
-      } else {
-        logitsT = tf.tidy(() => {
-          const ids = tf.tensor2d(live.flatMap((b) => seqs[b]), [B, L], "int32");
-          return head(model, lastPositions(trunk(model, ids).h, B, L));
-        });
-      }
+      // Next-token logits [B, V] from the last position: the prompts once (prefill), then one id per row.
+      const feed = cache === null ? live.map((b) => seqs[b]) : live.map((b) => [seqs[b][L - 1]]);
+      const ids = tf.tensor2d(feed.flat(), [B, feed[0].length], "int32");
+      const r: { logits: tf.Tensor2D; cache?: LayerCache[] } = decode.run({ ids, past: cache ?? undefined }, ({ ids, past }) =>
+        tf.tidy(() => {
+          const T = ids.shape[1];
+          const { h, cache: next } = trunk(model, ids, { past, keepCache: useCache }); // h [B·T, D]
+          return { logits: head(model, T === 1 ? h : lastPositions(h, B, T)), cache: next ?? undefined }; // [B, V]
+        }),
+      );
+      ids.dispose();
+      disposeCache();
+      cache = r.cache ?? null;
+      const logitsT = r.logits;
       const logits = (await logitsT.data()) as Float32Array;
       logitsT.dispose();
       live.forEach((b, j) => {
@@ -198,6 +193,7 @@ async function decodeChunk(
     }
   } finally {
     disposeCache();
+    decode.dispose();
   }
   return res;
 }

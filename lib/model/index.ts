@@ -2,8 +2,9 @@
  * The causal transformer used by every model in the lab: config and presets, the forward pass, response
  * log-probs (ℓ, ℓ/n, n) under the model's own tokenizer, generation, and save/load.
  *
- * Library code never picks a backend; call `initBackend()` (lib/backend) first. Everything here works on
- * native tfjs-node, wasm and cpu; backend-specific fast paths are tested equal to the cpu backend.
+ * Library code never picks a backend; call `initBackend()` (lib/backend) first. Everything here is plain tfjs and
+ * works on every backend; the backend's fast paths (graph replay, fused ops, wasm workarounds) come through the
+ * execution seam (lib/seam.ts), each tested equal to the plain code here.
  *
  * @example
  * const tok = trainTokenizer("char", corpus);
@@ -20,6 +21,7 @@
  * const { model: again, tokenizer } = loadModel("runs/x/pivot.infifpo");
  */
 export * from "./config";
+export * from "./layers";
 export * from "./transformer";
 export * from "./logprobs";
 export * from "./generate";

@@ -10,10 +10,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { UserError } from "../errors";
-import { CompiledSite, compileAvailable } from "../backend/compile";
-import { fusedOpsAvailable, fusedTargetLogProb, fusedTargetLogProbGrad } from "../backend/fused";
+import { padLength, program, type Program } from "../seam";
 import type { Tokenizer } from "../tokenizers/types";
-import { hasSegmentSum, head, onDisposeModel, oneHotFloat, trunk, type Model } from "./transformer";
+import { targetLogProbs } from "./layers";
+import { head, onDisposeModel, trunk, type Model } from "./transformer";
 
 /** What to do when [BOS] + prompt + response + [EOS] needs more than the context length C positions. */
 export type TruncateMode = "left" | "error";
@@ -68,19 +68,13 @@ export function encodePair(
 }
 
 /**
- * The batch length to pad to when steps run as replayed graphs (one graph per batch shape): the longest pair's
- * input length rounded up to a multiple of 8, within the context — at most C/8 lengths per batch size. 0 (no
- * extra padding) when graph replay is off.
+ * `collatePairs` padded to the length the execution seam asks for (lib/seam.ts `padLength`: on native
+ * TensorFlow, replayed graphs are per batch shape, so lengths are rounded up to a multiple of 8 within the
+ * context): how training and scoring batch their pairs.
  */
-export function replayPadLength(model: Model, pairs: readonly PairEncoding[]): number {
-  if (!compileAvailable() || pairs.length === 0) return 0;
-  const longest = Math.max(...pairs.map((e) => e.ids.length - 1));
-  return Math.min(model.config.contextLength, Math.ceil(longest / 8) * 8);
-}
-
-/** `collatePairs` padded to `replayPadLength` for this model: how training and scoring batch their pairs. */
 export function collateForModel(model: Model, pairs: readonly PairEncoding[], padId: number): PairBatch {
-  return collatePairs(pairs, padId, replayPadLength(model, pairs));
+  const longest = Math.max(...pairs.map((e) => e.ids.length - 1));
+  return collatePairs(pairs, padId, padLength(longest, model.config.contextLength));
 }
 
 /** Right-padded model inputs for a list of pairs, as plain arrays (row-major [B, T]). */
@@ -132,62 +126,6 @@ export function tokenLogProbs(model: Model, inputIds: tf.Tensor2D, targets: tf.T
   });
 }
 
-/**
- * log softmax(logits)[target] per row: logits [N, V], targets [N] (int32) → [N], as
- * logit[target] − (m + log Σ exp(logit − m)), m = the row max (tfjs's logSumExp, op for op). The gradient is
- * written out, dlogits = dlp · (onehot(target) − softmax), so the backward never differentiates the max (on
- * wasm its Equal-mask gradient alone cost ~130 ms per bench-small step) nor the one-hot product.
- * `targetLogProbsPlain` is the autodiff version (tests compare them).
- */
-export function targetLogProbs(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
-  if (fusedOpsAvailable()) return targetLogProbsFused(logits, targets);
-  const [N, V] = logits.shape;
-  const oh = oneHotFloat(targets, V); // [N, V]
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const x = args[0] as tf.Tensor2D;
-    const m = tf.max(x, -1, true); // [N, 1]
-    const e = tf.exp(tf.sub(x, m)); // [N, V]
-    const s = tf.sum(e, -1, true); // [N, 1]
-    const lse = tf.add(tf.log(s), m); // [N, 1]
-    (args[1] as tf.GradSaveFunc)([e, s, oh]);
-    return {
-      value: tf.reshape(tf.sub(tf.sum(tf.mul(x, oh), -1, true), lse), [N]),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [es, ss, ohs] = saved;
-        return [tf.mul(tf.sub(ohs, tf.div(es, ss)), tf.reshape(dy, [N, 1]))];
-      },
-    };
-  });
-  return f(logits) as tf.Tensor1D;
-}
-
-/**
- * `targetLogProbs` as two fused TensorFlow ops (native CPU backend with `npm run native`'s build): one pass over
- * the logits each way, no one-hot; an out-of-range target fails with the op's message.
- */
-export function targetLogProbsFused(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
-  const t = targets.dtype === "int32" ? targets : (tf.cast(targets, "int32") as tf.Tensor1D);
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const x = args[0] as tf.Tensor2D;
-    const [lp, lse] = fusedTargetLogProb(x, t);
-    (args[1] as tf.GradSaveFunc)([x, lse, t]);
-    return {
-      value: lp,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, ls, ts] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
-        return [fusedTargetLogProbGrad(dy as tf.Tensor1D, xs, ts, ls)];
-      },
-    };
-  });
-  return f(logits) as tf.Tensor1D;
-}
-
-/** `targetLogProbs` by plain tfjs autodiff (the reference for its written-out gradient). */
-export function targetLogProbsPlain(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
-  const oh = oneHotFloat(targets, logits.shape[1]); // [N, V]
-  return tf.sub(tf.sum(tf.mul(logits, oh), -1), tf.logSumExp(logits, -1)) as tf.Tensor1D;
-}
-
 /** Response-only log-prob sum ℓ, per-token mean ℓ/n and count n, one entry per pair. */
 export interface SequenceLogProbTensors {
   sum: tf.Tensor1D; // [B]
@@ -212,23 +150,23 @@ export function sequenceLogProbsFromBatch(model: Model, batch: PairBatch): Seque
 }
 
 /**
- * A collated batch as tensors: input ids, targets (int32) and the response mask (float32), each [B, T]; where the
- * backend can scatter gradients of gathered rows (native, cpu: `hasSegmentSum`), also the response positions —
- * flat indices into B·T [K], their row [K] and a weight [K] (1, or 0 for padding; K = the response positions
- * rounded up to a multiple of 64, so few distinct shapes) — and then the output head and the log-softmax run on
- * those positions only.
+ * A collated batch as tensors: model inputs `ids`, `targets` (int32) and the response `mask` (float32), each
+ * [B, T]; and the response positions — `sel`, flat indices into B·T [K], `row`, their row [K], and `weight` [K]
+ * (1, or 0 for padding; K = the response positions rounded up to a multiple of 64, so there are few distinct
+ * shapes). The output head and the log-softmax run on the response positions only.
  */
-export type BatchTensors = tf.Tensor[];
+export type BatchTensors = {
+  ids: tf.Tensor2D;
+  targets: tf.Tensor2D;
+  mask: tf.Tensor2D;
+  sel: tf.Tensor1D;
+  row: tf.Tensor1D;
+  weight: tf.Tensor1D;
+};
 
 /** Uploads a collated batch (see `BatchTensors`; the caller disposes the tensors, or makes them inside a scope). */
 export function batchTensors(batch: PairBatch): BatchTensors {
   const { batchSize: B, length: T } = batch;
-  const out: tf.Tensor[] = [
-    tf.tensor2d(batch.inputIds, [B, T], "int32"),
-    tf.tensor2d(batch.targets, [B, T], "int32"),
-    tf.tensor2d(batch.mask, [B, T], "float32"),
-  ];
-  if (!hasSegmentSum()) return out;
   let count = 0;
   for (let i = 0; i < B * T; i++) if (batch.mask[i] !== 0) count++;
   const K = Math.min(B * T, Math.max(64, Math.ceil(count / 64) * 64));
@@ -239,72 +177,65 @@ export function batchTensors(batch: PairBatch): BatchTensors {
     row[k] = Math.floor(i / T);
     weight[k++] = 1;
   }
-  out.push(tf.tensor1d(sel, "int32"), tf.tensor1d(row, "int32"), tf.tensor1d(weight, "float32"));
-  return out;
+  return {
+    ids: tf.tensor2d(batch.inputIds, [B, T], "int32"),
+    targets: tf.tensor2d(batch.targets, [B, T], "int32"),
+    mask: tf.tensor2d(batch.mask, [B, T], "float32"),
+    sel: tf.tensor1d(sel, "int32"),
+    row: tf.tensor1d(row, "int32"),
+    weight: tf.tensor1d(weight, "float32"),
+  };
 }
 
 /** `sequenceLogProbsFromBatch` from the batch's tensors: a pure function of them and the model's variables. */
-export function sequenceLogProbsFromTensors(model: Model, xs: readonly tf.Tensor[]): SequenceLogProbTensors {
-  const [ids, tgt, mask] = xs as tf.Tensor2D[];
-  const [B, T] = ids.shape;
+export function sequenceLogProbsFromTensors(model: Model, t: BatchTensors): SequenceLogProbTensors {
+  const [B, T] = t.ids.shape;
   const [sum, mean, count] = tf.tidy(() => {
-    let s: tf.Tensor;
-    if (xs.length === 6) {
-      // head and log-softmax on the response positions only, summed per row
-      const [sel, row, weight] = xs.slice(3) as tf.Tensor1D[];
-      const h = tf.gather(trunk(model, ids).h, sel); // [K, D]
-      const lp = targetLogProbs(head(model, h), tf.gather(tf.reshape(tgt, [B * T]), sel) as tf.Tensor1D); // [K]
-      s = tf.unsortedSegmentSum(tf.mul(lp, weight), row, B); // [B]
-    } else {
-      const lp = tokenLogProbs(model, ids, tgt); // [B, T]
-      s = tf.sum(tf.mul(lp, mask), 1); // [B]
-    }
-    const n = tf.sum(mask, 1); // [B]
+    const h = tf.gather(trunk(model, t.ids).h, t.sel); // [K, D]
+    const lp = targetLogProbs(head(model, h), tf.gather(tf.reshape(t.targets, [B * T]), t.sel) as tf.Tensor1D); // [K]
+    const s = tf.unsortedSegmentSum(tf.mul(lp, t.weight), t.row, B); // [B]
+    const n = tf.sum(t.mask, 1); // [B]
     return [s, tf.div(s, n), n];
   });
   return { sum: sum as tf.Tensor1D, mean: mean as tf.Tensor1D, count: count as tf.Tensor1D };
 }
 
-const scoreSites = new WeakMap<Model, { score: CompiledSite; greedy: CompiledSite }>();
-function sitesOf(model: Model) {
-  let s = scoreSites.get(model);
+const programs = new WeakMap<Model, { score: Program; greedy: Program }>();
+/** The model's scoring programs (lib/seam.ts): replayed graphs on native TensorFlow, kept until the model is disposed. */
+function programsOf(model: Model) {
+  let s = programs.get(model);
   if (!s) {
-    scoreSites.set(model, (s = { score: new CompiledSite("score"), greedy: new CompiledSite("greedy-match") }));
+    programs.set(model, (s = { score: program("score"), greedy: program("greedy-match") }));
     onDisposeModel(model, () => releaseScoreGraphs(model));
   }
   return s;
 }
 
 /**
- * `sequenceLogProbsFromBatch` for scoring only (no gradients): on the native backend the forward pass runs as
- * one TensorFlow graph per batch shape (lib/backend/compile.ts), about 2x faster than op by op; elsewhere
- * it is the same call. The caller disposes the three tensors.
+ * `sequenceLogProbsFromBatch` for scoring only (no gradients), through the execution seam (on native TensorFlow
+ * one replayed graph per batch shape, about 2x faster than op by op). The caller disposes the three tensors.
  */
 export function scoreFromBatch(model: Model, batch: PairBatch): SequenceLogProbTensors {
-  const [sum, mean, count] = replayOnBatch(sitesOf(model).score, batch, (xs) => {
-    const r = sequenceLogProbsFromTensors(model, xs);
-    return [r.sum, r.mean, r.count];
-  });
-  return { sum, mean, count };
+  return runOnBatch(programsOf(model).score, batch, (t) => sequenceLogProbsFromTensors(model, t));
 }
 
-/** `site.runPure` on the batch's tensors (made for this call and freed after it). */
-function replayOnBatch<R>(site: CompiledSite, batch: PairBatch, fn: (xs: tf.Tensor[]) => R): R {
+/** `prog.run` on the batch's tensors (made for this call and freed after it). */
+function runOnBatch<R>(prog: Program, batch: PairBatch, fn: (t: BatchTensors) => R): R {
   const inputs = batchTensors(batch);
   try {
-    return site.runPure(inputs, fn);
+    return prog.run(inputs, fn);
   } finally {
-    tf.dispose(inputs);
+    tf.dispose(Object.values(inputs));
   }
 }
 
 /** Frees the graphs `scoreFromBatch` / `greedyMatches` built for this model (`disposeModel` does this too). */
 export function releaseScoreGraphs(model: Model): void {
-  const s = scoreSites.get(model);
+  const s = programs.get(model);
   if (!s) return;
   s.score.dispose();
   s.greedy.dispose();
-  scoreSites.delete(model);
+  programs.delete(model);
 }
 
 /** One scored pair, as plain numbers. */
@@ -375,7 +306,6 @@ async function forEachBatch(
   const order = enc.map((_, i) => i).sort((a, b) => enc[b].ids.length - enc[a].ids.length || a - b);
   for (let start = 0; start < order.length; start += batchSize) {
     const idx = order.slice(start, start + batchSize);
-    // replayed graphs are per shape: lengths rounded up to 8 (within the context) keep their number small
     const batch = idx.map((i) => enc[i]);
     await fn(idx, collateForModel(model, batch, tokenizer.padId), enc);
     opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
@@ -393,12 +323,12 @@ export function greedyMatchFromBatch(model: Model, batch: PairBatch): tf.Tensor1
 }
 
 /** `greedyMatchFromBatch` from the batch's tensors (a pure function of them and the model's variables). */
-export function greedyMatchFromTensors(model: Model, [ids, tgt, mask]: readonly tf.Tensor[]): tf.Tensor1D {
+export function greedyMatchFromTensors(model: Model, { ids, targets, mask }: BatchTensors): tf.Tensor1D {
   const [B, T] = ids.shape;
   return tf.tidy(() => {
-    const logits = head(model, trunk(model, ids as tf.Tensor2D).h); // [B·T, V]
+    const logits = head(model, trunk(model, ids).h); // [B·T, V]
     const pred = tf.reshape(tf.argMax(logits, -1), [B, T]); // [B, T] (argMax: first maximum)
-    const wrong = tf.mul(tf.cast(tf.notEqual(pred, tgt), "float32"), mask); // [B, T]
+    const wrong = tf.mul(tf.cast(tf.notEqual(pred, targets), "float32"), mask); // [B, T]
     return tf.cast(tf.equal(tf.sum(wrong, 1), 0), "float32") as tf.Tensor1D;
   });
 }
@@ -419,7 +349,7 @@ export async function greedyMatches(
 ): Promise<boolean[]> {
   const out: boolean[] = new Array(pairs.length);
   await forEachBatch(model, tokenizer, pairs, opts, async (idx, batch) => {
-    const [r] = replayOnBatch(sitesOf(model).greedy, batch, (xs) => [greedyMatchFromTensors(model, xs)]);
+    const r = runOnBatch(programsOf(model).greedy, batch, (t) => greedyMatchFromTensors(model, t));
     const v = await r.data();
     r.dispose();
     idx.forEach((i, j) => (out[i] = v[j] === 1));

@@ -170,6 +170,6 @@ export async function detectDialect(client: JsonClient, model: string): Promise<
     await client.get("/props");
     return "llamacpp";
   } catch {
-    throw new RemoteError(`${client.base}: cannot tell which server this is (owned_by "${hit.owned_by}", no /props); pass --dialect vllm or llamacpp`);
+    throw new RemoteError(`${client.base}: cannot tell which server this is (owned_by "${hit.owned_by}", no /props); pass --dialect ${DIALECTS.join(" or ")}`);
   }
 }

@@ -128,7 +128,7 @@ export async function serveModel(o: ServeOptions): Promise<ServedModel> {
   const handlers: Record<string, (body: Record<string, unknown>) => Promise<unknown> | unknown> = {
     "GET /v1/models": () => ({
       object: "list",
-      data: [{ id: name, object: "model", created: 0, owned_by: dialect === "vllm" ? "vllm" : "llamacpp", max_model_len: C + 1 }],
+      data: [{ id: name, object: "model", created: 0, owned_by: dialect, max_model_len: C + 1 }],
     }),
     "POST /tokenize": (b) => {
       if (dialect === "llamacpp") {

@@ -1,16 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
-import { fusedOpsAvailable, fusedSquaredNorm } from "../backend/fused";
+import { defineKernel } from "../seam";
 
-/**
- * ‖g‖ = √(Σ_i Σ g_i²) over every gradient tensor — `torch.nn.utils.clip_grad_norm_`'s total norm. One fused op
- * for all tensors on the native CPU backend (lib/backend/fused.ts), a square and a sum per tensor elsewhere.
- */
+/** Σ_k ‖x_k‖²: a square and a sum per tensor (the reference; on native TensorFlow one fused op, lib/backend). */
+const squaredNorm = defineKernel("squaredNorm", function squaredNorm(xs) {
+  return tf.addN(xs.map((g) => tf.sum(tf.square(g)))) as tf.Scalar;
+});
+
+/** ‖g‖ = √(Σ_i Σ g_i²) over every gradient tensor — `torch.nn.utils.clip_grad_norm_`'s total norm. */
 export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => {
-    if (grads.length === 0) return tf.scalar(0);
-    if (fusedOpsAvailable() && grads.every((g) => g.dtype === "float32")) return tf.sqrt(fusedSquaredNorm(grads)) as tf.Scalar;
-    return tf.addN(grads.map((g) => g.square().sum())).sqrt() as tf.Scalar;
-  });
+  return tf.tidy(() => (grads.length === 0 ? tf.scalar(0) : tf.sqrt(squaredNorm(grads))));
 }
 
 /**

@@ -8,6 +8,7 @@ import { strictMerge } from "../overrides";
 
 export { parseSetting } from "../overrides";
 import type { ProgressMode } from "./progress";
+import type { LoopConfig } from "./trainer";
 
 export interface TrainConfig {
   /** "preference": pairs with ref_/fuse_ columns and a loss from the registry; "sft": (prompt, response) NLL. */
@@ -49,18 +50,11 @@ export interface TrainConfig {
     eps: number;
     weightDecay: number;
   };
-  loop: {
+  /** The training loop's knobs (documented on `LoopConfig`), sized in epochs unless `maxSteps` is set. */
+  loop: Pick<LoopConfig, "batchSize" | "gradAccumSteps" | "maxGradNorm" | "logEvery" | "evalEvery" | "checkpointEvery" | "keepCheckpoints" | "seed"> & {
     /** Optimizer steps; null = ceil(epochs · examples / batchSize). */
     maxSteps: number | null;
     epochs: number;
-    batchSize: number;
-    gradAccumSteps: number;
-    maxGradNorm: number | null;
-    logEvery: number;
-    evalEvery: number;
-    checkpointEvery: number;
-    keepCheckpoints: number;
-    seed: number;
   };
   /** tfjs backend request: auto (INFIFPO_BACKEND if set, else auto), native, wasm, cpu (see lib/backend). */
   backend: string;

@@ -3,7 +3,7 @@
  * (AdamW, schedule, clipping, seeded data order, checkpoints, metrics, progress), and thin adapters for SFT
  * and preference optimisation with any loss of the registry.
  */
-export { Trainer, splitLossFn, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, type LoopConfig, type LossFn, type SplitLoss, type LossOutput, type StepContext, type TrainerOptions, type TrainResult } from "./trainer";
+export { Trainer, NonFiniteError, TrainingInterrupted, LOOP_DEFAULTS, type LoopConfig, type LossFn, type LossOutput, type StepContext, type TrainerOptions, type TrainResult } from "./trainer";
 export { AdamW, ADAMW_DEFAULTS, type AdamWConfig, type AdamWState } from "./optim";
 export { warmupCosine, type ScheduleConfig } from "./schedule";
 export { globalNorm, clipCoefficient } from "./clip";

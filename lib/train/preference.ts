@@ -14,9 +14,9 @@ import { checkSumMean, checkSumMeanAt } from "../data/validate";
 import type { Conversation, PreferencePair } from "../data/types";
 import type { LossConfig, LossInputs, LossSpec, ResponseScores } from "../losses/types";
 import type { Tokenizer } from "../tokenizers/types";
-import { batchTensors, collateForModel, encodePair, sequenceLogProbsFromTensors, type PairEncoding, type TruncateMode } from "../model/logprobs";
+import { batchTensors, collateForModel, encodePair, sequenceLogProbsFromTensors, type BatchTensors, type PairEncoding, type TruncateMode } from "../model/logprobs";
 import type { Model } from "../model/transformer";
-import { splitLossFn, type LossFn } from "./trainer";
+import type { LossFn } from "./trainer";
 
 /** Precomputed numbers for one response: the pivot at init and each source (sum ℓ and mean \bar ℓ). */
 export interface ResponseColumns {
@@ -124,11 +124,17 @@ export interface PreferenceLossOptions {
   progress?: (step: number) => number;
 }
 
+/** One response slot's precomputed columns as tensors: the pivot's [B] and the sources' [B, N]. */
+type ColumnTensors = { ref?: { sum: tf.Tensor1D; mean: tf.Tensor1D }; sources?: { sum: tf.Tensor2D; mean: tf.Tensor2D } };
+
+/** What `prepare` makes for `compute`: WRPO's progress in [0, 1], each slot's columns, and the token batch. */
+export type PreferenceInputs = { progress: tf.Scalar; columns: ColumnTensors[]; tokens: BatchTensors };
+
 /**
  * A `LossFn` computing `spec` on the live policy. Batch layout: the B chosen rows, then the B rejected rows
  * (then B y_ws rows for WRPO) — "batch is [chosen; rejected]" — in ONE forward pass, split afterwards.
- * It is a split loss (trainer.ts `SplitLoss`): `prepare` uploads the token batch, the file's columns and the
- * progress; `compute` is the forward pass and the loss, a pure function of those tensors.
+ * `prepare` uploads the token batch, the file's columns and the progress; `compute` is the forward pass and the
+ * loss, a pure function of those tensors.
  */
 export function preferenceLossFn(
   model: Model,
@@ -136,45 +142,42 @@ export function preferenceLossFn(
   spec: LossSpec,
   config: LossConfig,
   opts: PreferenceLossOptions = {},
-): LossFn<PreferenceExample> {
-  const withWs = spec.requires.includes("sourceChosen");
+): LossFn<PreferenceExample, PreferenceInputs> {
   const withRef = spec.requires.includes("ref");
   const withSources = spec.requires.includes("sources");
-  const k = withWs ? 3 : 2;
-  const picks: ((e: PreferenceExample) => ResponseColumns)[] = [(e) => e.cols.chosen, (e) => e.cols.rejected, (e) => e.cols.sourceChosen!];
-  return splitLossFn({
+  const slots: ((e: PreferenceExample) => [PairEncoding, ResponseColumns])[] = [
+    (e) => [e.chosen, e.cols.chosen],
+    (e) => [e.rejected, e.cols.rejected],
+  ];
+  if (spec.requires.includes("sourceChosen")) slots.push((e) => [e.sourceChosen!, e.cols.sourceChosen!]);
+  const k = slots.length;
+  const columnTensors = (cols: ResponseColumns[]): ColumnTensors => {
+    const c: ColumnTensors = {};
+    if (withRef) c.ref = { sum: tf.tensor1d(cols.map((x) => x.ref!.sum)), mean: tf.tensor1d(cols.map((x) => x.ref!.mean)) }; // [B]
+    if (withSources) {
+      const shape: [number, number] = [cols.length, cols[0].sources!.sum.length]; // [B, N]
+      c.sources = { sum: tf.tensor2d(cols.map((x) => x.sources!.sum), shape), mean: tf.tensor2d(cols.map((x) => x.sources!.mean), shape) };
+    }
+    return c;
+  };
+  return {
     prepare(batch, ctx) {
-      const B = batch.length;
-      const rows = [...batch.map((e) => e.chosen), ...batch.map((e) => e.rejected), ...(withWs ? batch.map((e) => e.sourceChosen!) : [])];
-      const out: tf.Tensor[] = [tf.scalar(opts.progress?.(ctx.step) ?? 0)];
-      for (let i = 0; i < k; i++) {
-        const cols = batch.map(picks[i]);
-        if (withRef) out.push(tf.tensor1d(cols.map((c) => c.ref!.sum)), tf.tensor1d(cols.map((c) => c.ref!.mean))); // [B]
-        if (withSources) {
-          const N = cols[0].sources!.sum.length;
-          out.push(tf.tensor2d(cols.map((c) => c.sources!.sum), [B, N]), tf.tensor2d(cols.map((c) => c.sources!.mean), [B, N])); // [B, N]
-        }
-      }
-      out.push(...batchTensors(collateForModel(model, rows, tokenizer.padId))); // the rest: the token batch
-      return out;
-    },
-    compute(xs) {
-      let next = 1;
-      const cols = (): Omit<ResponseScores, "policy"> => {
-        const c: Omit<ResponseScores, "policy"> = {};
-        if (withRef) c.ref = { sum: xs[next++] as tf.Tensor1D, mean: xs[next++] as tf.Tensor1D };
-        if (withSources) c.sources = { sum: xs[next++] as tf.Tensor2D, mean: xs[next++] as tf.Tensor2D };
-        return c;
+      const perSlot = slots.map((pick) => batch.map(pick));
+      return {
+        progress: tf.scalar(opts.progress?.(ctx.step) ?? 0),
+        columns: perSlot.map((s) => columnTensors(s.map(([, cols]) => cols))),
+        tokens: batchTensors(collateForModel(model, perSlot.flatMap((s) => s.map(([enc]) => enc)), tokenizer.padId)),
       };
-      const slots = Array.from({ length: k }, cols);
-      const lp = sequenceLogProbsFromTensors(model, xs.slice(next)); // each [kB]
+    },
+    compute({ progress, columns, tokens }) {
+      const lp = sequenceLogProbsFromTensors(model, tokens); // each [kB]
       const [sums, means, counts] = [lp.sum, lp.mean, lp.count].map((t) => tf.split(t, k)) as tf.Tensor1D[][];
-      const slot = (i: number): ResponseScores => ({ policy: { sum: sums[i], mean: means[i], count: counts[i] }, ...slots[i] });
-      const inputs: LossInputs = { chosen: slot(0), rejected: slot(1), progress: xs[0] as tf.Scalar };
-      if (withWs) inputs.sourceChosen = slot(2);
+      const slot = (i: number): ResponseScores => ({ policy: { sum: sums[i], mean: means[i], count: counts[i] }, ...columns[i] });
+      const inputs: LossInputs = { chosen: slot(0), rejected: slot(1), progress };
+      if (k === 3) inputs.sourceChosen = slot(2);
       return spec.compute(inputs, config);
     },
-  });
+  };
 }
 
 /** Response + prompt tokens of a batch (for tokens/s). */

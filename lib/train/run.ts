@@ -165,20 +165,10 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
     // Only the losses that read the sources need the full published record; the others (DPO, IPO, hinge, SimPO,
     // SFT) train from TRL's own shape, pairs with just the ref_* columns they read (checked per example).
     const needsSources = spec.requires.includes("sources");
-    const loopBase = config.loop;
-
-    const loop: LoopConfig = {
-      maxSteps: 0,
-      batchSize: loopBase.batchSize,
-      gradAccumSteps: loopBase.gradAccumSteps,
-      maxGradNorm: loopBase.maxGradNorm,
-      logEvery: loopBase.logEvery,
-      evalEvery: loopBase.evalEvery,
-      checkpointEvery: loopBase.checkpointEvery,
-      keepCheckpoints: loopBase.keepCheckpoints,
-      seed: loopBase.seed,
-    };
-    const stepsFor = (n: number) => loopBase.maxSteps ?? Math.max(1, Math.ceil((loopBase.epochs * n) / loopBase.batchSize));
+    // the config sizes the run in epochs or steps; the trainer counts steps (set once the data is read)
+    const { maxSteps, epochs, ...knobs } = config.loop;
+    const loop: LoopConfig = { ...knobs, maxSteps: 0 };
+    const stepsFor = (n: number) => maxSteps ?? Math.max(1, Math.ceil((epochs * n) / knobs.batchSize));
     const params = modelVariables(model);
     const O = config.optim;
     const optimizer = new AdamW(params, { beta1: O.beta1, beta2: O.beta2, eps: O.eps, weightDecay: O.weightDecay });

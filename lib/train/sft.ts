@@ -5,26 +5,26 @@
  * micro-batches' token averages, as in transformers' Trainer.
  */
 import * as tf from "@tensorflow/tfjs";
-import { batchTensors, collateForModel, sequenceLogProbsFromTensors, type PairEncoding } from "../model/logprobs";
+import { batchTensors, collateForModel, sequenceLogProbsFromTensors, type BatchTensors, type PairEncoding } from "../model/logprobs";
 import type { Model } from "../model/transformer";
 import type { Tokenizer } from "../tokenizers/types";
-import { splitLossFn, type LossFn } from "./trainer";
+import type { LossFn } from "./trainer";
 
 /**
  * @example
  * const data = examples.map((e) => encodePair(tok, e.prompt, e.response, model.config.contextLength));
  * new Trainer({ ..., data, lossFn: sftLossFn(model, tok), countTokens: sftTokens });
  */
-export function sftLossFn(model: Model, tokenizer: Pick<Tokenizer, "padId">): LossFn<PairEncoding> {
-  return splitLossFn({
+export function sftLossFn(model: Model, tokenizer: Pick<Tokenizer, "padId">): LossFn<PairEncoding, BatchTensors> {
+  return {
     prepare: (batch) => batchTensors(collateForModel(model, batch, tokenizer.padId)),
-    compute(xs) {
-      const lp = sequenceLogProbsFromTensors(model, xs); // each [B]
+    compute(tokens) {
+      const lp = sequenceLogProbsFromTensors(model, tokens); // each [B]
       const nTokens = tf.sum(lp.count);
       const loss = tf.div(tf.neg(tf.sum(lp.sum)), nTokens) as tf.Scalar;
       return { loss, metrics: { "logps/chosen": tf.mean(lp.sum) as tf.Scalar, num_response_tokens: nTokens as tf.Scalar } };
     },
-  });
+  };
 }
 
 /** Input tokens of a batch (prompt + response), for tokens/s. */

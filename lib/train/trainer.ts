@@ -3,7 +3,8 @@ import * as tf from "@tensorflow/tfjs";
 import { UserError } from "../errors";
 import { AdamW } from "./optim";
 import { clipCoefficient, globalNorm } from "./clip";
-import { CompiledSite } from "../backend/compile";
+import { evalMetric } from "../losses/metrics";
+import { program, tensorsOf, type TensorTree } from "../seam";
 import { EpochSampler } from "./sampler";
 import { deriveSeed } from "../rng";
 import { MetricsLog, type MetricsRecord } from "./metrics";
@@ -73,36 +74,30 @@ export interface LossOutput {
 }
 
 /**
- * The same loss in two parts, so a compiled step replays its graph without running the loss's JavaScript
- * (CompiledSite.runPure): `prepare` makes, from the batch and the step, every tensor that changes between
- * calls (token ids, masks, precomputed columns, step-dependent scalars); `compute` is a pure function of
- * those tensors and the model's variables (constants such as 0.5 are fine; anything else read from JS must
- * go through `prepare` — checked on the first replays, which fail loudly otherwise).
+ * A loss in two parts, as nanoGPT's loop has `get_batch` (data → tensors) and `model(X, Y)` (tensors → loss):
+ * `prepare` turns a batch and its step into the tensors that change from call to call (token ids, masks,
+ * precomputed columns, step-dependent scalars such as a schedule's progress); `compute` is the loss, a pure
+ * function of those tensors and the variables (constants such as 0.5 are fine). The trainer runs `compute`
+ * through the execution seam (lib/seam.ts `program`): on native TensorFlow one graph per batch shape, replayed
+ * without running its JavaScript. A `compute` that reads anything else that changes (a JS number, another
+ * tensor) fails loudly on the first replays.
+ *
+ * @example
+ * const mse: LossFn<{ x: number[]; y: number }> = {
+ *   prepare: (batch) => ({ x: tf.tensor2d(batch.map((e) => e.x)), y: tf.tensor2d(batch.map((e) => [e.y])) }),
+ *   compute: ({ x, y }) => ({ loss: tf.losses.meanSquaredError(y, tf.matMul(x, w)) as tf.Scalar }),
+ * };
  */
-export interface SplitLoss<T> {
-  prepare(batch: T[], ctx: StepContext): tf.Tensor[];
-  compute(inputs: tf.Tensor[]): LossOutput;
+export interface LossFn<T, I extends TensorTree = TensorTree> {
+  /** The batch as tensors (the trainer disposes them after `compute`). */
+  prepare(batch: T[], ctx: StepContext): I;
+  /** Scalar loss (mean over the batch's examples) plus named scalar metrics (batch means). */
+  compute(inputs: I): LossOutput;
 }
 
-/**
- * batch → scalar loss (mean over the batch's examples) plus named scalar metrics (batch means). Optionally
- * carries the same loss as a `split` (prepare + compute) that the trainer uses for faster graph replay.
- */
-export type LossFn<T> = ((batch: T[], ctx: StepContext) => LossOutput) & { split?: SplitLoss<T> };
-
-/**
- * A `LossFn` from its two parts. The function form is `compute(prepare(batch, ctx))`; call it inside a scope
- * (tf.tidy / tf.variableGrads), which frees the prepared tensors.
- */
-export function splitLossFn<T>(split: SplitLoss<T>): LossFn<T> {
-  const fn: LossFn<T> = (batch, ctx) => split.compute(split.prepare(batch, ctx));
-  fn.split = split;
-  return fn;
-}
-
-export interface TrainerOptions<T> {
+export interface TrainerOptions<T, I extends TensorTree = TensorTree> {
   params: tf.Variable[];
-  lossFn: LossFn<T>;
+  lossFn: LossFn<T, I>;
   data: ArrayLike<T>;
   evalData?: ArrayLike<T>;
   optimizer: AdamW;
@@ -129,12 +124,6 @@ export interface TrainerOptions<T> {
    * `TrainingInterrupted`; a second signal exits at once. Default: true when outDir is set.
    */
   handleSignals?: boolean;
-  /**
-   * On the native backend, run each step's forward + backward (+ the step's scalars) as one TensorFlow
-   * graph, traced once per batch shape and replayed (lib/backend/compile.ts): about 2x faster than op by op
-   * on bench-small. Default true; INFIFPO_COMPILE=0 turns it off everywhere.
-   */
-  compile?: boolean;
 }
 
 /** Training stopped on SIGINT/SIGTERM after writing a checkpoint; resume continues from it. */
@@ -175,13 +164,35 @@ export interface TrainResult {
   finalDir: string | null;
 }
 
-function readScalars(ts: tf.Tensor[]): number[] {
-  if (ts.length === 0) return [];
-  // one device→host copy for all of them
-  const packed = tf.tidy(() => tf.stack(ts.map((t) => t.reshape([]).cast("float32"))));
-  const out = Array.from(packed.dataSync());
-  packed.dispose();
-  return out;
+/** One micro-batch's gradients (by variable name) and its loss and metrics, stacked: [loss, ...metrics]. */
+type MicroStep = { grads: Record<string, tf.Tensor>; scalars: tf.Tensor1D; names: string[] };
+
+/** The loss and metrics of `out`, stacked in one tensor [1 + M] (one device→host copy), with their names. */
+function stackScalars(out: LossOutput): { names: string[]; scalars: tf.Tensor1D } {
+  const metrics = Object.entries(out.metrics ?? {});
+  return { names: ["loss", ...metrics.map(([n]) => n)], scalars: tf.stack([out.loss, ...metrics.map(([, v]) => v)]) as tf.Tensor1D };
+}
+
+/** a ← a + b for every tensor of `b`, freeing the addends. */
+function accumulate(a: MicroStep, b: MicroStep): void {
+  const add = <X extends tf.Tensor>(x: X, y: X): X => {
+    const sum = tf.add(x, y) as X;
+    tf.dispose([x, y]);
+    return sum;
+  };
+  for (const [name, g] of Object.entries(b.grads)) a.grads[name] = a.grads[name] ? add(a.grads[name], g) : g;
+  a.scalars = add(a.scalars, b.scalars);
+}
+
+/** a ← a / k for every tensor of `a`, freeing the old ones. */
+function divideInto(a: MicroStep, k: number): void {
+  const div = <X extends tf.Tensor>(x: X): X => {
+    const q = tf.div(x, k) as X;
+    x.dispose();
+    return q;
+  };
+  for (const [name, g] of Object.entries(a.grads)) a.grads[name] = div(g);
+  a.scalars = div(a.scalars);
 }
 
 function allFinite(params: tf.Variable[]): boolean {
@@ -193,8 +204,9 @@ function allFinite(params: tf.Variable[]): boolean {
 
 /**
  * A generic training loop over tf.Variables: it knows nothing about models, losses or InfiFPO.
- * Per step: `gradAccumSteps` micro-batches → summed grads / k → global norm (logged) → NaN/Inf guard →
- * clipping → AdamW with lr = schedule(step). Metrics go to `<outDir>/metrics.jsonl`, checkpoints to
+ * Per step: `gradAccumSteps` micro-batches, the gradients of each from one call of the execution seam
+ * (lib/seam.ts) → summed grads / k → global norm (logged) → NaN/Inf guard → clipping → AdamW with
+ * lr = schedule(step). Metrics go to `<outDir>/metrics.jsonl`, checkpoints to
  * `<outDir>/checkpoints/step-*`, the final parameters to `<outDir>/final/`. Resuming from a checkpoint
  * reproduces the uninterrupted run bit for bit on the same backend: data order, per-step seeds,
  * optimizer moments and the schedule are all functions of the saved state.
@@ -203,20 +215,20 @@ function allFinite(params: tf.Variable[]): boolean {
  * const w = tf.variable(tf.zeros([3, 1]), true, "w");
  * const trainer = new Trainer({
  *   params: [w], optimizer: new AdamW([w]), schedule: () => 1e-2,
- *   data: examples, lossFn: (batch) => ({ loss: mse(batch, w) }),
+ *   data: examples, lossFn: mse, // see LossFn
  *   loop: { ...LOOP_DEFAULTS, maxSteps: 50, batchSize: 4 },
  * });
  * const { history } = await trainer.train();
  */
-export class Trainer<T> {
-  readonly opts: TrainerOptions<T>;
+export class Trainer<T, I extends TensorTree = TensorTree> {
+  readonly opts: TrainerOptions<T, I>;
   readonly loop: LoopConfig;
   step = 0;
   private sampler: EpochSampler;
   private metrics: MetricsLog | null;
   private lastCheckpoint: string | null = null;
 
-  constructor(opts: TrainerOptions<T>) {
+  constructor(opts: TrainerOptions<T, I>) {
     this.opts = opts;
     this.loop = { ...LOOP_DEFAULTS, ...opts.loop };
     const L = this.loop;
@@ -265,96 +277,60 @@ export class Trainer<T> {
     return this.step;
   }
 
-  private site = new CompiledSite("train step");
-  private evalSite = new CompiledSite("eval");
+  /** The gradients of one micro-batch, and evaluation (lib/seam.ts: replayed graphs on native TensorFlow). */
+  private stepProgram = program("train step");
+  private evalProgram = program("eval");
 
   /** Frees the TensorFlow graphs this trainer built (the trainer stays usable: it traces again). */
   disposeGraphs(): void {
-    this.site.dispose();
-    this.evalSite.dispose();
+    this.stepProgram.dispose();
+    this.evalProgram.dispose();
   }
 
-  /** Gradients of one micro-batch's loss; the returned loss/metrics/grads are owned by the caller. */
-  private gradsOf(lossOf: () => LossOutput) {
-    let metrics: Record<string, tf.Scalar> = {};
+  private context(step: number, micro: number, training: boolean): StepContext {
+    const seed = training ? deriveSeed(this.loop.seed, step, micro) : deriveSeed(this.loop.seed, 0xe7a1, micro);
+    return { step, micro, seed, training };
+  }
+
+  /** The gradients of the loss on `inputs` (a pure function of them and the parameters: it runs as a program). */
+  private gradients(inputs: I): MicroStep {
+    const kept: { names: string[]; scalars: tf.Tensor1D }[] = [];
     const { value, grads } = tf.variableGrads(() => {
-      const out = lossOf();
-      metrics = Object.fromEntries(Object.entries(out.metrics ?? {}).map(([k, v]) => [k, tf.keep(v)]));
+      const out = this.opts.lossFn.compute(inputs);
+      const { names, scalars } = stackScalars(out);
+      kept.push({ names, scalars: tf.keep(scalars) });
       return out.loss;
     }, this.opts.params);
-    return { loss: value, grads: grads as Record<string, tf.Tensor>, metrics };
+    value.dispose(); // also in kept[0].scalars
+    return { grads: grads as Record<string, tf.Tensor>, ...kept[0] };
   }
 
   /** Runs one optimizer step; returns its metrics record (step is the count of updates done, 1-based). */
   trainStep(): MetricsRecord {
     const t0 = performance.now();
-    const L = this.loop;
-    const k = L.gradAccumSteps;
-    // JS state (data order, token counts) advances outside the traced function, which may run twice
-    const batches: T[][] = [];
+    const k = this.loop.gradAccumSteps;
+    let sum: MicroStep | null = null;
     let tokens = 0;
     for (let micro = 0; micro < k; micro++) {
+      // JS state (data order, token counts, the batch's tensors) advances here, outside the program
       const batch = this.sampler.next(this.microBatchSize).map((i) => this.opts.data[i]);
       if (this.opts.countTokens) tokens += this.opts.countTokens(batch);
-      batches.push(batch);
-    }
-    const compile = this.opts.compile !== false;
-    const ctxOf = (m: number): StepContext => ({ step: this.step, micro: m, seed: deriveSeed(this.loop.seed, this.step, m), training: true });
-    // a split loss: its inputs are made here and the graph replays without the loss's JavaScript
-    const split = compile ? this.opts.lossFn.split : undefined;
-    const prepared = split ? batches.map((b, m) => split.prepare(b, ctxOf(m))) : [];
-    const microGrads = (m: number, xs: tf.Tensor[] = prepared[m]) =>
-      this.gradsOf(() => (split ? split.compute(xs) : this.opts.lossFn(batches[m], ctxOf(m))));
-    // k = 1: the whole gradient part is one graph; k > 1: one graph per micro-batch, summed op by op
-    const micro = (m: number, xs?: tf.Tensor[]) => {
-      if (!compile || k === 1) return microGrads(m, xs);
-      return split ? this.site.runPure(prepared[m], (ins) => microGrads(m, ins)) : this.site.run(() => microGrads(m));
-    };
-    const gradPart = (xs?: tf.Tensor[]) => {
-      let grads: Record<string, tf.Tensor> = {};
-      const losses: tf.Scalar[] = [];
-      const metricSums: Record<string, tf.Scalar[]> = {};
-      for (let m = 0; m < k; m++) {
-        const r = micro(m, xs);
-        losses.push(r.loss);
-        for (const [name, v] of Object.entries(r.metrics)) (metricSums[name] ??= []).push(v);
-        for (const [name, g] of Object.entries(r.grads)) {
-          if (!g) continue;
-          if (grads[name]) {
-            const sum = grads[name].add(g);
-            grads[name].dispose();
-            g.dispose();
-            grads[name] = sum;
-          } else grads[name] = g;
-        }
+      const inputs = this.opts.lossFn.prepare(batch, this.context(this.step, micro, true));
+      let r: MicroStep;
+      try {
+        r = this.stepProgram.run(inputs, (xs) => this.gradients(xs));
+      } finally {
+        tf.dispose(tensorsOf(inputs));
       }
-      if (k > 1) {
-        for (const name of Object.keys(grads)) {
-          const avg = tf.tidy(() => grads[name].div(k));
-          grads[name].dispose();
-          grads[name] = avg;
-        }
-      }
-      const metricNames = Object.keys(metricSums);
-      const scalars = tf.tidy(() => [
-        tf.addN(losses).div(k),
-        globalNorm(Object.values(grads)),
-        ...metricNames.map((n) => tf.addN(metricSums[n]).div(k)),
-      ]);
-      tf.dispose([...losses, ...Object.values(metricSums).flat()]);
-      return { grads, scalars, metricNames };
-    };
-    let part: ReturnType<typeof gradPart>;
-    try {
-      if (!compile || k > 1) part = gradPart();
-      else part = split ? this.site.runPure(prepared[0], (xs) => gradPart(xs)) : this.site.run(() => gradPart());
-    } finally {
-      tf.dispose(prepared);
+      if (sum === null) sum = r;
+      else accumulate(sum, r);
     }
-    const { grads, scalars, metricNames } = part;
-    const values = readScalars(scalars);
-    tf.dispose(scalars);
-    const [loss, gradNorm] = values;
+    const { grads, names } = sum!;
+    if (k > 1) divideInto(sum!, k); // the step's gradient, loss and metrics are the means over its micro-batches
+    const norm = globalNorm(Object.values(grads));
+    const [loss, ...metrics] = Array.from(sum!.scalars.dataSync());
+    const gradNorm = norm.dataSync()[0];
+    tf.dispose([sum!.scalars, norm]);
     const stepNo = this.step + 1;
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       tf.dispose(Object.values(grads));
@@ -362,12 +338,12 @@ export class Trainer<T> {
     }
     const lr = this.opts.schedule(this.step);
     // clipping (PyTorch's clip_grad_norm_ coefficient) is folded into the update
-    this.opts.optimizer.apply(grads, lr, clipCoefficient(gradNorm, L.maxGradNorm));
+    this.opts.optimizer.apply(grads, lr, clipCoefficient(gradNorm, this.loop.maxGradNorm));
     tf.dispose(Object.values(grads));
     this.step = stepNo;
     const seconds = (performance.now() - t0) / 1000;
     const rec: MetricsRecord = { step: this.step, epoch: Number(this.epoch.toFixed(4)), loss, learning_rate: lr, grad_norm: gradNorm };
-    metricNames.forEach((n, i) => (rec[n] = values[i + 2]));
+    names.slice(1).forEach((n, i) => (rec[n] = metrics[i]));
     if (this.opts.countTokens) {
       rec.num_tokens = tokens;
       rec.tokens_per_s = tokens / seconds;
@@ -384,30 +360,18 @@ export class Trainer<T> {
     const sums: Record<string, number> = {};
     for (let start = 0, b = 0; start < data.length; start += bs, b++) {
       const batch = Array.from({ length: Math.min(bs, data.length - start) }, (_, i) => data[start + i]);
-      const ctx: StepContext = { step: this.step, micro: b, seed: deriveSeed(this.loop.seed, 0xe7a1, b), training: false };
-      const split = this.opts.compile === false ? undefined : this.opts.lossFn.split;
-      const evalPart = (xs?: tf.Tensor[]) =>
-        tf.tidy(() => {
-          const out = xs && split ? split.compute(xs) : this.opts.lossFn(batch, ctx);
-          const ms = Object.entries(out.metrics ?? {});
-          return { names: ["loss", ...ms.map(([n]) => n)], ts: [out.loss, ...ms.map(([, v]) => v)] };
-        });
-      let names: string[], ts: tf.Tensor[];
-      if (this.opts.compile === false) ({ names, ts } = evalPart());
-      else if (!split) ({ names, ts } = this.evalSite.run(() => evalPart()));
-      else {
-        const xs = split.prepare(batch, ctx);
-        try {
-          ({ names, ts } = this.evalSite.runPure(xs, (ins) => evalPart(ins)));
-        } finally {
-          tf.dispose(xs);
-        }
+      const inputs = this.opts.lossFn.prepare(batch, this.context(this.step, b, false));
+      let out: { names: string[]; scalars: tf.Tensor1D };
+      try {
+        out = this.evalProgram.run(inputs, (xs) => tf.tidy(() => stackScalars(this.opts.lossFn.compute(xs))));
+      } finally {
+        tf.dispose(tensorsOf(inputs));
       }
-      const vals = readScalars(ts);
-      tf.dispose(ts);
-      names.forEach((n, i) => (sums[n] = (sums[n] ?? 0) + vals[i] * batch.length));
+      const vals = out.scalars.dataSync();
+      out.scalars.dispose();
+      out.names.forEach((n, i) => (sums[n] = (sums[n] ?? 0) + vals[i] * batch.length));
     }
-    for (const [n, s] of Object.entries(sums)) rec[`eval_${n}`] = s / data.length;
+    for (const [n, s] of Object.entries(sums)) rec[evalMetric(n)] = s / data.length;
     return rec;
   }
 
