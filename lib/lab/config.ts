@@ -87,15 +87,16 @@ export interface LabConfig {
 
 /**
  * The four sources of the quick and full presets: four tokenizer kinds (median characters per token on the lab's
- * answers: digit 1.0, word 1.16, BPE with GPT-2's pre-tokenizer 1.32, BPE over whole strings 2.63), four
- * specialties. Each is a generalist with a specialty — 60% of its 6000 steps on the uniform mix (about the
- * pivot's own coverage of every family), 40% on its specialty — as the paper's sources are strong general LLMs.
+ * worked answers: digit 1.0, word 1.43, BPE over whole strings with 44 merges 1.77, BPE with GPT-2's pre-tokenizer
+ * 1.86; the pivot's characters 1.0), four specialties. Each is a generalist with a specialty — 60% of its 6000
+ * steps on the uniform mix (about the pivot's own coverage of every family), 40% on its specialty — as the
+ * paper's sources are strong general LLMs.
  */
 const SOURCES: LabConfig["sources"] = [
   { name: "src-math", specialty: ["math"], tokenizer: { kind: "digit", options: { chunk: 1 } }, steps: 6000 },
-  { name: "src-code", specialty: ["code"], tokenizer: { kind: "bpe", options: { vocabSize: 1024, pretokenizer: "none" } }, steps: 6000 },
+  { name: "src-code", specialty: ["code"], tokenizer: { kind: "bpe", options: { vocabSize: 300, pretokenizer: "none" } }, steps: 6000 },
   { name: "src-reason", specialty: ["reasoning"], tokenizer: { kind: "word", options: { vocabSize: 1024 } }, steps: 6000 },
-  { name: "src-know", specialty: ["instruction", "knowledge"], tokenizer: { kind: "bpe", options: { vocabSize: 1024, pretokenizer: "gpt2" } }, steps: 6000 },
+  { name: "src-know", specialty: ["instruction", "knowledge"], tokenizer: { kind: "bpe", options: { vocabSize: 512, pretokenizer: "gpt2" } }, steps: 6000 },
 ];
 
 /** Every variant the lab knows, in report order: SFT and its controls, the baselines, InfiFPO, its ablations. */
@@ -122,7 +123,8 @@ const PREF: LabConfig["pref"] = {
 
 const QUICK: LabConfig = {
   benchmarks: { seed: 1234, testSize: 200, validationSize: 100, excludeSize: 600, families: [...TASK_NAMES], levels: {} },
-  model: { preset: "lab", overrides: { contextLength: 128 } },
+  // the longest prompt + worked answer + BOS/EOS is under 192 characters (tested for every family at every level)
+  model: { preset: "lab", overrides: { contextLength: 192 } },
   pretrain: PRETRAIN,
   sources: SOURCES,
   // a generalist at 4000 steps is in the 20–80% band on 8 of 9 benchmarks (learning curve: 5 of 9 at 3000)

@@ -1,8 +1,9 @@
 /**
  * Code: predict the output of small programs, checked by EXECUTING them (the paper's HumanEval / MBPP group,
  * at laptop scale). Two tiny DSLs, each with a parser and an interpreter here:
- * - list: nested calls over a digit list, `map(+2,rev([3,1,2]))=` → `rev:[2,1,3];map+2:[4,3,5]#[4,3,5]`;
- * - stack: a postfix (RPN) program over one-digit numbers, `rpn 3 4 + 2 *=` → `3+4=7;7*2=14#14`.
+ * - list: nested calls over a digit list,
+ *   `map(+2,rev([3,1,2]))=` → `map(+2,rev([3,1,2])); rev:[2,1,3]; map+2:[4,3,5]; so the answer is #[4,3,5]`;
+ * - stack: a postfix (RPN) program over one-digit numbers, `rpn 3 4 + 2 *=` → `rpn 3 4 + 2 *; 3+4=7; 7*2=14; so the answer is #14`.
  * Answers are worked (./worked.ts): a trace of the execution, then `#` and the output.
  */
 import type { Rng } from "../rng";
@@ -79,12 +80,13 @@ function parseList(s: string): number[] | null {
 }
 
 /**
- * The trace of a list program: one step per call, innermost first, `label:result`; the final answer is the list.
- * @example solveList("map(+2,rev([3,1,2]))=") // → { steps: ["rev:[2,1,3]", "map+2:[4,3,5]"], final: "[4,3,5]" }
+ * The trace of a list program after the program restated: one step per call, innermost first, `label:result`;
+ * the final answer is the list.
+ * @example solveList("map(+2,rev([3,1,2]))=") // → { steps: ["map(+2,rev([3,1,2]))", "rev:[2,1,3]", "map+2:[4,3,5]"], final: "[4,3,5]" }
  */
 export function solveList(prompt: string): Worked {
   const { result, steps } = traceListProgram(prompt.slice(0, -1));
-  return { steps, final: showList(result) };
+  return { steps: [prompt.slice(0, -1), ...steps], final: showList(result) };
 }
 
 const listFinalCredit = (want: string, got: string): number => {
@@ -99,8 +101,8 @@ export const list: TaskFamily = Object.freeze({
   summary: "output of nested rev / sort / map(+k|*2) calls on a digit list (1..level calls), traced call by call",
   levels: [1, 3] as const,
   defaultLevel: 2,
-  // level 3: three steps "map*2:[..]" over five two-digit values, and the list again
-  maxAnswerChars: 3 * 22 + 2 + 1 + 16,
+  // level 3: the program (35 chars), three steps "map*2:[..]" over five two-digit values, the lead, the list
+  maxAnswerChars: 35 + 3 * (2 + 22) + 2 + 17 + 1 + 16,
   eval: "generate",
   generate(rng: Rng, level: number): TaskItem {
     let src = showList(Array.from({ length: rng.between(1, 5) }, () => rng.int(10)));
@@ -133,13 +135,13 @@ export function runStackProgram(src: string): number {
 }
 
 /**
- * The trace of an RPN program: one step per operator, `a∘b=c`, in execution order.
- * @example solveStack("rpn 3 4 + 2 *=") // → { steps: ["3+4=7", "7*2=14"], final: "14" }
+ * The trace of an RPN program after the program restated: one step per operator, `a∘b=c`, in execution order.
+ * @example solveStack("rpn 3 4 + 2 *=") // → { steps: ["rpn 3 4 + 2 *", "3+4=7", "7*2=14"], final: "14" }
  */
 export function solveStack(prompt: string): Worked {
   const src = prompt.slice(4, -1);
   const stack: number[] = [];
-  const steps: string[] = [];
+  const steps: string[] = [prompt.slice(0, -1)];
   for (const t of src.trim().split(/\s+/)) {
     if (t === "+" || t === "-" || t === "*") {
       const b = stack.pop()!, a = stack.pop()!;
@@ -158,8 +160,8 @@ export const stack: TaskFamily = Object.freeze({
   summary: "value of a postfix (RPN) program over one-digit numbers with + - * (level operators), traced op by op",
   levels: [1, 4] as const,
   defaultLevel: 3,
-  // level 4: |values| ≤ 9^5, four steps of at most 20 characters, the final value
-  maxAnswerChars: 4 * 20 + 3 + 1 + 6,
+  // level 4: the program (21 chars), |values| ≤ 9^5: four steps of at most 20 characters, the lead, the value
+  maxAnswerChars: 21 + 4 * (2 + 20) + 2 + 17 + 1 + 6,
   eval: "generate",
   generate(rng: Rng, level: number): TaskItem {
     const toks: string[] = [];

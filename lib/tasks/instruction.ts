@@ -1,8 +1,9 @@
 /**
  * Instruction following: verifiable format constraints (IFEval's idea at laptop scale). A prompt asks for a
  * word written n times, optionally with a separator, in upper case, and wrapped in brackets. Answers are worked
- * (./worked.ts): the word in its case, the repeated body, then `#` and the result:
- *   `say 'ab' 3x=` → `ab;ababab#ababab`,   `say 'kiv' 2x sep - upper in ()=` → `KIV;KIV-KIV#(KIV-KIV)`.
+ * (./worked.ts): the request restated, the word in its case, the repeated body, then `#` and the result:
+ *   `say 'ab' 3x=` → `'ab' 3x; ab; ababab; so the answer is #ababab`,
+ *   `say 'kiv' 2x sep - upper in ()=` → `'kiv' 2x sep - upper in (); KIV; KIV-KIV; so the answer is #(KIV-KIV)`.
  * The verifier checks each constraint of the result on its own (count, word, case, separator, wrapping), so a
  * response that gets some of them right earns partial credit.
  */
@@ -43,12 +44,12 @@ function formatBody(s: FormatSpec): string {
 }
 
 /**
- * The word in its case, the repeated body, and the result.
- * @example solveFormat("say 'kiv' 2x sep - upper in ()=") // → { steps: ["KIV", "KIV-KIV"], final: "(KIV-KIV)" }
+ * The request restated, the word in its case, the repeated body, and the result.
+ * @example solveFormat("say 'kiv' 2x sep - upper in ()=") // → { steps: ["'kiv' 2x sep - upper in ()", "KIV", "KIV-KIV"], final: "(KIV-KIV)" }
  */
 export function solveFormat(prompt: string): Worked {
   const s = parseFormatPrompt(prompt);
-  return { steps: [s.upper ? s.word.toUpperCase() : s.word, formatBody(s)], final: formatAnswer(s) };
+  return { steps: [prompt.slice(4, -1), s.upper ? s.word.toUpperCase() : s.word, formatBody(s)], final: formatAnswer(s) };
 }
 
 /** Partial credit of a result: the share of constraints it meets (count, word, case, separator, wrapping). */
@@ -73,8 +74,8 @@ export const format: TaskFamily = Object.freeze({
   summary: "write a word n times under level of the constraints separator / upper case / brackets, step by step",
   levels: [0, 3] as const,
   defaultLevel: 2,
-  // a 4-letter word, "WORD;WORD+WORD+WORD+WORD#(WORD+WORD+WORD+WORD)"
-  maxAnswerChars: 4 + 1 + 19 + 1 + 21,
+  // the request (29 chars), a 4-letter word, "WORD+WORD+WORD+WORD", the lead and the wrapped result
+  maxAnswerChars: 29 + 2 + 4 + 2 + 19 + 2 + 17 + 1 + 21,
   eval: "generate",
   generate(rng: Rng, level: number): TaskItem {
     const word = Array.from({ length: rng.between(2, 4) }, () => rng.pick([...LETTERS])).join("");

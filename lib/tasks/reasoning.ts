@@ -57,13 +57,14 @@ export function evalBool(src: string): boolean {
 }
 
 /**
- * The evaluation of a bool expression, one step per operator as it is applied (innermost first): `l&r=v`,
- * `l|r=v`, and `~v=w` for a negated sub-expression (a negated constant like `~F` is read as the constant T).
- * @example solveBool("(~F&(T|F))=") // → { steps: ["T|F=T", "T&T=T"], final: "T" }
+ * The evaluation of a bool expression after the expression restated, one step per operator as it is applied
+ * (innermost first): `l&r=v`, `l|r=v`, and `~v=w` for a negated sub-expression (a negated constant like `~F` is
+ * read as the constant T).
+ * @example solveBool("(~F&(T|F))=") // → { steps: ["(~F&(T|F))", "T|F=T", "T&T=T"], final: "T" }
  */
 export function solveBool(prompt: string): Worked {
   const src = prompt.slice(0, -1);
-  const steps: string[] = [];
+  const steps: string[] = [src];
   const tf = (v: boolean) => (v ? "T" : "F");
   let i = 0;
   const atom = (): boolean => {
@@ -102,8 +103,8 @@ export function solveBool(prompt: string): Worked {
   return { steps, final: tf(v) };
 }
 
-/** Longest bool answer (and prompt) the generator emits: it redraws longer expressions so every item fits a context of 128. */
-const BOOL_MAX_ANSWER = 60;
+/** Longest bool answer (and prompt) the generator emits: it redraws longer expressions so every item fits a context of 192. */
+const BOOL_MAX_ANSWER = 120;
 const BOOL_MAX_PROMPT = 56;
 
 /** level L: operator depth ≤ L; answers balanced 50/50 T/F by rejection (lab-scale.md §1). */
@@ -144,12 +145,12 @@ export function dyckCompletion(prefix: string): string {
 }
 
 /**
- * The bracket stack after every bracket of the prefix (`-` when empty), then the closing sequence.
- * @example solveDyck("dyck (()[=") // → { steps: ["(", "((", "(", "(["], final: "])" }
+ * The prefix restated, the bracket stack after every bracket of it (`-` when empty), then the closing sequence.
+ * @example solveDyck("dyck (()[=") // → { steps: ["(()[", "(", "((", "(", "(["], final: "])" }
  */
 export function solveDyck(prompt: string): Worked {
   const prefix = prompt.slice(5, -1);
-  const steps: string[] = [];
+  const steps: string[] = [prefix];
   let st = "";
   for (const c of prefix) {
     if (OPEN.includes(c)) st += c;
@@ -161,7 +162,7 @@ export function solveDyck(prompt: string): Worked {
 }
 
 /** Longest dyck answer the generator emits (longer traces are redrawn). */
-const DYCK_MAX_ANSWER = 64;
+const DYCK_MAX_ANSWER = 110;
 
 const dyckFinalCredit = (want: string, got: string): number => {
   let k = 0;
@@ -213,13 +214,13 @@ export const SORT_WORDS = Object.freeze([
 const sortKey = (w: string) => w.slice(0, 2);
 
 /**
- * The keys of the words in the given order, the keys sorted, then the words sorted.
- * @example solveSort("sort owl ant cat=") // → { steps: ["ow an ca", "an ca ow"], final: "ant cat owl" }
+ * The words restated, their keys in the given order, the keys sorted, then the words sorted.
+ * @example solveSort("sort owl ant cat=") // → { steps: ["owl ant cat", "ow an ca", "an ca ow"], final: "ant cat owl" }
  */
 export function solveSort(prompt: string): Worked {
   const words = prompt.slice(5, -1).split(" ");
   const sorted = [...words].sort();
-  return { steps: [words.map(sortKey).join(" "), sorted.map(sortKey).join(" ")], final: sorted.join(" ") };
+  return { steps: [words.join(" "), words.map(sortKey).join(" "), sorted.map(sortKey).join(" ")], final: sorted.join(" ") };
 }
 
 const sortFinalCredit = (want: string, got: string): number => {
@@ -234,8 +235,8 @@ export const sort: TaskFamily = Object.freeze({
   summary: "sort 2..level+1 distinct words alphabetically, by their two-letter keys",
   levels: [1, 5] as const,
   defaultLevel: 3,
-  // level 5: six keys twice and six words of ≤ 4 letters
-  maxAnswerChars: 2 * 17 + 2 + 29,
+  // level 5: six words of ≤ 4 letters, six keys twice, the lead and the six words again
+  maxAnswerChars: 29 + 2 + 2 * (17 + 2) + 17 + 1 + 29,
   eval: "generate",
   generate(rng: Rng, level: number): TaskItem {
     const n = rng.between(2, level + 1);

@@ -1,13 +1,19 @@
 /**
- * Worked answers: every generative family answers with the steps of a canonical solution, then its final answer
- * after a marker — `7+8=15;4+3+1=8#85` — as GSM8K answers end in `#### 85`. The steps make responses multi-token
- * text in which tokenizers differ (digits, symbols and words mixed), give a small model a scratchpad, and give
- * the verifier something to grade below "correct": a response is correct exactly when its final answer is.
+ * Worked answers: every generative family answers the way a person writes a solution out — the problem restated,
+ * the steps of a canonical solution, then the final answer after a marker, as GSM8K answers end in `#### 85`:
+ *
+ *   `47+38=` → `47+38; 7+8=15 carry 1; 4+3+1=8; so the answer is #85`
+ *
+ * The steps give a small model a scratchpad and the verifier something to grade below "correct" (a response is
+ * correct exactly when its final answer is). The restatement and the connecting words make responses multi-token
+ * text in which tokenizers differ, and most of its tokens are ones every competent model predicts alike — as in
+ * the paper's long responses, where models disagree on a few tokens of many, not on most of a short answer.
  */
 import { PARTIAL_MAX, partial } from "./credit";
 
-/** Separates steps; the final answer follows the last FINAL_MARK. */
-export const STEP_SEP = ";";
+/** Separates steps; the final answer follows the last FINAL_MARK, after FINAL_LEAD. */
+export const STEP_SEP = "; ";
+export const FINAL_LEAD = "so the answer is ";
 export const FINAL_MARK = "#";
 
 /** A canonical solution: the steps in order and the final answer. */
@@ -18,17 +24,20 @@ export interface Worked {
 
 /**
  * The response text of a solution.
- * @example workedText({ steps: ["7+8=15", "4+3+1=8"], final: "85" }) // → "7+8=15;4+3+1=8#85"
+ * @example workedText({ steps: ["47+38", "7+8=15 carry 1", "4+3+1=8"], final: "85" })
+ * // → "47+38; 7+8=15 carry 1; 4+3+1=8; so the answer is #85"
  */
 export function workedText(w: Worked): string {
-  return w.steps.join(STEP_SEP) + FINAL_MARK + w.final;
+  return [...w.steps, FINAL_LEAD].join(STEP_SEP) + FINAL_MARK + w.final;
 }
 
-/** Splits a response at its last FINAL_MARK; null when it has none (no final answer given). */
+/** Splits a response at its last FINAL_MARK into steps and final answer; null when it has none. */
 export function parseWorked(response: string): Worked | null {
   const at = response.lastIndexOf(FINAL_MARK);
   if (at < 0) return null;
-  const head = response.slice(0, at);
+  let head = response.slice(0, at);
+  if (head.endsWith(FINAL_LEAD)) head = head.slice(0, -FINAL_LEAD.length);
+  if (head.endsWith(STEP_SEP)) head = head.slice(0, -STEP_SEP.length);
   return { steps: head === "" ? [] : head.split(STEP_SEP), final: response.slice(at + 1) };
 }
 
