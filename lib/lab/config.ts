@@ -142,14 +142,16 @@ const QUICK: LabConfig = {
 
 export const LAB_PRESETS: Readonly<Record<string, LabConfig>> = Object.freeze({
   /**
-   * Tests: every stage and every variant, two seeds, on the shipped models (models trained from scratch for a few
-   * steps cannot finish a response, so they would yield no preference pairs); tiny data, numbers mean little. The
-   * selection grid is tiny too, so the selection path runs.
+   * Tests: every stage, every kind of variant (SFT, both SFT controls, a reference-based and a reference-free pair
+   * loss, WRPO's triples, InfiFPO on all and on fewer sources) and the selection on a two-point grid, two seeds, on
+   * the shipped models (models trained from scratch for a few steps cannot finish a response, so they would yield
+   * no preference pairs); tiny data, numbers mean little.
    */
   smoke: {
     ...QUICK,
     benchmarks: { ...QUICK.benchmarks, testSize: 12, validationSize: 8 },
     seeds: [1, 2],
+    variants: ["sft", "sft-all", "sft-cont", "dpo", "rpo", "simpo", "wrpo", "infifpo", "infifpo-n1"],
     data: { ...QUICK.data, prompts: 64, k: 2 },
     sft: { ...SFT, epochs: 1, batchSize: 16 },
     pref: { ...PREF, batchSize: 16 },
