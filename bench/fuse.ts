@@ -11,7 +11,7 @@ import { rm } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { Command } from "commander";
 import { generateSampleRecords, writeRecords } from "../lib/data";
-import { fuseFile } from "../lib/cli/fuse";
+import { fuseFile } from "../lib/records/files";
 import { resolveFuseSettings } from "../lib/records/settings";
 
 const program = new Command("bench:fuse")

@@ -15,11 +15,9 @@ export * from "./losses";
 // The published JSONL format: validation, streaming, writing, DataFrames, sample data
 export * from "./data";
 
-// Record-level fusion and statistics (what `infifpo fuse` / `stats` compute)
+// Record-level fusion and statistics, per record and over files (what `infifpo fuse` / `stats` run)
 export * from "./records";
 export { sweepFusionSettings, sweepSettings, sweepTable, fusedRecords, type SweepOptions, type SweepRow } from "./records/sweep";
-export { fuseFile, rejectsPathFor, defaultFuseThreads, type FuseFileOptions, type FuseFileResult } from "./cli/fuse";
-export { statsFile, formatSummary } from "./cli/stats";
 
 // TensorFlow.js backend choice (native → wasm → cpu) and info
 export * from "./backend";

@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DataError } from "../lib/data/errors";
 import { UserError } from "../lib/errors";
 import {
-  LineSplitter, loadRecords, parseJsonl, readJsonl, readJsonlBatches, readPairs, readRecordBatches, readRecords,
+  loadRecords, parseJsonl, readJsonl, readJsonlBatches, readPairs, readRecordBatches, readRecords,
   type BadRow, type Row,
 } from "../lib/data/jsonl";
+import { LineSplitter } from "../lib/data/lines";
 import { generateSampleRecords } from "../lib/data/sample";
 import { serializeRecord, writeRecords } from "../lib/data/write";
 

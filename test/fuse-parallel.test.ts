@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { fuseFile, rejectsPathFor, type FuseFileOptions } from "../lib/cli/fuse";
+import { fuseFile, rejectsPathFor, type FuseFileOptions } from "../lib/records/files";
 import { generateSampleRecords, serializeRecord } from "../lib/data";
 import { resolveFuseSettings } from "../lib/records/settings";
 
@@ -83,6 +83,21 @@ describe("fuse --threads 2 (worker threads) matches the single-thread path", () 
     ls[30] = JSON.stringify(long);
     await same(file(ls.join("\n") + "\n"));
     await same(file(ls.join("\n") + "\n"), { chunkBytes: 1 << 20 });
+  });
+
+  it("a line held across reads beyond the line limit: the single-thread path takes over, same result", async () => {
+    const ls = lines(60, 15);
+    const long = JSON.parse(ls[30]);
+    long.prompt = "x".repeat(10_000);
+    ls[30] = JSON.stringify(long);
+    const input = file(ls.join("\n") + "\n");
+    const opts = { maxLineBytes: 8192, skipInvalid: true };
+    const one = await run(input, 1, opts);
+    const two = await run(input, 2, opts);
+    expect(two.threads).toBe(1); // fell back
+    expect(two.out).toBe(one.out);
+    expect(two.rejects).toBe(one.rejects);
+    expect([two.records, two.rejected]).toEqual([59, 1]);
   });
 
   it("throw mode: the first invalid line in file order, same message, nothing written", async () => {

@@ -1,4 +1,4 @@
-/** Input checks shared by the commands: a missing or unreadable file is a one-line error, not a stack trace. */
+/** Checks shared by the commands: a missing or unreadable file, or a flag outside its choices, is a one-line error, not a stack trace. */
 import { stat } from "node:fs/promises";
 import { UserError } from "../errors";
 
@@ -20,4 +20,15 @@ export async function inputFile(flag: string, path: string): Promise<number> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(`${flag} ${path}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (err as Error).message}`);
   }
+}
+
+/** "a, b or c". */
+export function orList(choices: readonly string[]): string {
+  return choices.length < 2 ? choices.join("") : `${choices.slice(0, -1).join(", ")} or ${choices[choices.length - 1]}`;
+}
+
+/** `value` when it is one of `choices`; otherwise a UserError: "--flag must be a, b or c, got x". */
+export function oneOf<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) throw new UserError(`${flag} must be ${orList(choices)}, got ${value}`);
+  return value as T;
 }

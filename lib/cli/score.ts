@@ -27,15 +27,17 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../errors";
 import { checkOutputs, outputError, writeFileSafe } from "../data/safe-output";
-import { inputFile } from "./input";
 import { readPairs } from "../data/jsonl";
+import { DEFAULT_MAX_LINE_BYTES, LineScanner, LineSplitter, scanFileSync } from "../data/lines";
 import { DataError } from "../data/errors";
 import { promptMessages, promptText, responseText } from "../data/trl";
 import { recordSerializer } from "../data/write";
 import type { Message, PreferencePair } from "../data/types";
-import type { DialectName } from "../remote/dialect";
-import type { RemoteScore, ScoreProblem } from "../remote/scorer";
-import type { JsonClient } from "../remote/http";
+import { logpPairColumns, type LogpScore } from "../data/columns";
+import { DIALECTS, type DialectName } from "../remote/dialect";
+import { isProblem, type RemoteScore, type ScoreProblem } from "../remote/scorer";
+import type { ClientOptions, JsonClient } from "../remote/http";
+import { inputFile, oneOf, orList } from "./input";
 
 /** A model behind an OpenAI-compatible server. */
 export interface RemoteModelSpec {
@@ -50,18 +52,8 @@ export interface RemoteModelSpec {
 /** A model: a project checkpoint (file or folder) or a served model. */
 export type ModelSpec = string | RemoteModelSpec;
 
-/** Settings of the HTTP clients (one per server URL, shared by the models served there). */
-export interface RemoteOptions {
-  /** Requests in flight per server (default 8). */
-  concurrency?: number;
-  /** Retries per request on 429/5xx/timeouts/dropped connections/malformed JSON (default 5). */
-  retries?: number;
-  /** Per-request timeout, ms (default 120 000). */
-  timeoutMs?: number;
-  /** First back-off, ms (default 500; doubles per retry). */
-  backoffMs?: number;
-  apiKey?: string;
-}
+/** Settings of the HTTP clients (one per server URL, shared by the models served there); score reports the retries itself. */
+export type RemoteOptions = Omit<ClientOptions, "onRetry">;
 
 export interface ScoreFileOptions {
   input: string;
@@ -164,44 +156,33 @@ function truncateToLines(file: string, lines: number): boolean {
     fs.truncateSync(file, 0);
     return true;
   }
-  const fd = fs.openSync(file, "r");
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let seen = 0, pos = 0, n: number;
-  try {
-    while ((n = fs.readSync(fd, buf, 0, buf.length, pos)) > 0) {
-      for (let i = buf.indexOf(10); i !== -1 && i < n; i = buf.indexOf(10, i + 1)) {
-        if (++seen === lines) {
-          fs.truncateSync(file, pos + i + 1);
-          return true;
-        }
-      }
-      pos += n;
-    }
-  } finally {
-    fs.closeSync(fd);
+  let seen = 0, cut = -1;
+  // Lines are only counted, so none is held: with a 0-byte limit every line but an empty one comes to the
+  // too-long callback, and is counted the same.
+  const scanner: LineScanner = new LineScanner(0, (_buf, _start, _end, _n, last) => count(last), (_n, _bytes, last) => count(last));
+  function count(last: boolean): void {
+    if (last || ++seen < lines) return; // a torn last line (no "\n") does not count
+    cut = scanner.lineEnd;
+    scanner.stop();
   }
-  return false;
+  scanFileSync(file, scanner);
+  if (cut < 0) return false;
+  fs.truncateSync(file, cut);
+  return true;
 }
 
-/** Whether `file` holds a skip marker line; read in 1 MiB chunks (constant memory). */
+/** Whether `file` holds a skip marker line: a line that starts with the marker, found across read boundaries too. */
 export function hasSkipMarker(file: string): boolean {
   const marker = Buffer.from(`{"${SKIP_KEY}"`);
-  const fd = fs.openSync(file, "r");
-  const buf = Buffer.allocUnsafe((1 << 20) + marker.length);
-  let pos = 0, carry = 0, n: number;
-  try {
-    while ((n = fs.readSync(fd, buf, carry, 1 << 20, pos)) > 0) {
-      const end = carry + n;
-      if (buf.subarray(0, end).includes(marker)) return true;
-      pos += n;
-      // keep the tail, so a marker cut by the chunk boundary is still found
-      carry = Math.min(marker.length - 1, end);
-      buf.copyWithin(0, end - carry, end);
+  let found = false;
+  const scanner = new LineScanner(DEFAULT_MAX_LINE_BYTES, (buf, start, end) => {
+    if (end - start >= marker.length && buf.compare(marker, 0, marker.length, start, start + marker.length) === 0) {
+      found = true;
+      scanner.stop();
     }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return false;
+  }, () => {});
+  scanFileSync(file, scanner);
+  return found;
 }
 
 /**
@@ -220,14 +201,24 @@ async function finishPartial(partial: string, output: string, markers: boolean):
     return 0;
   }
   const { openAtomicWriter } = await import("../data/write");
-  const { createInterface } = await import("node:readline");
   const [out, skipped] = [await openAtomicWriter(output), await openAtomicWriter(skippedFile)];
   try {
-    for await (const line of createInterface({ input: fs.createReadStream(partial), crlfDelay: Infinity })) {
-      if (!line) continue;
-      if (line.startsWith(`{"${SKIP_KEY}"`)) await skipped.write(JSON.stringify((JSON.parse(line) as Record<string, unknown>)[SKIP_KEY]));
-      else await out.write(line);
+    // the partial file's lines are this command's own records and markers: no length limit
+    const lines: string[] = [];
+    const splitter = new LineSplitter(Infinity, (line) => lines.push(line), () => {});
+    const sort = async () => {
+      for (const line of lines.splice(0)) {
+        if (!line) continue;
+        if (line.startsWith(`{"${SKIP_KEY}"`)) await skipped.write(JSON.stringify((JSON.parse(line) as Record<string, unknown>)[SKIP_KEY]));
+        else await out.write(line);
+      }
+    };
+    for await (const chunk of fs.createReadStream(partial)) {
+      splitter.push(chunk as Buffer);
+      await sort();
     }
+    splitter.end();
+    await sort();
     await skipped.commit();
     await out.commit();
   } catch (e) {
@@ -239,8 +230,8 @@ async function finishPartial(partial: string, output: string, markers: boolean):
   return skipped.lines;
 }
 
-/** A log-prob as written: float32 value, never above 0 (float rounding can give +1e-8 for a sure token). */
-const lp = (x: number) => Math.min(0, x);
+/** A score as written: float32 values, never above 0 (float rounding can give +1e-8 for a sure token). */
+const lp = (x: RemoteScore): LogpScore => ({ sum: Math.min(0, x.sum), mean: Math.min(0, x.mean) });
 
 type Scored = RemoteScore | ScoreProblem;
 
@@ -367,7 +358,7 @@ export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
           scored.forEach((s, m) => {
             for (const [i, side] of [[b, "chosen"], [B + b, "rejected"]] as const) {
               const x = s[i];
-              if ("problem" in x) problems.push(`${side} under ${m === 0 ? "the pivot" : `source ${m}`} (${scorers[m].label}): ${x.problem}`);
+              if (isProblem(x)) problems.push(`${side} under ${m === 0 ? "the pivot" : `source ${m}`} (${scorers[m].label}): ${x.problem}`);
             }
           });
           if (problems.length > 0) {
@@ -377,17 +368,9 @@ export async function scoreFile(o: ScoreFileOptions): Promise<ScoreFileResult> {
             return;
           }
           const sc = scored as RemoteScore[][];
-          const rec = { ...r.record } as Record<string, unknown>;
-          const [pc, pr] = [sc[0][b], sc[0][B + b]];
-          rec.ref_chosen_logps = lp(pc.sum);
-          rec.ref_rejected_logps = lp(pr.sum);
-          rec.ref_mean_chosen_logps = lp(pc.mean);
-          rec.ref_mean_rejected_logps = lp(pr.mean);
-          const src = sc.slice(1);
-          rec.fuse_chosen_logps = src.map((s) => lp(s[b].sum));
-          rec.fuse_rejected_logps = src.map((s) => lp(s[B + b].sum));
-          rec.fuse_mean_chosen_logps = src.map((s) => lp(s[b].mean));
-          rec.fuse_mean_rejected_logps = src.map((s) => lp(s[B + b].mean));
+          // request i under the pivot (model 0) and under the sources, as written
+          const slot = (i: number) => ({ pivot: lp(sc[0][i]), sources: sc.slice(1).map((s) => lp(s[i])) });
+          const rec = Object.assign({ ...r.record }, logpPairColumns(slot(b), slot(B + b)));
           for (const s of sc) tokens += s[b].count + s[B + b].count;
           text += serialize(rec) + "\n";
         });
@@ -520,7 +503,7 @@ interface ScoreCliOptions {
 
 /** The pivot and sources from the flags: local checkpoints or served models (see `infifpo score --help`). */
 export function modelSpecsFromFlags(opts: ScoreCliOptions): { pivot: ModelSpec; sources: ModelSpec[] } {
-  if (opts.dialect !== "auto" && opts.dialect !== "vllm" && opts.dialect !== "llamacpp") throw new UserError(`--dialect must be auto, vllm or llamacpp, got ${opts.dialect}`);
+  const dialect = oneOf("--dialect", opts.dialect, ["auto", ...DIALECTS]);
   const templates = new Map<string, string>();
   for (const t of opts.chatTemplate ?? []) {
     const eq = t.indexOf("=");
@@ -532,7 +515,7 @@ export function modelSpecsFromFlags(opts: ScoreCliOptions): { pivot: ModelSpec; 
   const served = (url: string, model: string): RemoteModelSpec => ({
     url,
     model,
-    dialect: opts.dialect as RemoteModelSpec["dialect"],
+    dialect,
     ...(templates.has(model) ? { chatTemplate: templates.get(model)! } : {}),
   });
   let pivot: ModelSpec;
@@ -579,7 +562,7 @@ export function register(program: Command): void {
     .option("--pivot-model <name>", "served pivot: the model name the server knows it by")
     .option("--source-url <url>", "served sources: one URL for all, or one per --source-model in the same order (repeat)", collect)
     .option("--source-model <name>", "a served source's model name (repeat for each; order = fuse_* column order)", collect)
-    .option("--dialect <name>", "served models' API: auto (ask the server), vllm or llamacpp", "auto")
+    .option("--dialect <name>", `served models' API: auto (ask the server), ${orList(DIALECTS)}`, "auto")
     .option("--chat-template <model=file>", "vLLM: apply this Jinja chat template for that served model instead of its own (repeatable)", collect)
     .option("--concurrency <n>", "served models: requests in flight per server", int, 8)
     .option("--retries <n>", "served models: retries per request on 429/5xx/timeouts/dropped connections/malformed JSON", int, 5)
@@ -592,8 +575,8 @@ export function register(program: Command): void {
     .option("--backend <name>", "checkpoints: tfjs backend: auto, native, wasm, cpu (default: INFIFPO_BACKEND or auto)")
     .option("--progress <mode>", "auto, bar, lines or none", "auto")
     .action(async (opts: ScoreCliOptions) => {
-      if (opts.truncate !== "left" && opts.truncate !== "error") throw new UserError(`--truncate must be left or error, got ${opts.truncate}`);
-      if (opts.onMismatch !== "skip" && opts.onMismatch !== "error") throw new UserError(`--on-mismatch must be skip or error, got ${opts.onMismatch}`);
+      const truncate = oneOf("--truncate", opts.truncate, ["left", "error"]);
+      const onMismatch = oneOf("--on-mismatch", opts.onMismatch, ["skip", "error"]);
       for (const [k, v] of [["--batch-size", opts.batchSize], ["--chunk", opts.chunk], ["--concurrency", opts.concurrency]] as const)
         if (!Number.isInteger(v) || v < 1) throw new UserError(`${k} must be a positive integer`);
       if (!Number.isInteger(opts.retries) || opts.retries < 0) throw new UserError("--retries must be a non-negative integer");
@@ -605,10 +588,10 @@ export function register(program: Command): void {
         pivot,
         sources,
         remote: { concurrency: opts.concurrency, retries: opts.retries, timeoutMs: opts.timeout * 1000, apiKey: opts.apiKey ?? process.env.OPENAI_API_KEY },
-        onMismatch: opts.onMismatch as "skip" | "error",
+        onMismatch,
         batchSize: opts.batchSize,
         chunk: opts.chunk,
-        truncate: opts.truncate,
+        truncate,
         backend: opts.backend,
         progress: opts.progress as ScoreFileOptions["progress"],
       });

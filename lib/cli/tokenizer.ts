@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "../errors";
 import { DataError } from "../data/errors";
+import { LineScanner } from "../data/lines";
 import { checkOutputs } from "../data/safe-output";
 import { TOKENIZER_KINDS } from "../tokenizers/types";
 
@@ -36,14 +37,11 @@ export function readCorpus(file: string, fields: readonly string[] = DEFAULT_FIE
   const text = bytes.toString("utf8");
   if (text.indexOf("\uFFFD") !== -1 && !isUtf8(bytes)) {
     // name the first line that is not UTF-8 (a tokenizer trained on U+FFFD would learn the damage)
-    let start = 0;
-    for (let line = 1; ; line++) {
-      const nl = bytes.indexOf(10, start);
-      const end = nl === -1 ? bytes.length : nl;
-      if (!isUtf8(bytes.subarray(start, end))) throw new DataError({ file, line }, null, "invalid UTF-8 (the corpus must be UTF-8)");
-      if (nl === -1) break;
-      start = nl + 1;
-    }
+    const lines = new LineScanner(Infinity, (buf, start, end, line) => {
+      if (!isUtf8(buf.subarray(start, end))) throw new DataError({ file, line }, null, "invalid UTF-8 (the corpus must be UTF-8)");
+    }, () => {});
+    lines.push(bytes);
+    lines.end();
   }
   const lines = text.split("\n");
   if (!file.endsWith(".jsonl")) return lines.filter((l) => l.length > 0);

@@ -22,3 +22,23 @@ export function logpColumns(slot: "chosen" | "rejected" | "source_chosen", pivot
     [`fuse_mean_${slot}_logps`]: sources.map((s) => s.mean),
   };
 }
+
+/** One response slot's scores: the pivot's and the sources', in source order. */
+export interface SlotScores {
+  pivot: LogpScore;
+  sources: readonly LogpScore[];
+}
+
+/**
+ * The eight columns of a scored pair in the published order, each column's chosen entry then its rejected one
+ * (`ref_chosen_logps`, `ref_rejected_logps`, `ref_mean_chosen_logps`, …, as in infifpo.md and data/sample): the
+ * logpColumns of the two slots, interleaved.
+ *
+ * @example Object.keys(logpPairColumns({ pivot: { sum: -6, mean: -2 }, sources: [] }, { pivot: { sum: -8, mean: -4 }, sources: [] })).slice(0, 3)
+ * // → ["ref_chosen_logps", "ref_rejected_logps", "ref_mean_chosen_logps"]
+ */
+export function logpPairColumns(chosen: SlotScores, rejected: SlotScores): Record<string, number | number[]> {
+  const c = Object.entries(logpColumns("chosen", chosen.pivot, chosen.sources));
+  const r = Object.entries(logpColumns("rejected", rejected.pivot, rejected.sources));
+  return Object.fromEntries(c.flatMap((col, i) => [col, r[i]]));
+}

@@ -6,6 +6,7 @@
 import type { DataFrame } from "danfojs-node";
 import { promptText, responseText } from "./trl";
 import type { PreferenceRecord } from "./types";
+import { sourceCount } from "./validate";
 
 export type Cell = number | string | boolean | null;
 
@@ -35,7 +36,7 @@ export function recordColumns(records: Iterable<PreferenceRecord>, opts: FrameOp
   const text = opts.text ?? true, extras = opts.extras ?? true;
   const cols: Record<string, Cell[]> = {};
   const n = recs.length;
-  const sources = n > 0 ? recs[0].fuse_chosen_logps.length : 0;
+  const sources = n > 0 ? sourceCount(recs[0]) : 0;
   if (text) {
     cols.prompt = recs.map((r) => promptText(r));
     cols.chosen = recs.map((r) => responseText(r.chosen));

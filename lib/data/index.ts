@@ -19,10 +19,17 @@ export { validatePair, checkPairFields, responseText, promptText, promptMessages
 // Streaming read
 export {
   readRecords, readRecordBatches, readPairs, readJsonl, readJsonlBatches, loadRecords, parseJsonl,
-  recordValidator, LineSplitter, DEFAULT_MAX_LINE_BYTES, DEFAULT_CHUNK_BYTES, MAX_JSON_DEPTH, tooDeepField,
+  recordValidator, MAX_JSON_DEPTH, tooDeepField,
   type Row, type BadRow, type Validator, type ReadOptions, type ThrowOptions, type YieldOptions,
   type RecordReadOptions, type Source,
 } from "./jsonl";
+// The one byte-level line scanner under every reader (bounded memory, line numbers, CRLF, BOM)
+export {
+  LineChunker, LineScanner, LineSplitter, scanFileSync, countLines, DEFAULT_MAX_LINE_BYTES, DEFAULT_CHUNK_BYTES, type LineRuns,
+} from "./lines";
+
+// The log-prob columns of one response slot (ref_* and fuse_*), and of a pair in the published order
+export { logpColumns, logpPairColumns, type LogpScore, type SlotScores } from "./columns";
 
 // The log-prob columns of one response slot (ref_* and fuse_*)
 export { logpColumns, type LogpScore } from "./columns";

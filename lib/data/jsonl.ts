@@ -1,6 +1,6 @@
 /**
- * Streaming JSONL reader: constant memory for multi-GB files, 1 MiB reads, manual splitting on '\n'
- * (node:readline is several times slower), lines decoded from bytes one at a time.
+ * Streaming JSONL reader: constant memory for multi-GB files, 1 MiB reads, lines cut by the byte-level scanner of
+ * lines.ts (node:readline is several times slower) and decoded from bytes one at a time.
  *
  * Line rules:
  * - '\n' ends a line; a '\r' before it is dropped (CRLF files); the last line may lack its '\n'.
@@ -27,7 +27,8 @@ import { UserError } from "../errors";
 import { DataError, type Loc } from "./errors";
 import { validatePair } from "./trl";
 import type { PreferencePair, PreferenceRecord } from "./types";
-import { validateRecord } from "./validate";
+import { sourceCount, validateRecord } from "./validate";
+import { DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, LineSplitter } from "./lines";
 
 /** A good line: its 1-based number and the validated value. */
 export interface Row<T> {
@@ -84,118 +85,8 @@ export type YieldOptions = ReadOptions & { onInvalid: "yield" };
  */
 export type Source = string | AsyncIterable<Uint8Array | string>;
 
-export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
 /** Deepest nesting of arrays/objects accepted in a line (the line's own object is level 1). */
 export const MAX_JSON_DEPTH = 64;
-export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
-
-const NL = 10, CR = 13;
-
-/**
- * Splits a byte stream into lines. Feed chunks with `push`, then call `end`. For each complete line
- * `onLine(text, lineNo, last)` gets the decoded text (CR and BOM stripped); a line over the limit calls
- * `onTooLong(lineNo, bytes, last)` instead, where `bytes` counts what was seen before giving up.
- * At most one partial line (≤ maxLineBytes) is held between chunks.
- */
-export class LineSplitter {
-  private parts: Buffer[] = [];
-  private partBytes = 0;
-  private skipping = false;
-  private skippedBytes = 0;
-  private lineNo = 0;
-
-  constructor(
-    private readonly maxLineBytes: number,
-    /** `buf[start, end)` holds the line's bytes (CR and BOM stripped); valid only during the call. */
-    private readonly onLine: (text: string, lineNo: number, last: boolean, buf: Buffer, start: number, end: number) => void,
-    private readonly onTooLong: (lineNo: number, bytes: number, last: boolean) => void,
-    /** Number of the first line pushed (1 unless the stream starts mid-file, e.g. one chunk of a parallel pass). */
-    firstLine = 1,
-  ) {
-    this.lineNo = firstLine - 1;
-  }
-
-  push(chunk: Buffer): void {
-    let start = 0;
-    const len = chunk.length;
-    for (;;) {
-      const nl = chunk.indexOf(NL, start);
-      if (nl === -1) {
-        this.hold(chunk, start, len);
-        return;
-      }
-      this.lineNo++;
-      if (this.skipping) {
-        this.finishTooLong(nl - start, false);
-      } else if (this.partBytes === 0) {
-        const n = nl - start;
-        if (n - (n > 0 && chunk[nl - 1] === CR ? 1 : 0) > this.maxLineBytes) this.onTooLong(this.lineNo, n, false);
-        else this.emit(chunk, start, nl, false);
-      } else {
-        const n = this.partBytes + (nl - start);
-        const lastPart = this.parts[this.parts.length - 1];
-        const cr = (nl > start ? chunk[nl - 1] : lastPart[lastPart.length - 1]) === CR ? 1 : 0;
-        if (n - cr > this.maxLineBytes) {
-          this.parts = [];
-          this.partBytes = 0;
-          this.onTooLong(this.lineNo, n, false);
-        } else {
-          this.parts.push(chunk.subarray(start, nl));
-          const joined = Buffer.concat(this.parts, n);
-          this.parts = [];
-          this.partBytes = 0;
-          this.emit(joined, 0, n, false);
-        }
-      }
-      start = nl + 1;
-    }
-  }
-
-  /** Flushes a final line that has no '\n'. */
-  end(): void {
-    if (this.skipping) {
-      this.lineNo++;
-      this.finishTooLong(0, true);
-    } else if (this.partBytes > 0) {
-      this.lineNo++;
-      const joined = Buffer.concat(this.parts, this.partBytes);
-      this.parts = [];
-      this.partBytes = 0;
-      if (joined.length - (joined[joined.length - 1] === CR ? 1 : 0) > this.maxLineBytes) this.onTooLong(this.lineNo, joined.length, true);
-      else this.emit(joined, 0, joined.length, true);
-    }
-  }
-
-  private hold(chunk: Buffer, start: number, len: number): void {
-    const n = len - start;
-    if (n === 0) return;
-    if (this.skipping) {
-      this.skippedBytes += n;
-    } else if (this.partBytes + n > this.maxLineBytes + 1) { // + 1: a CR may still come before the '\n'
-      this.skipping = true;
-      this.skippedBytes = this.partBytes + n;
-      this.parts = [];
-      this.partBytes = 0;
-    } else {
-      // Copy: a subarray would pin the whole (1 MiB) read buffer for a few bytes of line.
-      this.parts.push(Buffer.from(chunk.subarray(start, len)));
-      this.partBytes += n;
-    }
-  }
-
-  private finishTooLong(extra: number, last: boolean): void {
-    const bytes = this.skippedBytes + extra;
-    this.skipping = false;
-    this.skippedBytes = 0;
-    this.onTooLong(this.lineNo, bytes, last);
-  }
-
-  private emit(buf: Buffer, start: number, end: number, last: boolean): void {
-    if (end > start && buf[end - 1] === CR) end--;
-    if (this.lineNo === 1 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3;
-    this.onLine(buf.toString("utf8", start, end), this.lineNo, last, buf, start, end);
-  }
-}
 
 /** A path's bytes: "-" is standard input, a name ending in ".gz" is gunzipped on the fly. */
 function openPath(path: string, chunkBytes: number): AsyncIterable<Uint8Array | string> {
@@ -415,7 +306,7 @@ export function recordValidator(sources?: number): Validator<PreferenceRecord> {
   const opts = { sources };
   return (obj, loc) => {
     const rec = validateRecord(obj, loc, opts);
-    if (opts.sources === undefined) opts.sources = rec.fuse_chosen_logps.length;
+    opts.sources ??= sourceCount(rec);
     return rec;
   };
 }

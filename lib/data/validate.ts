@@ -19,7 +19,7 @@
  */
 import { DataError, showValue, type Loc } from "./errors";
 import { checkPairFields } from "./trl";
-import type { PreferenceRecord } from "./types";
+import type { PreferenceRecord, ScoreColumns } from "./types";
 
 export interface ValidateOptions {
   /** Required number of sources N (length of every fuse_* list); any N ≥ 1 when omitted. */
@@ -127,7 +127,7 @@ function lengthError(field: string, got: number, n: number, loc: Loc): DataError
   return new DataError(loc, field, `expected ${n} entries (one per source, like "fuse_chosen_logps"), got ${got}`);
 }
 
-/** The number of sources N of a validated record. */
-export function sourceCount(rec: PreferenceRecord): number {
+/** The number of sources N of a validated record (the length of its `fuse_*` lists). */
+export function sourceCount(rec: Pick<ScoreColumns, "fuse_chosen_logps">): number {
   return rec.fuse_chosen_logps.length;
 }

@@ -17,7 +17,7 @@ export type SampleStats = Record<string, { finished: number; meanReward: number 
 export async function sampleResponses(
   files: readonly { name: string; file: string }[],
   items: readonly TaskItem[],
-  opts: { k: number; temperature: number; seed: number; bar?: Progress },
+  opts: { k: number; temperature: number; topK?: number; seed: number; bar?: Progress },
 ): Promise<{ samples: Sample[][]; stats: SampleStats }> {
   const K = opts.k;
   const samples: Sample[][] = items.map(() => []);
@@ -35,7 +35,7 @@ export async function sampleResponses(
       for (const [family, idx] of byFamily) {
         const prompts = idx.flatMap((i) => Array.from({ length: K }, () => items[i].prompt));
         const gens = await generate(model, tokenizer, prompts, {
-          maxNewTokens: TASKS[family].maxAnswerChars + 1, temperature: opts.temperature, batchSize: 512,
+          maxNewTokens: TASKS[family].maxAnswerChars + 1, temperature: opts.temperature, topK: opts.topK ?? 0, batchSize: 512,
           seed: opts.seed * 1000 + m, streams: idx.flatMap((i) => Array.from({ length: K }, (_, j) => i * K + j)),
         });
         gens.forEach((g, j) => {

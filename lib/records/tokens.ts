@@ -7,6 +7,7 @@
  *   responseTokenCounts(records, "chosen").sources[0]   // source 0's token count of every chosen response
  */
 import type { ScoreColumns } from "../data/types";
+import { sourceCount } from "../data/validate";
 
 /**
  * n = round(ℓ / \bar ℓ). Throws a RangeError when the pair does not determine a count (mean 0 or not finite, or a
@@ -34,7 +35,7 @@ export interface ResponseTokenCounts {
  *   responseTokenCounts([rec], "chosen") → { pivot: [31], sources: [[12], [9], …] }
  */
 export function responseTokenCounts(records: readonly ScoreColumns[], side: "chosen" | "rejected"): ResponseTokenCounts {
-  const nSources = records.length ? records[0].fuse_chosen_logps.length : 0;
+  const nSources = records.length ? sourceCount(records[0]) : 0;
   const out: ResponseTokenCounts = { pivot: [], sources: Array.from({ length: nSources }, () => []) };
   records.forEach((r, i) => {
     const sums = side === "chosen" ? r.fuse_chosen_logps : r.fuse_rejected_logps;

@@ -18,7 +18,7 @@ process.chdir(root);
 //    with no file), so an error inside an imported lib/ file looked like one in the cell. Keep the name.
 // 4. executor.js runs those files as CommonJS, where `import.meta` is a syntax error (Node then retries the file as an
 //    ES module and fails with "exports is not defined in ES module scope"): lib/index.ts reaches lib files that use
-//    `import.meta.url` (lib/backend, lib/cli/fuse). Replace it by the CommonJS equivalent, the file's own URL.
+//    `import.meta.url` (lib/backend, lib/records/fuse-parallel). Replace it by the CommonJS equivalent, the file's own URL.
 // The real path: Node caches modules under it, so a symlinked node_modules (a git worktree sharing one) would
 // otherwise load tslab's own, unpatched files beside the patched ones.
 const dist = fs.realpathSync(path.join(root, "node_modules", "tslab", "dist"));

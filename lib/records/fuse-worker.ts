@@ -1,8 +1,8 @@
-/** Worker thread of the parallel `infifpo fuse` path: fuses the chunks the main thread posts, replying in order. */
+/** Worker thread of the parallel fuse path (fuse-parallel.ts): fuses the chunks the main thread posts, replying in order. */
 import { parentPort, workerData } from "node:worker_threads";
 import { recordSerializer } from "../data/write";
 import { fuseChunk, type ChunkContext, type FuseFormat } from "./fuse-chunk";
-import type { FuseSettings } from "../records/settings";
+import type { FuseSettings } from "./settings";
 
 interface Init {
   name: string;

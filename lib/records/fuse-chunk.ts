@@ -5,11 +5,12 @@
 import type { FusedColumns, PreferenceRecord } from "../data/types";
 import { floatJson } from "../data/write";
 import { DataError, type Loc } from "../data/errors";
-import { DEFAULT_MAX_LINE_BYTES, parseJsonlChunk, type BadRow, type Row, type Validator } from "../data/jsonl";
-import { validateRecord } from "../data/validate";
+import { parseJsonlChunk, type BadRow, type Row, type Validator } from "../data/jsonl";
+import { DEFAULT_MAX_LINE_BYTES } from "../data/lines";
+import { sourceCount, validateRecord } from "../data/validate";
 import { trlRow } from "../data/trl-export";
-import { annotateRecord } from "../records/annotate";
-import type { FuseSettings } from "../records/settings";
+import { annotateRecord } from "./annotate";
+import type { FuseSettings } from "./settings";
 
 const FUSED_KEYS: readonly (keyof FusedColumns)[] = [
   "fused_chosen_logps", "fused_rejected_logps", "fused_source_chosen", "fused_source_rejected", "logit", "loss", "disparity_weight",
@@ -68,7 +69,7 @@ export function fuseValidator(ctx: ChunkContext, sources: number | undefined): {
       const n = hasFusedColumns(rec) ? Buffer.byteLength(ctx.serialize({ ...rec, ...columns })) : lineBytes + Buffer.byteLength(fusedMembers(columns));
       if (n > limit) throw tooLong(loc, n, limit);
     }
-    if (vopts.sources === undefined) vopts.sources = rec.fuse_chosen_logps.length;
+    vopts.sources ??= sourceCount(rec);
     return rec;
   };
   return { validate, sources: () => vopts.sources };
@@ -155,6 +156,12 @@ export interface ChunkResult {
   /** The number of sources after this chunk (learnt from its first valid record if it was undefined). */
   sources: number | undefined;
 }
+
+/** What a chunk adds to the outputs (a ChunkResult without the running source count). */
+export type ChunkOutput = Omit<ChunkResult, "sources">;
+
+/** Takes the fused output of the next chunk of the input, in file order (`bytesRead`: how far the input is read). */
+export type TakeChunk = (r: ChunkOutput, bytesRead: number) => Promise<void>;
 
 export interface ChunkContext {
   name: string;
