@@ -31,9 +31,6 @@ export {
 // The log-prob columns of one response slot (ref_* and fuse_*), and of a pair in the published order
 export { logpColumns, logpPairColumns, type LogpScore, type SlotScores } from "./columns";
 
-// The log-prob columns of one response slot (ref_* and fuse_*)
-export { logpColumns, type LogpScore } from "./columns";
-
 // Writing: log-probs always with a fractional part; atomic files
 export {
   serializeRecord, recordSerializer, floatJson, isFloatField, DEFAULT_FLOAT_FIELDS,
