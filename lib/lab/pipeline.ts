@@ -29,7 +29,7 @@ import { getLoss, resolveLossConfig, type LossOverrides } from "../losses";
 import { writeFileAtomic } from "../train/checkpoint";
 import { createProgress, type ProgressMode } from "../train/progress";
 import { DEFAULT_FLOAT_FIELDS, recordSerializer } from "../data/write";
-import { logpColumns } from "../data/columns";
+import { logpColumns, logpPairColumns } from "../data/columns";
 import { recordValidator, readJsonl } from "../data/jsonl";
 import type { PreferenceRecord } from "../data/types";
 import { cachedStage } from "./cache";
@@ -434,16 +434,16 @@ async function scorePairs(lab: Lab, base: BaseModels, seed: number, pairs: PairD
     }
     const [ref, ...src] = scores;
     const at = (i: number, s: number) => i * slots.length + s;
-    // the first n sources' columns (the number-of-sources ablation reads files with fewer sources)
-    const cols = (slot: "chosen" | "rejected" | "source_chosen", i: number, s: number, n = src.length) => logpColumns(slot, ref[at(i, s)], src.slice(0, n).map((r) => r[at(i, s)]));
+    // slot s of pair i with the first n sources (the number-of-sources ablation reads files with fewer sources)
+    const slot = (i: number, s: number, n = src.length) => ({ pivot: ref[at(i, s)], sources: src.slice(0, n).map((r) => r[at(i, s)]) });
     const meta = (p: RawPair) => ({ family: p.family, answer: p.answer, reward_chosen: p.chosen.reward, reward_rejected: p.rejected.reward, model_chosen: base.names[p.chosen.model], model_rejected: base.names[p.rejected.model] });
-    const main = (n: number) => raw.map((p, i) => ({ prompt: p.prompt, chosen: p.chosen.text, rejected: p.rejected.text, ...cols("chosen", i, 0, n), ...cols("rejected", i, 1, n), ...meta(p) }));
+    const main = (n: number) => raw.map((p, i) => ({ prompt: p.prompt, chosen: p.chosen.text, rejected: p.rejected.text, ...logpPairColumns(slot(i, 0, n), slot(i, 1, n)), ...meta(p) }));
     const N = src.length;
     const out: Record<string, string> = { pairs: path.join(dir, "pairs.jsonl"), wrpo: path.join(dir, "pairs-wrpo.jsonl"), chosenSft: path.join(dir, "chosen-sft.jsonl") };
     writeJsonl(out.pairs, main(N));
     writeJsonl(out.wrpo, raw.map((p, i) => ({
       prompt: p.prompt, chosen: p.wrpoChosen.text, rejected: p.rejected.text, source_chosen: p.sourceChosen.text,
-      ...cols("chosen", i, 3), ...cols("rejected", i, 1), ...cols("source_chosen", i, 2), ...meta(p),
+      ...logpPairColumns(slot(i, 3), slot(i, 1)), ...logpColumns("source_chosen", slot(i, 2).pivot, slot(i, 2).sources), ...meta(p),
     })));
     // sft-cont trains on exactly the pairs' chosen responses, in the pairs' order
     writeJsonl(out.chosenSft, raw.map((p) => ({ prompt: p.prompt, completion: p.chosen.text, family: p.family })));
