@@ -8,7 +8,7 @@ import { buildPair, sftExample, wrpoTriple, type Sample } from "../lib/lab/pairs
 import { LAB_PRESETS, canonicalJson, configKey, parseLabSetting, resolveLabConfig, type LabConfig } from "../lib/lab/config";
 import { seedKeys, testKey, validationKey } from "../lib/lab/keys";
 import { cachedStage, stageDir } from "../lib/lab/cache";
-import { variantSpec } from "../lib/lab/variants";
+import { selectedWith, tunedKnobs, variantSpec } from "../lib/lab/variants";
 import { aggregate, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, resultsCsv, summaryText } from "../lib/lab/aggregate";
 import { asLabResults, readLabResults } from "../lib/lab/results-file";
 import { reportHtml } from "../lib/lab/report";
@@ -320,6 +320,14 @@ describe("variant registry", () => {
     expect(variantSpec("infifpo-n2", 4).data).toEqual({ kind: "sources", n: 2 });
     expect(() => variantSpec("infifpo-n5", 4)).toThrow(/4 sources/);
     expect(() => variantSpec("orpo", 4)).toThrow(/unknown variant "orpo"/);
+  });
+  it("selection: every method is tuned on the same grid; InfiFPO's ablations use InfiFPO's choice when it is in the run", () => {
+    const all = ["sft", "sft-all", "sft-cont", "dpo", "rpo", "ipo", "simpo", "wrpo", "infifpo", "infifpo-mean", "infifpo-noln", "infifpo-live", "infifpo-n2"];
+    const v = (n: string) => variantSpec(n, 4);
+    expect(all.map((n) => tunedKnobs(v(n)))).toEqual(["none", "none", "lr", ...Array(10).fill("lr+beta")]);
+    expect(all.map((n) => selectedWith(v(n), all))).toEqual([...Array(9).fill(null), "infifpo", "infifpo", "infifpo", "infifpo"]);
+    // without InfiFPO in the run, an ablation is selected on its own
+    expect(selectedWith(v("infifpo-mean"), ["sft", "dpo", "infifpo-mean"])).toBeNull();
   });
 });
 

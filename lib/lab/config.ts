@@ -61,10 +61,11 @@ export interface LabConfig {
   seeds: number[];
   /**
    * Preference data: `prompts` fresh training prompts per seed — the first half feeds SFT, the second half
-   * preference training — and `k` samples per model and prompt. `rejected`: "policy" = the worst of the SFT
-   * pivot's own samples (on-policy), "pool" = the worst sample of any model.
+   * preference training — and `k` samples per model and prompt (`sftK` on the SFT half, which only needs one
+   * correct response), drawn at `temperature` among each step's `topK` most likely tokens (0 = all). `rejected`: "policy" = the worst of the SFT pivot's own samples (on-policy),
+   * "pool" = the worst sample of any model.
    */
-  data: { prompts: number; k: number; temperature: number; rejected: "policy" | "pool" };
+  data: { prompts: number; k: number; sftK: number; temperature: number; topK: number; rejected: "policy" | "pool" };
   /** SFT of the initial pivot on the best correct response of each SFT-half prompt. */
   sft: TrainKnobs & { epochs: number };
   /** Preference training (and the sft-cont control) from the SFT checkpoint; every method alike. */
@@ -130,12 +131,15 @@ const QUICK: LabConfig = {
   // a generalist at 4000 steps is in the 20–80% band on 8 of 9 benchmarks (learning curve: 5 of 9 at 3000)
   pivot: { name: "pivot", tokenizer: { kind: "char" }, steps: 4000 },
   seeds: [1],
-  data: { prompts: 4000, k: 4, temperature: 1, rejected: "policy" },
+  // T 0.8 among the 4 likeliest tokens: the fused reference's median gap from the pivot at T 1 (all tokens) was
+  // 1.07 nats/token, above the regime band (docs/lab-regime.md); the same data serve every method
+  data: { prompts: 3000, k: 4, sftK: 2, temperature: 0.8, topK: 4, rejected: "policy" },
   sft: SFT,
   pref: PREF,
   selection: null,
   hparams: {},
-  variants: ALL_VARIANTS,
+  // the methods and both kinds of SFT baseline that fit the 10-minute budget; `full` adds sft-all and the ablations
+  variants: ["sft", "sft-cont", "dpo", "rpo", "ipo", "simpo", "wrpo", "infifpo"],
   bootstrap: 2000,
   shipped: "data/lab-models",
 };
@@ -152,7 +156,7 @@ export const LAB_PRESETS: Readonly<Record<string, LabConfig>> = Object.freeze({
     benchmarks: { ...QUICK.benchmarks, testSize: 12, validationSize: 8 },
     seeds: [1, 2],
     variants: ["sft", "sft-all", "sft-cont", "dpo", "rpo", "simpo", "wrpo", "infifpo", "infifpo-n1"],
-    data: { ...QUICK.data, prompts: 64, k: 2 },
+    data: { ...QUICK.data, prompts: 64, k: 2, sftK: 2 },
     sft: { ...SFT, epochs: 1, batchSize: 16 },
     pref: { ...PREF, batchSize: 16 },
     selection: { lr: [1e-4], betaScale: [1, 2] },
@@ -160,11 +164,14 @@ export const LAB_PRESETS: Readonly<Record<string, LabConfig>> = Object.freeze({
   },
   /** `npm start`: shipped models, one seed, the hyper-parameters the full preset selected. */
   quick: QUICK,
-  /** The README's numbers: five seeds, larger test sets, hyper-parameters selected on validation. */
+  /**
+   * The README's numbers: five seeds, every variant, control and ablation, hyper-parameters selected on validation.
+   * Its first seed's data, SFT and test set are quick's (a quick run after a full one is served from the cache).
+   */
   full: {
     ...QUICK,
-    benchmarks: { ...QUICK.benchmarks, testSize: 300 },
     seeds: [1, 2, 3, 4, 5],
+    variants: ALL_VARIANTS,
     selection: { lr: [5e-5, 1e-4, 2e-4], betaScale: [0.5, 1, 2] },
     bootstrap: 4000,
   },
@@ -223,7 +230,9 @@ export function resolveLabConfig(preset: string, overrides: { where: string; val
     throw new UserError(`lab config: "benchmarks.testSize" (${B.testSize}) + "benchmarks.validationSize" (${B.validationSize}) must be ≤ "benchmarks.excludeSize" (${B.excludeSize}): test and validation items come from the excluded prompts and must not overlap`);
   int(cfg.data.prompts, "data.prompts", 2);
   int(cfg.data.k, "data.k", 1);
+  int(cfg.data.sftK, "data.sftK", 1);
   if (!(cfg.data.temperature > 0)) throw new UserError(`lab config "data.temperature" must be > 0, got ${cfg.data.temperature}`);
+  int(cfg.data.topK, "data.topK", 0);
   if (!["policy", "pool"].includes(cfg.data.rejected)) throw new UserError(`lab config "data.rejected" must be "policy" or "pool", got ${JSON.stringify(cfg.data.rejected)}`);
   if (cfg.seeds.length === 0) throw new UserError(`lab config "seeds" must list at least one seed`);
   cfg.seeds.forEach((s, i) => int(s, `seeds[${i}]`, 0));

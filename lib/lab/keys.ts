@@ -47,11 +47,11 @@ export interface SeedKeys {
 
 export function seedKeys(cfg: LabConfig, seed: number, models: readonly string[]): SeedKeys {
   const [pivot, ...sources] = models;
-  const { prompts: n, k, temperature, rejected } = cfg.data;
+  const { prompts: n, k, sftK, temperature, topK, rejected } = cfg.data;
   const prompts = configKey({ stage: "prompts", held: heldOutKey(cfg), prompts: n, seed, version: VERSION });
-  const sftData = configKey({ stage: "sft-data", prompts, models, k, temperature, seed, version: VERSION });
+  const sftData = configKey({ stage: "sft-data", prompts, models, k: sftK, temperature, topK, seed, version: VERSION });
   const sft = configKey({ stage: "sft", data: sftData, init: pivot, knobs: cfg.sft, seed, version: VERSION });
-  const pairs = configKey({ stage: "pairs", prompts, sft, sources, k, temperature, rejected, seed, version: VERSION });
+  const pairs = configKey({ stage: "pairs", prompts, sft, sources, k, temperature, topK, rejected, seed, version: VERSION });
   const scored = configKey({ stage: "scored", pairs, sft, sources, version: VERSION });
   return {
     prompts, sftData, sft, pairs, scored,

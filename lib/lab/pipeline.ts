@@ -43,7 +43,7 @@ import { answerAlphabet, fusedGapStats, lengthStats, logpsDrift, nonsenseRate, t
 import { sampleResponses, type SampleStats } from "./sampling";
 import { fileSha256, readManifest } from "./shipped";
 import { labTrainConfig, trainLabRun } from "./training";
-import { tunedKnobs, variantSpec, type VariantSpec } from "./variants";
+import { selectedWith, tunedKnobs, variantSpec, type VariantSpec } from "./variants";
 
 export interface LabRunOptions {
   /** Stage cache shared between runs (default runs/lab-cache). */
@@ -126,7 +126,7 @@ export interface LabOutputs {
   seeds: SeedOutputs[];
   variants: VariantSpec[];
   /** The hyper-parameters every variant was trained with, and where they come from. */
-  hparams: Record<string, HyperParams & { source: "selected" | "config" | "default" | "sft" }>;
+  hparams: Record<string, HyperParams & { source: "selected" | "config" | "default" | "sft" | "infifpo's" }>;
   selection: SelectionReport | null;
   /** Wall seconds of each stage in this invocation (≈0 when served from the cache). */
   timings: Record<string, number>;
@@ -322,12 +322,12 @@ interface SftData {
   samples: SampleStats;
 }
 
-/** Stage 4: sample the SFT half from the initial pivot and the sources; keep each prompt's best response if correct. */
+/** Stage 4: sample the SFT half (`data.sftK` per model) from the initial pivot and the sources; keep each prompt's best response if correct. */
 async function sampleSftData(lab: Lab, base: BaseModels, seed: number, items: TaskItem[], keys: SeedKeys): Promise<SftData> {
   const { result } = await lab.stage(`seed${seed}.sft-data`, "sft-data", keys.sftData, async (dir) => {
     const models = base.names.map((name, i) => ({ name, file: base.files[i] }));
     const bar = createProgress(`sample SFT half, seed ${seed}`, lab.progress, { plain: true, minIntervalMs: 15_000 });
-    const { samples, stats } = await sampleResponses(models, items, { k: lab.cfg.data.k, temperature: lab.cfg.data.temperature, seed: seed * 1000, bar });
+    const { samples, stats } = await sampleResponses(models, items, { k: lab.cfg.data.sftK, temperature: lab.cfg.data.temperature, topK: lab.cfg.data.topK, seed: seed * 1000, bar });
     const rows: object[] = [];
     const by: Record<string, number> = {};
     items.forEach((it, i) => {
@@ -377,7 +377,7 @@ async function samplePairs(lab: Lab, base: BaseModels, seed: number, items: Task
     const names = base.names.map((n, i) => (i === 0 ? `${n} (SFT)` : n));
     const models = names.map((name, i) => ({ name, file: i === 0 ? sftModel : base.files[i] }));
     const bar = createProgress(`sample preference half, seed ${seed}`, lab.progress, { plain: true, minIntervalMs: 15_000 });
-    const { samples, stats } = await sampleResponses(models, items, { k: lab.cfg.data.k, temperature: lab.cfg.data.temperature, seed: seed * 1000 + 500, bar });
+    const { samples, stats } = await sampleResponses(models, items, { k: lab.cfg.data.k, temperature: lab.cfg.data.temperature, topK: lab.cfg.data.topK, seed: seed * 1000 + 500, bar });
     const raw: RawPair[] = [];
     const sftRows: object[] = [];
     const st: PairData["stats"] = { prompts: items.length, pairs: 0, dropped: { tie: 0, "too-few": 0 }, chosenBy: {}, rejectedBy: {}, meanRewardChosen: 0, meanRewardRejected: 0, samples: stats };
@@ -486,14 +486,16 @@ export function selectionGrid(grid: { lr: number[]; betaScale: number[] }, v: Va
 
 /**
  * Stage 8: every tuned variant trained at every grid point on the first seed's data, scored on the validation
- * set; the best overall validation accuracy wins (ties: the earlier grid point).
+ * set; the best overall validation accuracy wins (ties: the earlier grid point). InfiFPO's ablations take
+ * InfiFPO's choice (`selectedWith`).
  */
 async function selectHyperParams(lab: Lab, bench: Benchmarks, run: SeedRun, variants: VariantSpec[]): Promise<SelectionReport> {
   const grid = lab.cfg.selection!;
   const report: SelectionReport = { seed: run.seed, grid, variants: {} };
+  const names = variants.map((v) => v.name);
   for (const v of variants) {
     const cands = selectionGrid(grid, v);
-    if (cands.length === 0) continue;
+    if (cands.length === 0 || selectedWith(v, names) !== null) continue;
     const scored: SelectionReport["variants"][string]["candidates"] = [];
     for (const [ci, hp] of cands.entries()) {
       lab.log(`[lab] selection · ${v.name} ${ci + 1}/${cands.length}: lr ${hp.lr}${tunedKnobs(v) === "lr+beta" ? `, β × ${hp.betaScale}` : ""}`);
@@ -598,6 +600,10 @@ export async function runLab(cfg: LabConfig, opts: LabRunOptions): Promise<LabOu
     if (cfg.selection && selection === null) {
       selection = await selectHyperParams(lab, bench, run, variants); // 8
       for (const [name, s] of Object.entries(selection.variants)) hparams[name] = { ...s.chosen, source: "selected" };
+      for (const v of variants) {
+        const w = selectedWith(v, cfg.variants);
+        if (w !== null && selection.variants[w]) hparams[v.name] = { ...selection.variants[w].chosen, source: "infifpo's" };
+      }
     }
     const out: SeedOutputs = {
       seed, pairsFile: scored.files.pairs, sftModel: sft.modelFile, models: {}, evals: {}, metrics: { sft: sft.metrics }, nonsense: {}, drift: {}, regime: scored.regime,

@@ -48,7 +48,7 @@ function selectionTable(r: LabResults): string {
   const sel = r.selection;
   if (!sel) return `<p>No selection in this run: every method trained with the hyper-parameters of the config (<code>hparams</code>, else <code>pref.lr</code> and its loss's default β).</p>`;
   const pts = sel.grid.lr.flatMap((lr) => sel.grid.betaScale.map((b) => ({ lr, b })));
-  return `<p>Seed ${sel.seed}, overall validation accuracy (%) of each grid point; methods without β (sft-cont) use the learning rates only. Ties go to the earlier grid point.</p><table><tr><th>variant</th>${pts.map((p) => `<th>lr ${p.lr}<br>β × ${p.b}</th>`).join("")}</tr>${Object.entries(sel.variants).map(([v, x]) => `<tr><td>${esc(v)}</td>${pts.map((p) => {
+  return `<p>Seed ${sel.seed}, overall validation accuracy (%) of each grid point; methods without β (sft-cont) use the learning rates only. Ties go to the earlier grid point. InfiFPO's ablations (fusion strategy, clipping, length-norm, live margins, fewer sources) are not selected on their own: they use InfiFPO's choice, so each differs from InfiFPO in one component only.</p><table><tr><th>variant</th>${pts.map((p) => `<th>lr ${p.lr}<br>β × ${p.b}</th>`).join("")}</tr>${Object.entries(sel.variants).map(([v, x]) => `<tr><td>${esc(v)}</td>${pts.map((p) => {
     const c = x.candidates.find((c) => c.lr === p.lr && (c.betaScale === p.b || (x.candidates.every((q) => q.betaScale === 1) && p.b === sel.grid.betaScale[0])));
     if (!c) return "<td></td>";
     const won = c.lr === x.chosen.lr && c.betaScale === x.chosen.betaScale;

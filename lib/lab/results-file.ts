@@ -87,7 +87,7 @@ export const LAB_RESULTS_FORMAT: Record<string, Check> = {
   diagnostics: rec(obj({
     nonsense: nullable(num),
     drift: nullable(obj({ start: num, end: num, change: num })),
-    hparams: obj({ lr: num, betaScale: num, source: oneOf(["selected", "config", "default", "sft"]) }),
+    hparams: obj({ lr: num, betaScale: num, source: oneOf(["selected", "config", "default", "sft", "infifpo's"]) }),
   })),
   baseNonsense: rec(nullable(num)),
   selection: nullable(obj({

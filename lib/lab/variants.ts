@@ -62,6 +62,16 @@ export function variantSpec(name: string, nSources: number): VariantSpec {
   return { name, ...TABLE[name] };
 }
 
+/**
+ * The variant whose selected hyper-parameters an ablation of InfiFPO uses when both are in a run: an ablation
+ * changes one component at InfiFPO's setting (selected on validation like every method), so its difference to
+ * InfiFPO measures that component alone. null: the variant is selected on its own.
+ */
+export function selectedWith(v: VariantSpec, variants: readonly string[]): string | null {
+  const ablation = v.loss === "infifpo" && v.name !== "infifpo";
+  return ablation && variants.includes("infifpo") ? "infifpo" : null;
+}
+
 /** What validation selects for a variant: nothing (sft, sft-all: the SFT stage's settings), the lr, or lr and β. */
 export function tunedKnobs(v: VariantSpec): "none" | "lr" | "lr+beta" {
   return v.kind === "pref" ? "lr+beta" : v.kind === "sft-cont" ? "lr" : "none";
