@@ -172,7 +172,8 @@ export const LAB_PRESETS: Readonly<Record<string, LabConfig>> = Object.freeze({
     ...QUICK,
     seeds: [1, 2, 3, 4, 5],
     variants: ALL_VARIANTS,
-    selection: { lr: [5e-5, 1e-4, 2e-4], betaScale: [0.5, 1, 2] },
+    // at lr 1e-4 (one seed, T 1 data) every preference loss ended 6–17 pp below SFT; the grid reaches down to 1e-5
+    selection: { lr: [1e-5, 3e-5, 1e-4], betaScale: [0.5, 1, 2] },
     bootstrap: 4000,
   },
 });
