@@ -78,7 +78,11 @@ describe("lab smoke run", () => {
     for (const v of cfg.variants) {
       const h = run.outputs.hparams[v];
       if (v === "sft" || v === "sft-all") expect(h.source).toBe("sft");
-      else {
+      else if (v.startsWith("infifpo-")) {
+        // an ablation of InfiFPO is not selected on its own: it takes InfiFPO's choice
+        expect(sel.variants[v]).toBeUndefined();
+        expect(h).toEqual({ ...sel.variants.infifpo.chosen, source: "infifpo's" });
+      } else {
         const grid = v === "sft-cont" ? cfg.selection!.lr.length : cfg.selection!.lr.length * cfg.selection!.betaScale.length;
         expect(sel.variants[v].candidates, v).toHaveLength(grid);
         expect(h).toEqual({ ...sel.variants[v].chosen, source: "selected" });
