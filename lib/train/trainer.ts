@@ -437,7 +437,8 @@ export class Trainer<T, I extends TensorTree = TensorTree> {
         }
         const rec = this.trainStep();
         history.push(rec);
-        if (this.step % L.logEvery === 0 || this.step === L.maxSteps) this.metrics?.append(rec);
+        // step 1 always: its metrics are the start (the policy still equals the reference)
+        if (this.step === 1 || this.step % L.logEvery === 0 || this.step === L.maxSteps) this.metrics?.append(rec);
         progress.update(this.step, { loss: rec.loss as number, tokensPerS: rec.tokens_per_s as number | undefined });
         await this.opts.onStep?.(rec);
         // let timers and signals run between steps (progress redraws, SIGINT)
