@@ -9,7 +9,7 @@ import { LAB_PRESETS, canonicalJson, configKey, parseLabSetting, resolveLabConfi
 import { seedKeys, testKey, validationKey } from "../lib/lab/keys";
 import { cachedStage, stageDir } from "../lib/lab/cache";
 import { selectedWith, tunedKnobs, variantSpec } from "../lib/lab/variants";
-import { aggregate, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, resultsCsv, summaryText } from "../lib/lab/aggregate";
+import { aggregate, claimsMarkdown, gatesMarkdown, headlineMarkdown, hparamsMarkdown, headlineTable, resultsCsv, summaryText } from "../lib/lab/aggregate";
 import { asLabResults, readLabResults } from "../lib/lab/results-file";
 import { reportHtml } from "../lib/lab/report";
 import { ablationChart, categoryChart, claimsChart } from "../lib/lab/figures";
@@ -473,6 +473,9 @@ describe("aggregation", () => {
     expect(md[0]).toMatch(/^\| model \| math \|.*\| overall \| Δ overall vs DPO \(pp\) \| Δ overall vs SFT \(pp\) \|$/);
     expect(claimsMarkdown(r).split("\n").length).toBe(2 + r.claims.length);
     expect(gatesMarkdown(r)).toMatch(/^Regime gates \(all pass\):\n\n- pass — /);
+    const hp = hparamsMarkdown(r).split("\n");
+    expect(hp[0]).toMatch(/^Selected on validation \(seed 1\) from lr 0.00005, 0.0001 × β 1, 2/);
+    expect(hp.filter((l) => l.startsWith("| dpo |"))).toEqual(["| dpo | 0.0001 | 2 | selected | 50.0% | " + (100 * r.diagnostics.dpo.nonsense).toFixed(1) + "% | " + (r.diagnostics.dpo.drift ? `${r.diagnostics.dpo.drift.start.toFixed(1)} → ${r.diagnostics.dpo.drift.end.toFixed(1)}` : "—") + " |"]);
     expect(asLabResults(JSON.parse(JSON.stringify(r)), "r.json").rows.length).toBe(r.rows.length);
     expect(() => asLabResults({ format: "x" }, "r.json")).toThrow(/r\.json: not a lab results file/);
     expect(() => asLabResults({ ...r, version: 1 }, "r.json")).toThrow(/r\.json: field "version": 1 is not supported/);

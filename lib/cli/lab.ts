@@ -87,7 +87,7 @@ export function register(program: Command): void {
       const out = process.stdout;
       const head = `${r.runId}: preset ${r.preset}, ${r.seeds.length} seed(s) [${r.seeds.join(", ")}], backend ${r.backend}, ${r.createdAt}`;
       if (opts.markdown) {
-        out.write(`${head}\n\n${a.headlineMarkdown(r)}\n\n${a.gatesMarkdown(r)}\n\n${a.claimsMarkdown(r)}\n`);
+        out.write(`${head}\n\n${a.headlineMarkdown(r)}\n\n${a.gatesMarkdown(r)}\n\n${a.hparamsMarkdown(r)}\n\n${a.claimsMarkdown(r)}\n`);
       } else {
         out.write(`${head}\n${a.summaryText(r)}\n`);
         for (const c of r.claims) out.write(`  ${c.verdict.padEnd(14)}  ${c.claim}: ${c.evidence}\n`);

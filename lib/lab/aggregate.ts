@@ -356,6 +356,22 @@ export function gatesMarkdown(r: LabResults): string {
   return `Regime gates${r.claimsAreEvidence ? " (all pass)" : " — **a regime gate failed: the claims are not evidence**"}:\n\n${list("regime")}\n\nSanity gates:\n\n${list("sanity")}`;
 }
 
+/**
+ * Markdown table of every variant's hyper-parameters (where they come from; with a selection, the validation accuracy
+ * of the chosen grid point), nonsense-output rate and drift of logps/chosen (for the README).
+ */
+export function hparamsMarkdown(r: LabResults): string {
+  const lines = ["| variant | lr | β × default | from | validation (chosen point) | nonsense outputs | logps/chosen start → end |", "|---|---:|---:|---|---:|---:|---|"];
+  for (const [v, d] of Object.entries(r.diagnostics)) {
+    const sft = d.hparams.source === "sft";
+    const sel = r.selection?.variants[v];
+    const val = sel?.candidates.find((c) => c.lr === sel.chosen.lr && c.betaScale === sel.chosen.betaScale)?.validation;
+    lines.push(`| ${v} | ${sft ? "(SFT's)" : d.hparams.lr} | ${sft ? "—" : d.hparams.betaScale} | ${d.hparams.source} | ${val === undefined ? "—" : `${pct(val)}%`} | ${pct(d.nonsense)}% | ${d.drift ? `${d.drift.start.toFixed(1)} → ${d.drift.end.toFixed(1)}` : "—"} |`);
+  }
+  const grid = r.selection ? `Selected on validation (seed ${r.selection.seed}) from lr ${r.selection.grid.lr.join(", ")} × β ${r.selection.grid.betaScale.join(", ")} (× the loss's default).\n\n` : "No selection in this run.\n\n";
+  return grid + lines.join("\n");
+}
+
 /** Markdown table of the paper's claims with their verdicts and evidence (for the README). */
 export function claimsMarkdown(r: LabResults): string {
   const lines = ["| claim | verdict | evidence |", "|---|---|---|"];

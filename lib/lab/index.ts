@@ -5,7 +5,7 @@
 export { LAB_PRESETS, ALL_VARIANTS, resolveLabConfig, parseLabSetting, configKey, canonicalJson, type LabConfig, type SourceConfig } from "./config";
 export { runLab, labModels, labBenchmarks, modelSpecs, modelKey, type LabRunOptions, type LabOutputs, type SeedOutputs, type PairStats, type EvalResult } from "./pipeline";
 export { runLabAndReport, shipLabModels, defaultRunId, type LabRunResult } from "./run";
-export { aggregate, resultsCsv, headlineTable, headlineMarkdown, gatesMarkdown, claimsMarkdown, summaryText, type LabResults, type ModelRow, type Gate, type Claim, type Difference } from "./aggregate";
+export { aggregate, resultsCsv, headlineTable, headlineMarkdown, gatesMarkdown, hparamsMarkdown, claimsMarkdown, summaryText, type LabResults, type ModelRow, type Gate, type Claim, type Difference } from "./aggregate";
 export { asLabResults, readLabResults, LAB_RESULTS_FORMAT } from "./results-file";
 export { reportHtml } from "./report";
 export type { Curves } from "./figures";
