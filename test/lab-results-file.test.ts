@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../lib/errors";
 import { asLabResults, readLabResults } from "../lib/lab/results-file";
+import { LAB_PRESETS } from "../lib/lab/config";
 
 const CLI = path.join(__dirname, "..", "bin", "infifpo.mjs");
 const SHIPPED = path.join(__dirname, "..", "data", "results", "results.json");
@@ -14,6 +15,18 @@ const good = () => JSON.parse(fs.readFileSync(SHIPPED, "utf8"));
 describe("results.json validation", () => {
   it("accepts the shipped results", () => {
     expect(readLabResults(SHIPPED).rows.length).toBeGreaterThan(5);
+  });
+
+  it("the shipped results are a full run, and quick trains with the hyper-parameters it selected", () => {
+    const r = readLabResults(SHIPPED);
+    expect(r.preset).toBe("full");
+    expect(r.seeds.length).toBeGreaterThanOrEqual(5);
+    const quick = LAB_PRESETS.quick;
+    for (const v of quick.variants) {
+      const chosen = r.selection?.variants[v]?.chosen;
+      if (v === "sft") expect(chosen).toBeUndefined();
+      else expect(quick.hparams[v], v).toEqual(chosen);
+    }
   });
 
   const cases: [string, (r: any) => void, RegExp][] = [

@@ -137,7 +137,16 @@ const QUICK: LabConfig = {
   sft: SFT,
   pref: PREF,
   selection: null,
-  hparams: {},
+  // selected on validation by the committed full run (data/results/results.json, its "selection")
+  hparams: {
+    "sft-cont": { lr: 1e-4, betaScale: 1 },
+    dpo: { lr: 3e-5, betaScale: 2 },
+    rpo: { lr: 1e-4, betaScale: 0.5 },
+    ipo: { lr: 3e-5, betaScale: 0.5 },
+    simpo: { lr: 3e-5, betaScale: 2 },
+    wrpo: { lr: 1e-5, betaScale: 0.5 },
+    infifpo: { lr: 3e-5, betaScale: 0.5 },
+  },
   // the methods and both kinds of SFT baseline that fit the 10-minute budget; `full` adds sft-all and the ablations
   variants: ["sft", "sft-cont", "dpo", "rpo", "ipo", "simpo", "wrpo", "infifpo"],
   bootstrap: 2000,
@@ -160,6 +169,7 @@ export const LAB_PRESETS: Readonly<Record<string, LabConfig>> = Object.freeze({
     sft: { ...SFT, epochs: 1, batchSize: 16 },
     pref: { ...PREF, batchSize: 16 },
     selection: { lr: [1e-4], betaScale: [1, 2] },
+    hparams: {},
     bootstrap: 200,
   },
   /** `npm start`: shipped models, one seed, the hyper-parameters the full preset selected. */
@@ -172,6 +182,7 @@ export const LAB_PRESETS: Readonly<Record<string, LabConfig>> = Object.freeze({
     ...QUICK,
     seeds: [1, 2, 3, 4, 5],
     variants: ALL_VARIANTS,
+    hparams: {},
     // at lr 1e-4 (one seed, T 1 data) every preference loss ended 6–17 pp below SFT; the grid reaches down to 1e-5
     selection: { lr: [1e-5, 3e-5, 1e-4], betaScale: [0.5, 1, 2] },
     bootstrap: 4000,
