@@ -14,9 +14,9 @@ import type { Command } from "commander";
  * start-up notice. Measured 2026-12-04 except full on wasm (estimated: 3x native, the ratio measured on quick).
  */
 export const PRESET_MINUTES: Record<string, { native: number; wasm: number; wasmEstimated?: boolean }> = {
-  smoke: { native: 1.2, wasm: 0.5 },
-  quick: { native: 4, wasm: 12 },
-  full: { native: 21, wasm: 65, wasmEstimated: true },
+  smoke: { native: 2, wasm: 6, wasmEstimated: true },
+  quick: { native: 11, wasm: 33, wasmEstimated: true },
+  full: { native: 95, wasm: 285, wasmEstimated: true },
 };
 
 const collect = (v: string, acc: string[]) => [...acc, v];
