@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../lib/errors";
 import { asLabResults, readLabResults } from "../lib/lab/results-file";
+import { LAB_PRESETS } from "../lib/lab/config";
 
 const CLI = path.join(__dirname, "..", "bin", "infifpo.mjs");
 const SHIPPED = path.join(__dirname, "..", "data", "results", "results.json");
@@ -14,6 +15,18 @@ const good = () => JSON.parse(fs.readFileSync(SHIPPED, "utf8"));
 describe("results.json validation", () => {
   it("accepts the shipped results", () => {
     expect(readLabResults(SHIPPED).rows.length).toBeGreaterThan(5);
+  });
+
+  it("the shipped results are a full run, and quick trains with the hyper-parameters it selected", () => {
+    const r = readLabResults(SHIPPED);
+    expect(r.preset).toBe("full");
+    expect(r.seeds.length).toBeGreaterThanOrEqual(5);
+    const quick = LAB_PRESETS.quick;
+    for (const v of quick.variants) {
+      const chosen = r.selection?.variants[v]?.chosen;
+      if (v === "sft") expect(chosen).toBeUndefined();
+      else expect(quick.hparams[v], v).toEqual(chosen);
+    }
   });
 
   const cases: [string, (r: any) => void, RegExp][] = [
@@ -30,6 +43,11 @@ describe("results.json validation", () => {
     ["seeds not whole numbers", (r) => (r.seeds = [1, 2.5]), /field "seeds\[1\]": expected a whole number, got 2\.5/],
     ["rows not a list", (r) => (r.rows = {}), /field "rows": expected a list, got an object/],
     ["a vsDpo without overall", (r) => (r.rows.find((x: any) => x.vsDpo).vsDpo.overall = undefined), /field "rows\[\d+\]\.vsDpo\.overall": missing/],
+    ["a gate without its kind", (r) => delete r.gates[0].kind, /field "gates\[0\]\.kind": missing/],
+    ["claimsAreEvidence not a boolean", (r) => (r.claimsAreEvidence = "no"), /field "claimsAreEvidence": expected true or false, got "no"/],
+    ["a null fused gap in the regime", (r) => (r.regime[String(r.seeds[0])].fused.gapMedian = null), /field "regime\.\d+\.fused\.gapMedian": expected a finite number, got null/],
+    ["diagnostics of a variant without a row", (r) => (r.diagnostics.kto = r.diagnostics.dpo), /field "diagnostics\.kto": no row "kto" in "rows"/],
+    ["a hyper-parameter source it cannot have", (r) => (r.diagnostics.dpo.hparams.source = "guessed"), /field "diagnostics\.dpo\.hparams\.source": expected one of/],
   ];
   for (const [name, mutate, want] of cases) {
     it(`refuses ${name}, naming the file and the field`, () => {

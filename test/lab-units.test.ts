@@ -4,28 +4,43 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildPair, wrpoTriple, type Sample } from "../lib/lab/pairs";
-import { LAB_PRESETS, canonicalJson, configKey, parseLabSetting, resolveLabConfig } from "../lib/lab/config";
+import { buildPair, sftExample, wrpoTriple, type Sample } from "../lib/lab/pairs";
+import { LAB_PRESETS, canonicalJson, configKey, parseLabSetting, resolveLabConfig, type LabConfig } from "../lib/lab/config";
+import { seedKeys, testKey, validationKey } from "../lib/lab/keys";
 import { cachedStage, stageDir } from "../lib/lab/cache";
-import { variantSpec } from "../lib/lab/variants";
-import { aggregate, claimsMarkdown, gatesMarkdown, headlineMarkdown, headlineTable, resultsCsv, summaryText } from "../lib/lab/aggregate";
+import { selectedWith, tunedKnobs, variantSpec } from "../lib/lab/variants";
+import { aggregate, claimsMarkdown, gatesMarkdown, headlineMarkdown, hparamsMarkdown, headlineTable, resultsCsv, summaryText } from "../lib/lab/aggregate";
 import { asLabResults, readLabResults } from "../lib/lab/results-file";
 import { reportHtml } from "../lib/lab/report";
 import { ablationChart, categoryChart, claimsChart } from "../lib/lab/figures";
-import { labBenchmarks, modelKey, modelSpecs, type LabOutputs, type PairStats } from "../lib/lab/pipeline";
+import { drawPrompts, labBenchmarks, modelKey, modelSpecs, selectionGrid, type LabOutputs, type PairStats, type SeedRegime } from "../lib/lab/pipeline";
+import { answerAlphabet, fusedGapStats, lengthStats, logpsDrift, median, nonsenseRate, tokenStats } from "../lib/lab/regime";
+import type { LabResults } from "../lib/lab/aggregate";
+import { workedExampleRecord } from "./worked-example";
 
 const s = (model: number, reward: number, finished = true, text = `${model}:${reward}`): Sample => ({ model, text, finished, reward });
 
-describe("preference pairs", () => {
+describe("preference pairs and SFT examples", () => {
   it("chosen = best finished, rejected = worst; ties and < 2 finished are dropped", () => {
     const o = buildPair([s(0, 0.5), s(1, 1), s(2, 0), s(3, 1, false)]);
     expect(o).toEqual({ pair: { chosen: s(1, 1), rejected: s(2, 0) } });
     expect(buildPair([s(0, 1), s(1, 1)])).toEqual({ dropped: "tie" });
     expect(buildPair([s(0, 1), s(1, 0, false)])).toEqual({ dropped: "too-few" });
   });
+  it("on-policy: the rejected response is the pivot's worst (model 0), chosen the best of any model", () => {
+    const samples = [s(0, 0.5), s(0, 0.25), s(1, 1), s(2, 0)];
+    expect(buildPair(samples, "policy")).toEqual({ pair: { chosen: s(1, 1), rejected: s(0, 0.25) } });
+    expect(buildPair(samples, "pool")).toEqual({ pair: { chosen: s(1, 1), rejected: s(2, 0) } });
+    expect(buildPair([s(0, 1), s(1, 1), s(2, 0)], "policy")).toEqual({ dropped: "tie" }); // the pivot was right
+    expect(buildPair([s(0, 0, false), s(1, 1), s(2, 0)], "policy")).toEqual({ dropped: "too-few" }); // no finished pivot sample
+  });
   it("equal rewards: the earlier sample wins (deterministic)", () => {
     const o = buildPair([s(0, 1, true, "a"), s(1, 1, true, "b"), s(2, 0, true, "c"), s(3, 0, true, "d")]);
     expect("pair" in o && [o.pair.chosen.text, o.pair.rejected.text]).toEqual(["a", "c"]);
+  });
+  it("an SFT example is the best finished sample, only when it is correct", () => {
+    expect(sftExample([s(0, 0.5), s(1, 1, true, "x"), s(2, 1, true, "y")])).toEqual(s(1, 1, true, "x"));
+    expect(sftExample([s(0, 0.5), s(1, 1, false)])).toBeNull();
   });
   it("WRPO triple: best source and best pivot response, falling back to the chosen when they do not beat y_l", () => {
     const samples = [s(0, 0.2), s(0, 0), s(1, 1), s(2, 0.5)];
@@ -53,12 +68,22 @@ describe("lab config", () => {
     expect(parseLabSetting("pivot.name=p0")).toEqual({ pivot: { name: "p0" } });
     const c = resolveLabConfig("quick", [{ where: "--set data.k=8", values: parseLabSetting("data.k=8") }]);
     expect(c.data.k).toBe(8);
-    expect(() => resolveLabConfig("quick", [{ where: "--set data.kk=1", values: { data: { kk: 1 } } }])).toThrow(/--set data\.kk=1: unknown lab key "data\.kk"/);
+    expect(() => resolveLabConfig("quick", [{ where: "--set data.kk=1", values: { data: { kk: 1 } } }])).toThrow(/--set data\.kk=1: unknown key "data\.kk"/);
     expect(() => resolveLabConfig("quick", [{ where: "x", values: { data: { k: "many" } } }])).toThrow(/"data\.k" must be a number/);
     expect(() => resolveLabConfig("quick", [{ where: "x", values: { seeds: [1, 1] } }])).toThrow(/duplicates/);
     expect(() => resolveLabConfig("quick", [{ where: "x", values: { variants: ["dpo", "kto"] } }])).toThrow(/unknown variant "kto"/);
-    expect(() => resolveLabConfig("quick", [{ where: "x", values: { benchmarks: { testSize: 501 } } }])).toThrow(/excludeSize/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { benchmarks: { testSize: 501 } } }])).toThrow(/validationSize.*excludeSize/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { data: { rejected: "best" } } }])).toThrow(/"data\.rejected" must be "policy" or "pool"/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { pref: { schedule: "step" } } }])).toThrow(/"pref\.schedule" must be cosine/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { selection: { lr: [], betaScale: [1] } } }])).toThrow(/"selection" needs non-empty lists/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { hparams: { orpo: { lr: 1e-4, betaScale: 1 } } } }])).toThrow(/unknown variant "orpo"/);
+    expect(resolveLabConfig("quick", [{ where: "x", values: { selection: { lr: [1e-4], betaScale: [1] } } }]).selection).toEqual({ lr: [1e-4], betaScale: [1] });
     expect(() => resolveLabConfig("nope")).toThrow(/unknown lab preset "nope"; valid: smoke, quick, full/);
+  });
+  it("the paper's protocol by default: one epoch, cosine with 10% warm-up, for every method alike", () => {
+    for (const p of ["quick", "full"]) expect(resolveLabConfig(p).pref).toMatchObject({ epochs: 1, schedule: "cosine", warmupRatio: 0.1 });
+    const full = resolveLabConfig("full");
+    expect(full.selection).toEqual({ lr: [1e-5, 3e-5, 1e-4], betaScale: [0.5, 1, 2] });
   });
   it("presets share their models: model keys ignore the test size and the per-seed knobs", () => {
     const keys = (p: string) => modelSpecs(resolveLabConfig(p)).map((sp) => modelKey(sp, resolveLabConfig(p)));
@@ -68,13 +93,109 @@ describe("lab config", () => {
     expect(modelSpecs(other).map((sp) => modelKey(sp, other))).not.toEqual(keys("quick"));
     expect(new Set(keys("quick")).size).toBe(LAB_PRESETS.quick.sources.length + 1);
   });
-  it("the test sets are prefixes of the excluded prompts, and every test prompt is excluded", () => {
+  it("test and validation sets are disjoint slices of the held-out prompts, which training prompts never touch", () => {
     const small = labBenchmarks(resolveLabConfig("smoke"));
     const big = labBenchmarks(resolveLabConfig("full"));
-    for (const [i, b] of small.benchmarks.entries()) {
-      expect(big.benchmarks[i].items.slice(0, b.items.length)).toEqual(b.items);
-      for (const it of big.benchmarks[i].items) expect(small.exclude.has(it.prompt)).toBe(true);
+    for (const [i, b] of small.test.entries()) {
+      expect(big.test[i].items.slice(0, b.items.length)).toEqual(b.items);
+      const val = new Set(big.validation[i].items.map((x) => x.prompt));
+      expect(val.size).toBe(resolveLabConfig("full").benchmarks.validationSize);
+      for (const it of big.test[i].items) {
+        expect(small.exclude.has(it.prompt)).toBe(true);
+        expect(val.has(it.prompt)).toBe(false);
+      }
+      for (const p of val) expect(small.exclude.has(p)).toBe(true);
+      // smoke's validation items are the last ones of the same held-out prefix, so they are full's last ones too
+      expect(big.validation[i].items.slice(-small.validation[i].items.length)).toEqual(small.validation[i].items);
     }
+    const cfg = resolveLabConfig("quick");
+    const { sft, pref } = drawPrompts(cfg, 1, big.exclude);
+    expect(sft.length + pref.length).toBe(cfg.data.prompts);
+    expect(new Set([...sft, ...pref].map((x) => x.prompt)).size).toBe(cfg.data.prompts);
+    for (const it of [...sft, ...pref]) expect(big.exclude.has(it.prompt)).toBe(false);
+  });
+});
+
+/** Every stage key of a config: the base models, the evaluation sets, and per seed every stage and variant. */
+function allKeys(cfg: LabConfig): Record<string, string> {
+  const specs = modelSpecs(cfg);
+  const models = specs.map((sp) => modelKey(sp, cfg));
+  const out: Record<string, string> = { test: testKey(cfg), validation: validationKey(cfg) };
+  specs.forEach((sp, i) => (out[`model.${sp.name}`] = models[i]));
+  for (const seed of cfg.seeds) {
+    const k = seedKeys(cfg, seed, models);
+    for (const st of ["prompts", "sftData", "sft", "pairs", "scored"] as const) out[`seed${seed}.${st}`] = k[st];
+    for (const name of cfg.variants) {
+      const v = variantSpec(name, cfg.sources.length);
+      const key = k.variant(v, cfg.hparams[name] ?? { lr: cfg.pref.lr, betaScale: 1 });
+      if (key) out[`seed${seed}.${name}`] = key;
+      // with a selection grid, every grid point is a stage too
+      for (const hp of cfg.selection ? selectionGrid(cfg.selection, v) : []) out[`seed${seed}.${name}@${hp.lr}/${hp.betaScale}`] = k.variant(v, hp)!;
+    }
+  }
+  return out;
+}
+
+/** Leaf paths of a config object (arrays are leaves). */
+function leaves(x: unknown, prefix = ""): string[] {
+  if (x !== null && typeof x === "object" && !Array.isArray(x)) return Object.entries(x).flatMap(([k, v]) => leaves(v, prefix ? `${prefix}.${k}` : k));
+  return [prefix];
+}
+
+function mutated(cfg: LabConfig, p: string): LabConfig {
+  const c = structuredClone(cfg) as unknown as Record<string, unknown>;
+  const keys = p.split(".");
+  let at = c;
+  for (const k of keys.slice(0, -1)) at = at[k] as Record<string, unknown>;
+  const last = keys[keys.length - 1];
+  const v = at[last];
+  at[last] = typeof v === "number" ? (Number.isInteger(v) ? v + 1 : v / 2) : typeof v === "string" ? `${v}-x` : typeof v === "boolean" ? !v : v === null ? 1 : Array.isArray(v) ? (p === "seeds" ? [...v, 99] : v.slice(0, -1)) : v;
+  return c as unknown as LabConfig;
+}
+
+describe("cache keys cover every knob", () => {
+  const base = resolveLabConfig("smoke");
+  const before = allKeys(base);
+  /** Knobs that change no cached result, with the reason. */
+  const NEUTRAL: Record<string, string> = {
+    bootstrap: "aggregation only (not cached)",
+    shipped: "where checkpoints are found; their checksums key the stages",
+  };
+  const changedBy = (p: string) => {
+    const after = allKeys(mutated(base, p));
+    return [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => after[k] !== before[k]); // changed, added or gone
+  };
+
+  it("every knob of the config changes some stage's key (or is declared result-neutral)", () => {
+    const paths = leaves(base).filter((p) => !(p in NEUTRAL));
+    const missing = paths.filter((p) => !["variants", "seeds"].includes(p) && changedBy(p).length === 0);
+    expect(missing).toEqual([]);
+    // the trainers' schedules, optimisers and checkpoint cadence are in the config (pipeline.ts used to hard-code them)
+    for (const k of ["pretrain", "sft", "pref"]) for (const knob of ["schedule", "warmupRatio", "beta2", "weightDecay", "maxGradNorm", "checkpointEvery"]) expect(paths).toContain(`${k}.${knob}`);
+  });
+
+  it("a changed knob re-keys exactly the stages downstream of where it acts", () => {
+    const seedStages = (...st: string[]) => base.seeds.flatMap((s) => st.map((x) => `seed${s}.${x}`));
+    const variants = (names: string[]) => base.seeds.flatMap((s) => Object.keys(before).filter((k) => names.some((n) => k === `seed${s}.${n}` || k.startsWith(`seed${s}.${n}@`))));
+    const prefNames = base.variants.filter((n) => variantSpec(n, 4).kind === "pref" || n === "sft-cont");
+    const trained = base.variants.filter((n) => n !== "sft");
+    const sorted = (xs: string[]) => [...new Set(xs)].sort();
+    // the preference stage's optimiser: only preference runs and sft-cont
+    expect(sorted(changedBy("pref.beta2"))).toEqual(sorted(variants(prefNames)));
+    expect(sorted(changedBy("pref.checkpointEvery"))).toEqual(sorted(variants(prefNames)));
+    // SFT's schedule: SFT and everything after it (the on-policy samples come from the SFT pivot), sft-all included
+    expect(sorted(changedBy("sft.schedule"))).toEqual(sorted([...seedStages("sft", "pairs", "scored"), ...variants(trained)]));
+    // where rejected responses come from: pairs onwards, not SFT
+    expect(sorted(changedBy("data.rejected"))).toEqual(sorted([...seedStages("pairs", "scored"), ...variants(trained)]));
+    // the test and validation sizes: only their evaluations
+    expect(changedBy("benchmarks.testSize")).toEqual(["test"]);
+    expect(changedBy("benchmarks.validationSize")).toEqual(["validation"]);
+    // pretraining: every base model, so everything
+    expect(sorted(changedBy("pretrain.weightDecay"))).toEqual(sorted(Object.keys(before).filter((k) => !["test", "validation", ...seedStages("prompts")].includes(k))));
+    // a source's tokenizer: that source and everything per seed, not the pivot
+    const tok = changedBy("sources.0.tokenizer.options.chunk");
+    expect(tok).toContain("model.src-math");
+    expect(tok).not.toContain("model.pivot");
   });
 });
 
@@ -200,69 +321,127 @@ describe("variant registry", () => {
     expect(() => variantSpec("infifpo-n5", 4)).toThrow(/4 sources/);
     expect(() => variantSpec("orpo", 4)).toThrow(/unknown variant "orpo"/);
   });
+  it("selection: every method is tuned on the same grid; InfiFPO's ablations use InfiFPO's choice when it is in the run", () => {
+    const all = ["sft", "sft-all", "sft-cont", "dpo", "rpo", "ipo", "simpo", "wrpo", "infifpo", "infifpo-mean", "infifpo-noln", "infifpo-live", "infifpo-n2"];
+    const v = (n: string) => variantSpec(n, 4);
+    expect(all.map((n) => tunedKnobs(v(n)))).toEqual(["none", "none", "lr", ...Array(10).fill("lr+beta")]);
+    expect(all.map((n) => selectedWith(v(n), all))).toEqual([...Array(9).fill(null), "infifpo", "infifpo", "infifpo", "infifpo"]);
+    // without InfiFPO in the run, an ablation is selected on its own
+    expect(selectedWith(v("infifpo-mean"), ["sft", "dpo", "infifpo-mean"])).toBeNull();
+  });
 });
 
 describe("aggregation", () => {
-  // two benchmarks in two categories, 4 items each; pivot + one math source; sft / dpo / infifpo over 2 seeds
-  const ev = (a: number[], b: number[]) => ({ arith: a.map((c) => ({ correct: c, score: c })), bool: b.map((c) => ({ correct: c, score: c })) });
+  // two benchmarks in two categories, 20 items each; pivot + one math source; sft, the two SFT controls, dpo and
+  // infifpo over 2 seeds. ev(a, b): the first a (b) items of arith (bool) right, so paired items line up.
+  const ones = (k: number) => Array.from({ length: 20 }, (_, i) => (i < k ? 1 : 0));
+  const ev = (a: number, b: number) => ({ arith: ones(a).map((c) => ({ correct: c, score: c })), bool: ones(b).map((c) => ({ correct: c, score: c })) });
   const ps: PairStats = {
-    prompts: 4, sft: 2, pairs: 2, dropped: { tie: 0, "too-few": 0 }, chosenBy: { "src-math": 2 }, rejectedBy: { pivot: 2 },
-    meanRewardChosen: 1, meanRewardRejected: 0, chosenBeatsRejected: 1, samples: { pivot: { finished: 1, meanReward: 0.2 } },
+    prompts: 4, sft: 2, sftBy: { "src-math": 2 }, pairs: 2, dropped: { tie: 0, "too-few": 0 }, chosenBy: { "src-math": 2 }, rejectedBy: { "pivot (SFT)": 2 },
+    meanRewardChosen: 1, meanRewardRejected: 0, verified: 1, samples: { "pivot (SFT)": { finished: 1, meanReward: 0.2 } }, sftSamples: { pivot: { finished: 1, meanReward: 0.1 } },
   };
+  const regime = (gap: number): SeedRegime => ({
+    lengths: { chosenMedian: 24, chosenP90: 40, rejectedMedian: 22, chosenMean: 25, rejectedMean: 23, chosenLonger: 0.4, chosenShorter: 0.3 },
+    tokens: { maxOverMinMedian: 2.1, ratioToPivot: { pivot: 1, "src-math": 0.5 }, meanCount: { pivot: 25, "src-math": 12.5 } },
+    fused: { settings: "max-margin + clip + LN, β 2.5", gapMedian: gap, gapP10: 0.05, gapP90: 0.9, z0Median: -2.5 * gap, z0BelowMinus5: 0, disparityMean: 0.7 },
+  });
+  const names = ["sft", "sft-all", "sft-cont", "dpo", "infifpo"];
   const cfg = { ...resolveLabConfig("smoke"), bootstrap: 300 };
   const out: LabOutputs = {
     config: cfg, backend: "cpu",
-    benchmarks: [{ family: "arith", category: "math", items: 4, eval: "generate" }, { family: "bool", category: "reasoning", items: 4, eval: "generate" }],
+    benchmarks: [{ family: "arith", category: "math", items: 20, validationItems: 8, eval: "generate" }, { family: "bool", category: "reasoning", items: 20, validationItems: 8, eval: "generate" }],
     models: [
       { name: "pivot", role: "pivot", specialty: [], tokenizer: "char", vocabSize: 10, file: "p", shipped: true },
       { name: "src-math", role: "source", specialty: ["math"], tokenizer: "digit", vocabSize: 10, file: "s", shipped: true },
     ],
-    baseEvals: { pivot: ev([0, 0, 0, 1], [0, 1, 0, 0]), "src-math": ev([1, 1, 1, 0], [0, 0, 0, 0]) },
+    baseEvals: { pivot: ev(2, 4), "src-math": ev(18, 0) },
+    baseNonsense: { pivot: 0.1, "src-math": 0 },
     seeds: [1, 2].map((seed) => ({
-      seed, pairsFile: "", pairStats: ps, sftModel: "", models: {}, metrics: {},
-      evals: { sft: ev([1, 0, 0, 1], [1, 1, 0, 0]), dpo: ev([1, 1, 0, 1], [1, 1, 0, 0]), infifpo: seed === 1 ? ev([1, 1, 1, 1], [1, 1, 0, 0]) : ev([1, 1, 0, 1], [1, 1, 1, 0]) },
+      seed, pairsFile: "", pairStats: ps, sftModel: "", models: {}, metrics: {}, regime: regime(0.3),
+      evals: { sft: ev(8, 10), "sft-all": ev(9, 10), "sft-cont": ev(8, 11), dpo: ev(9, 10), infifpo: seed === 1 ? ev(12, 11) : ev(10, 11) },
+      nonsense: { sft: 0, "sft-all": 0, "sft-cont": 0.01, dpo: 0.02, infifpo: 0.03 },
+      drift: { sft: null, "sft-all": { start: -12, end: -6, change: 6 }, "sft-cont": { start: -8, end: -5, change: 3 }, dpo: { start: -8, end: -9.6, change: -1.6 }, infifpo: { start: -8, end: -10, change: -2 } },
     })),
-    variants: ["sft", "dpo", "infifpo"].map((v) => variantSpec(v, 1)),
+    variants: names.map((v) => variantSpec(v, 1)),
+    hparams: { sft: { lr: 1e-3, betaScale: 1, source: "sft" }, "sft-all": { lr: 1e-3, betaScale: 1, source: "sft" }, "sft-cont": { lr: 1e-4, betaScale: 1, source: "selected" }, dpo: { lr: 1e-4, betaScale: 2, source: "selected" }, infifpo: { lr: 5e-5, betaScale: 1, source: "selected" } },
+    selection: { seed: 1, grid: { lr: [5e-5, 1e-4], betaScale: [1, 2] }, variants: { dpo: { candidates: [{ lr: 5e-5, betaScale: 1, validation: 0.4 }, { lr: 1e-4, betaScale: 2, validation: 0.5 }], chosen: { lr: 1e-4, betaScale: 2 } } } },
     timings: { models: 1 },
     stageSeconds: { "seed1.train.dpo": 2, "seed2.train.dpo": 2, "seed1.train.infifpo": 2.2, "seed2.train.infifpo": 2.2, "seed1.score": 1, "seed2.score": 1 },
   };
-  const r = aggregate(out, { runId: "t", preset: "smoke", configKey: "k", createdAt: "2026-01-01T00:00:00Z" });
+  const meta = { runId: "t", preset: "smoke", configKey: "k", createdAt: "2026-01-01T00:00:00Z" };
+  const r = aggregate(out, meta);
   const row = (n: string) => r.rows.find((x) => x.name === n)!;
+  const gateOf = (res: LabResults, re: RegExp) => res.gates.find((g) => re.test(g.name))!;
 
   it("point estimates: category = mean of its benchmarks, overall = mean of categories", () => {
     expect(r.categories).toEqual(["math", "reasoning"]);
-    expect(row("pivot (init)").perCategory.math.mean).toBe(0.25);
-    expect(row("pivot (init)").overall.mean).toBe(0.25);
-    expect(row("infifpo").perBenchmark.arith.mean).toBe(7 / 8);
-    expect(row("infifpo").overall.mean).toBeCloseTo((7 / 8 + 5 / 8) / 2, 15);
+    expect(row("pivot (init)").perCategory.math.mean).toBeCloseTo(0.1, 15);
+    expect(row("pivot (init)").overall.mean).toBeCloseTo(0.15, 15);
+    expect(row("infifpo").perBenchmark.arith.mean).toBeCloseTo(11 / 20, 15);
+    expect(row("infifpo").overall.mean).toBeCloseTo((11 / 20 + 11 / 20) / 2, 15);
     for (const x of r.rows) for (const e of [x.overall, ...Object.values(x.perCategory)]) expect(e.lo <= e.mean + 1e-12 && e.mean <= e.hi + 1e-12).toBe(true);
   });
   it("paired differences against DPO and SFT, none for the baseline itself or the base models", () => {
     expect(row("dpo").vsDpo).toBeUndefined();
     expect(row("sft").vsSft).toBeUndefined();
     expect(row("src-math").vsDpo).toBeUndefined();
-    expect(row("infifpo").vsDpo!.overall.mean).toBeCloseTo((7 / 8 + 5 / 8) / 2 - (6 / 8 + 4 / 8) / 2, 15);
+    expect(row("infifpo").vsDpo!.overall.mean).toBeCloseTo(11 / 20 - (9 / 20 + 10 / 20) / 2, 15);
     expect(row("infifpo").vsDpo!.overall.pPositive).toBeGreaterThan(0.5);
     expect(row("infifpo").vsDpo!.overall.lo).toBeGreaterThanOrEqual(0); // infifpo ≥ dpo on every item of every seed
   });
-  it("gates: a source on its specialty, SFT overall, chosen > rejected", () => {
-    expect(r.gates.map((g) => [g.name, g.pass])).toEqual([
-      ["src-math beats the initial pivot on math", true],
-      ["the SFT pivot beats the initial pivot overall", true],
-      ["chosen responses score higher than rejected ones under the verifier", true],
+  it("gates: the regime first (length, tokenizers, pivot band, sources' lead, fused gap, nonsense, drift), then sanity", () => {
+    expect(r.gates.map((g) => [g.kind, g.pass])).toEqual([
+      ["regime", true], ["regime", true], ["regime", true], ["regime", true], ["regime", true], ["regime", true], ["regime", true],
+      ["sanity", true], ["sanity", true], ["sanity", true],
     ]);
-    const bad = aggregate({ ...out, baseEvals: { ...out.baseEvals, "src-math": ev([0, 0, 0, 0], [1, 1, 1, 1]) } }, { runId: "t", preset: "smoke", configKey: "k" });
-    expect(bad.gates[0].pass).toBe(false);
+    expect(gateOf(r, /beats the SFT pivot on math/).detail).toContain("90.0% vs 40.0% (difference 50.0 pp");
+    expect(gateOf(r, /neither hopeless nor saturated/).detail).toMatch(/^2 of 2 in the band: arith 40\.0%, bool 50\.0%/);
+    expect(gateOf(r, /unlearns/).detail).toContain("dpo -8.0 → -9.6");
+    expect(r.claimsAreEvidence).toBe(true);
+  });
+  it("a failed regime gate is loud and makes the claims not evidence; each gate can fail", () => {
+    const fails = (o: LabOutputs, re: RegExp) => {
+      const x = aggregate(o, meta);
+      expect(gateOf(x, re).pass, re.source).toBe(false);
+      expect(x.claimsAreEvidence).toBe(false);
+      return x;
+    };
+    const withSeeds = (f: (s: LabOutputs["seeds"][number]) => Partial<LabOutputs["seeds"][number]>): LabOutputs => ({ ...out, seeds: out.seeds.map((x) => ({ ...x, ...f(x) })) });
+    const far = fails(withSeeds(() => ({ regime: regime(5.1) })), /fused reference sits/);
+    fails(withSeeds(() => ({ regime: { ...regime(0.3), lengths: { ...regime(0.3).lengths, chosenMedian: 2 } } })), /multi-token text/);
+    fails(withSeeds(() => ({ regime: { ...regime(0.3), tokens: { ...regime(0.3).tokens, maxOverMinMedian: 1 } } })), /tokenizers differ/);
+    fails(withSeeds((x) => ({ evals: { ...x.evals, sft: ev(1, 20) } })), /neither hopeless nor saturated/);
+    fails({ ...out, baseEvals: { ...out.baseEvals, "src-math": ev(9, 0) } }, /src-math beats the SFT pivot/);
+    fails(withSeeds((x) => ({ nonsense: { ...x.nonsense, dpo: 0.18 } })), /junk/);
+    fails(withSeeds((x) => ({ drift: { ...x.drift, infifpo: { start: -7.4, end: -12.7, change: -5.3 } } })), /unlearns/);
+    const html = reportHtml(far, { plotly: "window.Plotly={}" });
+    expect(html).toContain("1 of 7 regime gates FAILED");
+    expect(html).toContain("not evidence");
+    expect(summaryText(far)).toContain("NOT EVIDENCE");
+    expect(claimsMarkdown(far)).toMatch(/^\*\*A regime gate failed/);
+    // a sanity failure: the written pairs file disagrees with the verifier
+    const bad = aggregate(withSeeds((x) => ({ pairStats: { ...x.pairStats, verified: 0.5 } })), meta);
+    expect(gateOf(bad, /verifier re-run/).pass).toBe(false);
+    expect(bad.claimsAreEvidence).toBe(true);
     expect(reportHtml(bad, { plotly: "window.Plotly={}" })).toContain("1 of 3 sanity gates FAILED");
   });
-  it("the paper's claims: verdicts from the paired CI, cost from the stage times", () => {
+  it("the paper's claims: verdicts from the paired CI against SFT and both controls, cost from the stage times", () => {
     const c = (t: string) => r.claims.find((x) => x.claim === t)!;
     expect(c("InfiFPO beats DPO overall").verdict).not.toBe("not reproduced");
-    expect(c("InfiFPO beats DPO on math").difference!.mean).toBeCloseTo(1 / 8, 15);
-    expect(c("SFT improves on the initial pivot").verdict).toBe(c("SFT improves on the initial pivot").difference!.lo > 0 ? "reproduced" : "inconclusive");
+    expect(c("InfiFPO beats DPO on math").difference!.mean).toBeCloseTo(11 / 20 - 9 / 20, 15);
+    for (const ref of ["SFT", "continued SFT (sft-cont)", "SFT on both halves (sft-all)"]) expect(c(`DPO improves on ${ref}`)).toBeDefined();
+    expect(c("DPO improves on continued SFT (sft-cont)").difference!.mean).toBeCloseTo((9 / 20 + 10 / 20) / 2 - (8 / 20 + 11 / 20) / 2, 15);
+    expect(c("InfiFPO improves on SFT").verdict).toBe("reproduced");
     expect(r.claims.find((x) => x.claim.startsWith("InfiFPO beats IPO"))).toBeUndefined(); // no IPO variant in this run
     expect(c("InfiFPO costs about as much as DPO once source log-probs are precomputed")).toMatchObject({ verdict: "reproduced", difference: null });
     expect(c("InfiFPO costs about as much as DPO once source log-probs are precomputed").evidence).toContain("1.10x");
+  });
+  it("diagnostics and selection travel into the results: hyper-parameters, nonsense rate, drift", () => {
+    expect(r.diagnostics.dpo).toEqual({ nonsense: 0.02, drift: { start: -8, end: -9.6, change: -1.6 }, hparams: { lr: 1e-4, betaScale: 2, source: "selected" } });
+    expect(r.selection?.variants.dpo.chosen).toEqual({ lr: 1e-4, betaScale: 2 });
+    const html = reportHtml(r, { plotly: "window.Plotly={}" });
+    expect(html).toContain("Hyper-parameters");
+    expect(html).toMatch(/<td class="up"><b>50\.0<\/b><\/td>/); // the winning grid point
   });
   it("CSV, headline table and report carry every model", () => {
     const csv = resultsCsv(r).trim().split("\n");
@@ -271,6 +450,7 @@ describe("aggregation", () => {
     const t = headlineTable(r);
     for (const x of r.rows) expect(t).toContain(x.name);
     const html = reportHtml(r, { plotly: "window.Plotly={}" });
+    expect(html).toContain("All 7 regime gates pass");
     expect(html).toContain("All 3 sanity gates pass.");
     expect(html).not.toMatch(/<script[^>]+src=/); // self-contained
   });
@@ -292,10 +472,13 @@ describe("aggregation", () => {
     expect(md.length).toBe(2 + r.rows.length);
     expect(md[0]).toMatch(/^\| model \| math \|.*\| overall \| Δ overall vs DPO \(pp\) \| Δ overall vs SFT \(pp\) \|$/);
     expect(claimsMarkdown(r).split("\n").length).toBe(2 + r.claims.length);
-    expect(gatesMarkdown(r)).toMatch(/^- pass — /);
+    expect(gatesMarkdown(r)).toMatch(/^Regime gates \(all pass\):\n\n- pass — /);
+    const hp = hparamsMarkdown(r).split("\n");
+    expect(hp[0]).toMatch(/^Selected on validation \(seed 1\) from lr 0.00005, 0.0001 × β 1, 2/);
+    expect(hp.filter((l) => l.startsWith("| dpo |"))).toEqual(["| dpo | 0.0001 | 2 | selected | 50.0% | " + (100 * r.diagnostics.dpo.nonsense).toFixed(1) + "% | " + (r.diagnostics.dpo.drift ? `${r.diagnostics.dpo.drift.start.toFixed(1)} → ${r.diagnostics.dpo.drift.end.toFixed(1)}` : "—") + " |"]);
     expect(asLabResults(JSON.parse(JSON.stringify(r)), "r.json").rows.length).toBe(r.rows.length);
     expect(() => asLabResults({ format: "x" }, "r.json")).toThrow(/r\.json: not a lab results file/);
-    expect(() => asLabResults({ ...r, version: 2 }, "r.json")).toThrow(/r\.json: field "version": 2 is not supported/);
+    expect(() => asLabResults({ ...r, version: 1 }, "r.json")).toThrow(/r\.json: field "version": 1 is not supported/);
     expect(() => asLabResults({ ...r, rows: undefined }, "r.json")).toThrow(/field "rows": missing/);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lab-results-"));
     fs.writeFileSync(path.join(dir, "ok.json"), JSON.stringify(r));
@@ -305,7 +488,34 @@ describe("aggregation", () => {
     expect(() => readLabResults(path.join(dir, "none.json"))).toThrow(/none\.json: cannot read/);
     const text = summaryText(r);
     expect(text).toContain(headlineTable(r));
-    expect(text.trimEnd().split("\n").slice(-r.gates.length).every((l) => /^ {2}(pass|FAIL) {2}/.test(l))).toBe(true);
+    expect(text.split("\n").filter((l) => /^ {2}(pass|FAIL) {2}/.test(l)).length).toBe(r.gates.length);
+  });
+});
+
+describe("regime measurements (hand-computed)", () => {
+  it("lengths, token counts, nonsense outputs, drift", () => {
+    expect(lengthStats([{ chosen: "abcd", rejected: "ab" }, { chosen: "a", rejected: "abc" }, { chosen: "xy", rejected: "xy" }])).toMatchObject({
+      chosenMedian: 2, rejectedMedian: 2, chosenMean: 7 / 3, chosenLonger: 1 / 3, chosenShorter: 1 / 3,
+    });
+    const t = tokenStats([[10, 10, 4], [6, 3, 3], [5, 0, 5]], ["pivot", "a", "b"]); // the response with a 0 count is skipped
+    expect(t.maxOverMinMedian).toBeCloseTo((2.5 + 2) / 2, 15);
+    expect(t.ratioToPivot).toEqual({ pivot: 1, a: 0.75, b: 0.45 });
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+    expect(nonsenseRate(["12", "1?", "??"], new Set("0123456789"))).toBeCloseTo(2 / 3, 15);
+    expect(answerAlphabet(["ab", "bc"])).toEqual(new Set("abc"));
+    expect(logpsDrift([{ "logps/chosen": -8 }, { "logps/chosen": -9 }, { "logps/chosen": -10 }, { "logps/chosen": -12 }], 2)).toEqual({ start: -8.5, end: -11, change: -2.5 });
+    expect(logpsDrift([])).toBeNull();
+  });
+  it("the fused gap and step-0 logit on the spec's worked example: gap 0.198 nats/token, z₀ = −2.5 · gap, loss 0.970", () => {
+    const rec = workedExampleRecord();
+    const f = fusedGapStats([rec]);
+    // clip + max-margin: ℓ_fu(y_w) = −0.06975 (the pivot), ℓ_fu(y_l) = −0.33685; pivot margin −0.06975 + 0.13945
+    const gap = (-0.06975 + 0.33685) - (-0.06975 + 0.13945);
+    expect(f.gapMedian).toBeCloseTo(gap, 12);
+    expect(f.z0Median).toBeCloseTo(-2.5 * gap, 12);
+    expect(f.disparityMean).toBeCloseTo(0.621, 3);
+    expect(f.z0BelowMinus5).toBe(0);
   });
 });
 

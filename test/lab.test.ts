@@ -1,7 +1,8 @@
 /**
- * The fusion lab end to end on the `smoke` preset (issue 9 §5): the shipped models, two seeds, every variant;
- * checks that the artifacts exist, every variant is evaluated on every benchmark for every seed, the preference
- * files validate in the published format, and every number is finite. Then a rerun must come from the cache.
+ * The fusion lab end to end on the `smoke` preset (issue 9 §5, issue 19): the shipped models, two seeds, every
+ * variant and control, the hyper-parameter selection on validation; checks that the artifacts exist, every variant
+ * is evaluated on every benchmark for every seed, the preference files validate in the published format, the
+ * regime is measured, and every number is finite. Then a rerun must come from the cache.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -35,6 +36,7 @@ describe("lab smoke run", () => {
   it("writes the report, results.json, results.csv and the headline", () => {
     for (const f of Object.values(run.files)) expect(fs.statSync(f).size).toBeGreaterThan(100);
     const html = fs.readFileSync(run.files.report, "utf8");
+    expect(html).toContain("Regime gates");
     expect(html).toContain("Sanity gates");
     expect(html).toContain("Plotly.newPlot");
     expect(JSON.parse(fs.readFileSync(run.files.results, "utf8")).rows.length).toBe(run.results.rows.length);
@@ -52,6 +54,44 @@ describe("lab smoke run", () => {
     expect(run.results.rows.map((r) => r.name)).toEqual(["pivot (init)", ...cfg.sources.map((s) => s.name), ...cfg.variants]);
   });
 
+  it("controls: sft-cont continues the SFT checkpoint for a preference run's steps on the pairs' chosen; sft-all is SFT of the initial pivot on both halves", () => {
+    const runCfg = (metrics: string) => JSON.parse(fs.readFileSync(path.join(path.dirname(metrics), "config.json"), "utf8"));
+    const lines = (f: string) => fs.readFileSync(f, "utf8").split("\n").filter(Boolean);
+    for (const s of run.outputs.seeds) {
+      const cont = runCfg(s.metrics["sft-cont"]!), dpo = runCfg(s.metrics.dpo!), all = runCfg(s.metrics["sft-all"]!), sft = runCfg(s.metrics.sft!);
+      expect(cont.model.init).toBe(s.sftModel);
+      expect(dpo.model.init).toBe(s.sftModel);
+      expect(cont.loop.maxSteps).toBe(dpo.loop.maxSteps);
+      expect(lines(cont.data.train).map((l) => JSON.parse(l).completion)).toEqual(lines(s.pairsFile).map((l) => JSON.parse(l).chosen));
+      expect(all.model.init).toBe(sft.model.init); // the initial pivot
+      expect(lines(all.data.train).length).toBeGreaterThan(lines(sft.data.train).length);
+      expect(lines(all.data.train).slice(0, lines(sft.data.train).length)).toEqual(lines(sft.data.train));
+      expect(all.loop.maxSteps).toBeGreaterThan(sft.loop.maxSteps);
+      const rpo = runCfg(s.metrics.rpo!);
+      expect(rpo.loss.name).toBe("rpo");
+    }
+  });
+
+  it("selects every tuned method's hyper-parameters on validation from the same grid, and trains every seed with them", () => {
+    const sel = run.outputs.selection!;
+    expect(sel.seed).toBe(cfg.seeds[0]);
+    for (const v of cfg.variants) {
+      const h = run.outputs.hparams[v];
+      if (v === "sft" || v === "sft-all") expect(h.source).toBe("sft");
+      else if (v.startsWith("infifpo-")) {
+        // an ablation of InfiFPO is not selected on its own: it takes InfiFPO's choice
+        expect(sel.variants[v]).toBeUndefined();
+        expect(h).toEqual({ ...sel.variants.infifpo.chosen, source: "infifpo's" });
+      } else {
+        const grid = v === "sft-cont" ? cfg.selection!.lr.length : cfg.selection!.lr.length * cfg.selection!.betaScale.length;
+        expect(sel.variants[v].candidates, v).toHaveLength(grid);
+        expect(h).toEqual({ ...sel.variants[v].chosen, source: "selected" });
+        const best = Math.max(...sel.variants[v].candidates.map((c) => c.validation));
+        expect(sel.variants[v].candidates.find((c) => c.lr === h.lr && c.betaScale === h.betaScale)!.validation).toBe(best);
+      }
+    }
+  });
+
   it("the preference files validate in the published format (TRL names, fractional log-probs, no nulls)", async () => {
     for (const s of run.outputs.seeds) {
       let n = 0;
@@ -65,7 +105,10 @@ describe("lab smoke run", () => {
       const text = fs.readFileSync(s.pairsFile, "utf8");
       expect(text).not.toContain("null");
       expect(text).not.toMatch(/_logps":\[?-?\d+[,\]}]/); // every log-prob has a fractional part
-      expect(s.pairStats.chosenBeatsRejected).toBe(1);
+      expect(s.pairStats.verified).toBe(1); // the verifier re-run on the written file
+      for (const k of ["chosenMedian", "rejectedMedian"] as const) expect(s.regime.lengths[k]).toBeGreaterThan(0);
+      expect(s.regime.tokens.maxOverMinMedian).toBeGreaterThanOrEqual(1);
+      expect(Number.isFinite(s.regime.fused.gapMedian)).toBe(true);
     }
   });
 

@@ -97,7 +97,7 @@ function run(name: string, cfg: LossConfig, w: Slot, l: Slot, ws: Slot, progress
 
 describe("loss registry", () => {
   it("has every loss the spec lists; unknown names list the valid ones", () => {
-    expect(LOSS_NAMES).toEqual(["infifpo", "dpo", "ipo", "hinge", "simpo", "wrpo", "sft", "infifpo-ipo", "infifpo-wrpo"]);
+    expect(LOSS_NAMES).toEqual(["infifpo", "dpo", "ipo", "hinge", "simpo", "wrpo", "rpo", "sft", "infifpo-ipo", "infifpo-wrpo"]);
     expect(() => getLoss("orpo")).toThrow(/unknown loss "orpo"; valid: infifpo, dpo, ipo/);
     expect(Object.isFrozen(getLoss("dpo"))).toBe(true);
   });
@@ -114,7 +114,7 @@ describe("loss registry", () => {
 });
 
 describe("every loss agrees with the float64 oracle", () => {
-  for (const name of LOSS_NAMES.filter((n) => n !== "sft")) {
+  for (const name of LOSS_NAMES.filter((n) => n !== "sft" && n !== "rpo")) {
     it(name, () => {
       fc.assert(
         fc.property(batchArb, fc.constantFrom("mean", "confidence", "max-margin" as const), fc.boolean(), fc.boolean(), fc.constantFrom("pivot", "policy" as const), ({ w, l, ws, progress }, strategy, clip, lengthNorm, marginTo) => {
@@ -130,6 +130,26 @@ describe("every loss agrees with the float64 oracle", () => {
       );
     });
   }
+  it("rpo: DPO's loss + α · token-averaged NLL of the chosen response (hand-computed and oracle)", () => {
+    // chosen sums [-6, -2] over [3, 2] tokens → NLL 8/5; ref sums chosen [-5, -2], rejected [-4, -3]; policy rejected [-5, -1]
+    const inputs = (): LossInputs => ({
+      chosen: { policy: { sum: tf.tensor1d([-6, -2]), mean: tf.tensor1d([-2, -1]), count: tf.tensor1d([3, 2]) }, ref: { sum: tf.tensor1d([-5, -2]), mean: tf.tensor1d([-1, -1]) } },
+      rejected: { policy: { sum: tf.tensor1d([-5, -1]), mean: tf.tensor1d([-1, -1]), count: tf.tensor1d([5, 1]) }, ref: { sum: tf.tensor1d([-4, -3]), mean: tf.tensor1d([-1, -1]) } },
+    });
+    const h = [(-6 + 5) - (-5 + 4), (-2 + 2) - (-1 + 3)]; // [0, -2]
+    for (const alpha of [1, 0.5]) {
+      const x = inputs();
+      const cfg = resolveLossConfig(getLoss("rpo"), { rpoAlpha: alpha });
+      expect(cfg.beta).toBe(0.1);
+      const out = getLoss("rpo").compute(x, cfg);
+      const dpo = (oracleLoss.sigmoid(0.1, h[0]) + oracleLoss.sigmoid(0.1, h[1])) / 2;
+      expect(out.loss.arraySync()).toBeCloseTo(dpo + alpha * (8 / 5), 6);
+      expect(out.metrics["rpo/nll"].arraySync()).toBeCloseTo(8 / 5, 6);
+      tf.dispose([out.loss, ...Object.values(out.metrics)]);
+      disposeInputs(x);
+      tf.dispose([x.chosen.policy.count!, x.rejected.policy.count!]);
+    }
+  });
   it("sft: token-averaged NLL of the chosen response", () => {
     const inputs: LossInputs = {
       chosen: { policy: { sum: tf.tensor1d([-6, -2]), mean: tf.tensor1d([-2, -1]), count: tf.tensor1d([3, 2]) } },
@@ -244,7 +264,9 @@ describe("gradients match finite differences of the float64 oracle", () => {
       const progress = 0.6;
       const count = 5;
       const f64 = (w2: Slot, l2: Slot, ws2: Slot) =>
-        name === "sft" ? -w2.pSum[0] / count : oraclePerPair(name, cfg, w2, l2, ws2, 0, progress);
+        name === "sft" ? -w2.pSum[0] / count
+        : name === "rpo" ? oraclePerPair("dpo", cfg, w2, l2, ws2, 0, progress) + cfg.rpoAlpha * (-w2.pSum[0] / count)
+        : oraclePerPair(name, cfg, w2, l2, ws2, 0, progress);
       const field = cfg.lengthNorm || name === "simpo" ? "pMean" : "pSum";
       const bump = (s: Slot, d: number): Slot => ({ ...s, [field]: [s[field][0] + d], ...(name === "sft" ? { pSum: [s.pSum[0] + d] } : {}) });
       const h = 1e-5;

@@ -14,9 +14,9 @@ import type { Command } from "commander";
  * start-up notice. Measured 2026-12-04 except full on wasm (estimated: 3x native, the ratio measured on quick).
  */
 export const PRESET_MINUTES: Record<string, { native: number; wasm: number; wasmEstimated?: boolean }> = {
-  smoke: { native: 1.2, wasm: 0.5 },
-  quick: { native: 4, wasm: 12 },
-  full: { native: 21, wasm: 65, wasmEstimated: true },
+  smoke: { native: 2, wasm: 6, wasmEstimated: true },
+  quick: { native: 11, wasm: 33, wasmEstimated: true },
+  full: { native: 95, wasm: 285, wasmEstimated: true },
 };
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -70,7 +70,7 @@ export function register(program: Command): void {
       const out = process.stdout;
       out.write(`\nInfiFPO fusion lab — ${opts.preset}, ${r.results.seeds.length} seed(s), backend ${r.results.backend}, ${(secs / 60).toFixed(1)} min\n`);
       out.write(summaryText(r.results));
-      if (failed.length) out.write(`\n*** ${failed.length} SANITY GATE(S) FAILED — the comparisons are not meaningful at this size ***\n`);
+      if (failed.length) out.write(`\n*** ${failed.length} GATE(S) FAILED (${failed.map((g) => g.kind).join(", ")}) — ${r.results.claimsAreEvidence ? "the pipeline did not do what it says" : "the claims of this run are not evidence"} ***\n`);
       out.write(`\nreport:  ${r.files.report}\nresults: ${r.files.results}\n         ${r.files.csv}\n`);
     });
 
@@ -87,7 +87,7 @@ export function register(program: Command): void {
       const out = process.stdout;
       const head = `${r.runId}: preset ${r.preset}, ${r.seeds.length} seed(s) [${r.seeds.join(", ")}], backend ${r.backend}, ${r.createdAt}`;
       if (opts.markdown) {
-        out.write(`${head}\n\n${a.headlineMarkdown(r)}\n\nSanity gates:\n\n${a.gatesMarkdown(r)}\n\n${a.claimsMarkdown(r)}\n`);
+        out.write(`${head}\n\n${a.headlineMarkdown(r)}\n\n${a.gatesMarkdown(r)}\n\n${a.hparamsMarkdown(r)}\n\n${a.claimsMarkdown(r)}\n`);
       } else {
         out.write(`${head}\n${a.summaryText(r)}\n`);
         for (const c of r.claims) out.write(`  ${c.verdict.padEnd(14)}  ${c.claim}: ${c.evidence}\n`);

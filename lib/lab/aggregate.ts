@@ -8,8 +8,8 @@
  * families does not outweigh one with a single family).
  */
 import { CATEGORIES } from "../tasks";
-import type { LabOutputs, PairStats } from "./pipeline";
-import { bootstrapBenchmarkMeans, matrixMean, percentileInterval, type Estimate, type ScoreMatrix } from "./stats";
+import type { LabOutputs, PairStats, SeedRegime, SelectionReport } from "./pipeline";
+import { bootstrapBenchmarkMeans, matrixMean, mean, percentileInterval, type Estimate, type ScoreMatrix } from "./stats";
 
 /** A paired difference a − b: point, percentile interval, and the share of replicates where a − b > 0. */
 export interface Difference extends Estimate {
@@ -31,6 +31,11 @@ export interface ModelRow {
 
 export interface Gate {
   name: string;
+  /**
+   * "regime": a precondition under which the paper's method can work or fail at all (a run whose regime gates
+   * fail says that its claims are not evidence); "sanity": the pipeline did what it says.
+   */
+  kind: "regime" | "sanity";
   pass: boolean;
   detail: string;
 }
@@ -45,9 +50,17 @@ export interface Claim {
   difference: Difference | null;
 }
 
+/** Per variant, averaged over seeds: nonsense-output rate, drift of logps/chosen, and its hyper-parameters. */
+export interface VariantDiagnostics {
+  nonsense: number;
+  /** logps/chosen at the start and end of training and the change (nats, sums), mean over seeds; null if untrained. */
+  drift: { start: number; end: number; change: number } | null;
+  hparams: LabOutputs["hparams"][string];
+}
+
 export interface LabResults {
   format: "infifpo-lab-results";
-  version: 1;
+  version: 2;
   runId: string;
   preset: string;
   configKey: string;
@@ -55,19 +68,51 @@ export interface LabResults {
   createdAt: string;
   seeds: number[];
   bootstrap: { replicates: number; level: 0.95 };
-  benchmarks: { family: string; category: string; items: number }[];
+  benchmarks: { family: string; category: string; items: number; validationItems: number }[];
   categories: string[];
   rows: ModelRow[];
   gates: Gate[];
+  /** false when a regime gate failed: the claims are then not evidence about the method. */
+  claimsAreEvidence: boolean;
   claims: Claim[];
   pairStats: Record<string, PairStats>;
+  /** The regime measured on each seed's pairs. */
+  regime: Record<string, SeedRegime>;
+  diagnostics: Record<string, VariantDiagnostics>;
+  /** Nonsense-output rate of the initial pivot and the sources. */
+  baseNonsense: Record<string, number>;
+  selection: SelectionReport | null;
   timings: Record<string, number>;
   stageSeconds: Record<string, number>;
   /** The full resolved config. */
   config: unknown;
 }
 
-const pct = (x: number) => (100 * x).toFixed(1);
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "—");
+
+/**
+ * The regime's thresholds (issue 19 §1): multi-token answers in which tokenizers differ, a pivot with room to
+ * learn, sources with something to fuse, a fused reference at the paper's distance, a preference stage that
+ * does not over-train.
+ */
+export const REGIME = Object.freeze({
+  minChosenChars: 20,
+  minTokenRatio: 1.5,
+  pivotBand: [0.2, 0.8] as const,
+  pivotBandMin: 7,
+  minSourceLead: 0.1,
+  fusedGap: [0.1, 1.0] as const,
+  maxNonsense: 0.05,
+  /** logps/chosen may become at most this much more negative (relative) over training. */
+  maxChosenDrop: 0.5,
+});
+
+/** Mean start / end / change of the drifts of the seeds that have one. */
+function meanDrift(ds: readonly ({ start: number; end: number; change: number } | null)[]): { start: number; end: number; change: number } | null {
+  const xs = ds.filter((d): d is NonNullable<typeof d> => d !== null);
+  if (xs.length === 0) return null;
+  return { start: mean(xs.map((d) => d.start)), end: mean(xs.map((d) => d.end)), change: mean(xs.map((d) => d.change)) };
+}
 
 /** Builds the results object of a lab run. */
 export function aggregate(out: LabOutputs, meta: { runId: string; preset: string; configKey: string; createdAt?: string }): LabResults {
@@ -121,39 +166,73 @@ export function aggregate(out: LabOutputs, meta: { runId: string; preset: string
     return row;
   });
 
-  // ---- sanity gates --------------------------------------------------------------------------------------
+  // ---- gates: the regime first (is this a run in which the method can work or fail?), then the pipeline's sanity
   const gates: Gate[] = [];
+  const gate = (kind: Gate["kind"], name: string, pass: boolean, detail: string) => gates.push({ name, kind, pass, detail });
   const pivot = out.models.find((m) => m.role === "pivot")!;
   const iPivot = idx(`${pivot.name} (init)`);
+  const sources = out.models.filter((x) => x.role === "source");
+  const specialtyOf = (m: (typeof sources)[number]) => m.specialty.filter((c) => cats.includes(c as never));
   const specialtyScore = (bm: ArrayLike<number>, spec: string[]) => spec.reduce((s, c) => s + catMean(bm, c), 0) / spec.length;
-  for (const m of out.models.filter((x) => x.role === "source")) {
-    const spec = m.specialty.filter((c) => cats.includes(c as never));
+  const regimes = out.seeds.map((x) => x.regime);
+  const perSeed = (f: (r: SeedRegime) => number, digits: number) => regimes.map((r, i) => `seed ${out.seeds[i].seed}: ${f(r).toFixed(digits)}`).join(", ");
+  const num = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "—");
+
+  gate("regime", `responses are multi-token text: median chosen response ≥ ${REGIME.minChosenChars} characters`,
+    regimes.every((r) => r.lengths.chosenMedian >= REGIME.minChosenChars),
+    `${perSeed((r) => r.lengths.chosenMedian, 0)} (rejected median ${regimes.map((r) => num(r.lengths.rejectedMedian, 0)).join(", ")})`);
+  gate("regime", `tokenizers differ: median over chosen responses of max ÷ min token count across the ${out.models.length} tokenizers ≥ ${REGIME.minTokenRatio}`,
+    regimes.every((r) => r.tokens.maxOverMinMedian >= REGIME.minTokenRatio),
+    `${perSeed((r) => r.tokens.maxOverMinMedian, 2)}; per model, median count ÷ the pivot's: ${Object.entries(regimes[0]?.tokens.ratioToPivot ?? {}).map(([n, x]) => `${n} ${num(x)}`).join(", ")}`);
+  if (iSft >= 0) {
+    const inBand = fams.map((f, b) => ({ f, acc: matrixMean(entries[iSft].scores[b]) })).filter((x) => x.acc >= REGIME.pivotBand[0] && x.acc <= REGIME.pivotBand[1]);
+    gate("regime", `the SFT pivot is neither hopeless nor saturated: ${100 * REGIME.pivotBand[0]}–${100 * REGIME.pivotBand[1]}% on ≥ ${REGIME.pivotBandMin} of ${fams.length} benchmarks`,
+      inBand.length >= Math.min(REGIME.pivotBandMin, fams.length),
+      `${inBand.length} of ${fams.length} in the band: ${fams.map((f, b) => `${f} ${pct(matrixMean(entries[iSft].scores[b]))}%`).join(", ")}`);
+    for (const m of sources) {
+      const spec = specialtyOf(m);
+      if (spec.length === 0) continue;
+      const f = (bm: ArrayLike<number>) => specialtyScore(bm, spec);
+      const d = diff(idx(m.name), iSft, f);
+      gate("regime", `${m.name} beats the SFT pivot on ${spec.join("+")} by ≥ ${100 * REGIME.minSourceLead} pp (CI above 0): there is something to fuse`,
+        d.mean >= REGIME.minSourceLead && d.lo > 0,
+        `${pct(f(points[idx(m.name)]))}% vs ${pct(f(points[iSft]))}% (difference ${pct(d.mean)} pp, 95% CI [${pct(d.lo)}, ${pct(d.hi)}])`);
+    }
+  }
+  const [g0, g1] = REGIME.fusedGap;
+  gate("regime", `the fused reference sits where the paper's does: median fused − pivot margin per token in [${g0}, ${g1}] nats (max-margin + clip + LN), InfiFPO's step-0 z in about [${-2.5 * g1}, ${-2.5 * g0}]`,
+    regimes.every((r) => r.fused.gapMedian >= g0 && r.fused.gapMedian <= g1),
+    regimes.map((r, i) => `seed ${out.seeds[i].seed}: gap ${num(r.fused.gapMedian, 3)} (p10 ${num(r.fused.gapP10, 3)}, p90 ${num(r.fused.gapP90, 3)}), z₀ median ${num(r.fused.z0Median)}, mean σ(−z₀) ${num(r.fused.disparityMean, 3)}, z₀ < −5: ${pct(r.fused.z0BelowMinus5)}%`).join("; "));
+  const trained = out.variants.filter((v) => v.kind !== "sft");
+  const nonsenseOf = (v: string) => mean(out.seeds.map((x) => x.nonsense[v]));
+  const noisy = trained.filter((v) => !(nonsenseOf(v.name) <= REGIME.maxNonsense));
+  gate("regime", `no variant's greedy outputs fill with junk: nonsense-output rate ≤ ${100 * REGIME.maxNonsense}% for every variant (characters no answer has)`,
+    noisy.length === 0,
+    `${trained.map((v) => `${v.name} ${pct(nonsenseOf(v.name))}%`).join(", ")}${iSft >= 0 ? `; sft ${pct(nonsenseOf("sft"))}%` : ""}`);
+  const drifts = trained.map((v) => ({ v: v.name, d: meanDrift(out.seeds.map((x) => x.drift[v.name] ?? null)) })).filter((x) => x.d !== null);
+  const fell = drifts.filter((x) => x.d!.end < (1 + REGIME.maxChosenDrop) * x.d!.start);
+  gate("regime", `no variant unlearns its chosen responses: logps/chosen falls by at most ${100 * REGIME.maxChosenDrop}% over training`,
+    fell.length === 0,
+    drifts.map((x) => `${x.v} ${num(x.d!.start, 1)} → ${num(x.d!.end, 1)}`).join(", "));
+
+  for (const m of sources) {
+    const spec = specialtyOf(m);
     if (spec.length === 0) continue;
     const f = (bm: ArrayLike<number>) => specialtyScore(bm, spec);
     const d = diff(idx(m.name), iPivot, f);
-    gates.push({
-      name: `${m.name} beats the initial pivot on ${spec.join("+")}`,
-      pass: d.mean > 0,
-      detail: `${pct(f(points[idx(m.name)]))}% vs ${pct(f(points[iPivot]))}% (difference ${pct(d.mean)} pp, 95% CI [${pct(d.lo)}, ${pct(d.hi)}])`,
-    });
+    gate("sanity", `${m.name} beats the initial pivot on ${spec.join("+")}`, d.mean > 0,
+      `${pct(f(points[idx(m.name)]))}% vs ${pct(f(points[iPivot]))}% (difference ${pct(d.mean)} pp, 95% CI [${pct(d.lo)}, ${pct(d.hi)}])`);
   }
   if (iSft >= 0) {
     const d = diff(iSft, iPivot, overallMean);
-    gates.push({
-      name: "the SFT pivot beats the initial pivot overall",
-      pass: d.mean > 0,
-      detail: `${pct(overallMean(points[iSft]))}% vs ${pct(overallMean(points[iPivot]))}% (difference ${pct(d.mean)} pp, 95% CI [${pct(d.lo)}, ${pct(d.hi)}])`,
-    });
+    gate("sanity", "the SFT pivot beats the initial pivot overall", d.mean > 0,
+      `${pct(overallMean(points[iSft]))}% vs ${pct(overallMean(points[iPivot]))}% (difference ${pct(d.mean)} pp, 95% CI [${pct(d.lo)}, ${pct(d.hi)}])`);
   }
-  const ps = out.seeds.map((s) => s.pairStats);
-  const allBeat = ps.every((p) => p.chosenBeatsRejected === 1);
-  const rc = ps.reduce((s, p) => s + p.meanRewardChosen, 0) / ps.length;
-  const rr = ps.reduce((s, p) => s + p.meanRewardRejected, 0) / ps.length;
-  gates.push({
-    name: "chosen responses score higher than rejected ones under the verifier",
-    pass: allBeat && rc > rr,
-    detail: `mean reward chosen ${rc.toFixed(3)} vs rejected ${rr.toFixed(3)}; chosen > rejected in ${ps.map((p) => `${pct(p.chosenBeatsRejected)}%`).join(", ")} of pairs (per seed)`,
-  });
+  const ps = out.seeds.map((x) => x.pairStats);
+  gate("sanity", "chosen responses score higher than rejected ones: the verifier re-run on every written pairs file agrees with it",
+    ps.every((p) => p.verified === 1),
+    `verified ${ps.map((p) => `${pct(p.verified)}%`).join(", ")} of pairs (per seed); mean reward chosen ${num(mean(ps.map((p) => p.meanRewardChosen)), 3)} vs rejected ${num(mean(ps.map((p) => p.meanRewardRejected)), 3)}`);
+  const claimsAreEvidence = gates.every((g) => g.kind !== "regime" || g.pass);
 
   // ---- the paper's claims ---------------------------------------------------------------------------------
   const claims: Claim[] = [];
@@ -170,7 +249,10 @@ export function aggregate(out: LabOutputs, meta: { runId: string; preset: string
   };
   const pivotRow = `${pivot.name} (init)`;
   claim("SFT improves on the initial pivot", "sft", pivotRow);
-  for (const b of ["dpo", "ipo", "wrpo"]) claim(`${b.toUpperCase()} improves on SFT`, b, "sft");
+  // against both SFT checkpoints: the start (sft) and SFT given as much more data / as many more steps (the controls)
+  for (const b of ["dpo", "ipo", "wrpo", "infifpo"])
+    for (const [ref, what] of [["sft", "SFT"], ["sft-cont", "continued SFT (sft-cont)"], ["sft-all", "SFT on both halves (sft-all)"]] as const)
+      claim(`${b === "infifpo" ? "InfiFPO" : b.toUpperCase()} improves on ${what}`, b, ref);
   for (const b of ["dpo", "ipo", "wrpo"]) claim(`InfiFPO beats ${b.toUpperCase()} overall`, "infifpo", b);
   claim("InfiFPO beats DPO on math", "infifpo", "dpo", "math");
   claim("InfiFPO beats DPO on code", "infifpo", "dpo", "code");
@@ -195,9 +277,15 @@ export function aggregate(out: LabOutputs, meta: { runId: string; preset: string
     });
   }
 
+  const diagnostics: Record<string, VariantDiagnostics> = Object.fromEntries(out.variants.map((v) => [v.name, {
+    nonsense: nonsenseOf(v.name),
+    drift: meanDrift(out.seeds.map((x) => x.drift[v.name] ?? null)),
+    hparams: out.hparams[v.name],
+  }]));
+
   return {
     format: "infifpo-lab-results",
-    version: 1,
+    version: 2,
     runId: meta.runId,
     preset: meta.preset,
     configKey: meta.configKey,
@@ -205,12 +293,17 @@ export function aggregate(out: LabOutputs, meta: { runId: string; preset: string
     createdAt: meta.createdAt ?? new Date().toISOString(),
     seeds: out.seeds.map((s) => s.seed),
     bootstrap: { replicates: B, level: 0.95 },
-    benchmarks: out.benchmarks.map((b) => ({ family: b.family, category: b.category, items: b.items })),
+    benchmarks: out.benchmarks.map((b) => ({ family: b.family, category: b.category, items: b.items, validationItems: b.validationItems })),
     categories: [...cats],
     rows,
     gates,
+    claimsAreEvidence,
     claims,
     pairStats: Object.fromEntries(out.seeds.map((s) => [String(s.seed), s.pairStats])),
+    regime: Object.fromEntries(out.seeds.map((s) => [String(s.seed), s.regime])),
+    diagnostics,
+    baseNonsense: out.baseNonsense,
+    selection: out.selection,
     timings: out.timings,
     stageSeconds: out.stageSeconds,
     config: out.config,
@@ -259,18 +352,36 @@ export function headlineMarkdown(r: LabResults): string {
 
 /** Markdown list of the sanity gates (for the README). */
 export function gatesMarkdown(r: LabResults): string {
-  return r.gates.map((g) => `- ${g.pass ? "pass" : "**FAIL**"} — ${g.name}: ${g.detail}`).join("\n");
+  const list = (kind: Gate["kind"]) => r.gates.filter((g) => g.kind === kind).map((g) => `- ${g.pass ? "pass" : "**FAIL**"} — ${g.name}: ${g.detail}`).join("\n");
+  return `Regime gates${r.claimsAreEvidence ? " (all pass)" : " — **a regime gate failed: the claims are not evidence**"}:\n\n${list("regime")}\n\nSanity gates:\n\n${list("sanity")}`;
+}
+
+/**
+ * Markdown table of every variant's hyper-parameters (where they come from; with a selection, the validation accuracy
+ * of the chosen grid point), nonsense-output rate and drift of logps/chosen (for the README).
+ */
+export function hparamsMarkdown(r: LabResults): string {
+  const lines = ["| variant | lr | β × default | from | validation (chosen point) | nonsense outputs | logps/chosen start → end |", "|---|---:|---:|---|---:|---:|---|"];
+  for (const [v, d] of Object.entries(r.diagnostics)) {
+    const sft = d.hparams.source === "sft";
+    const sel = r.selection?.variants[v];
+    const val = sel?.candidates.find((c) => c.lr === sel.chosen.lr && c.betaScale === sel.chosen.betaScale)?.validation;
+    lines.push(`| ${v} | ${sft ? "(SFT's)" : d.hparams.lr} | ${sft ? "—" : d.hparams.betaScale} | ${d.hparams.source} | ${val === undefined ? "—" : `${pct(val)}%`} | ${pct(d.nonsense)}% | ${d.drift ? `${d.drift.start.toFixed(1)} → ${d.drift.end.toFixed(1)}` : "—"} |`);
+  }
+  const grid = r.selection ? `Selected on validation (seed ${r.selection.seed}) from lr ${r.selection.grid.lr.join(", ")} × β ${r.selection.grid.betaScale.join(", ")} (× the loss's default).\n\n` : "No selection in this run.\n\n";
+  return grid + lines.join("\n");
 }
 
 /** Markdown table of the paper's claims with their verdicts and evidence (for the README). */
 export function claimsMarkdown(r: LabResults): string {
   const lines = ["| claim | verdict | evidence |", "|---|---|---|"];
   for (const c of r.claims) lines.push(`| ${c.claim} | ${c.verdict === "reproduced" ? "**reproduced**" : c.verdict} | ${c.evidence} |`);
-  return lines.join("\n");
+  return (r.claimsAreEvidence ? "" : "**A regime gate failed: these verdicts are not evidence about the method.**\n\n") + lines.join("\n");
 }
 
 /** The terminal summary of a run: the headline table, then one line per sanity gate. */
 export function summaryText(r: LabResults): string {
-  const gates = r.gates.map((g) => `${g.pass ? "  pass" : "  FAIL"}  ${g.name}: ${g.detail}\n`).join("");
-  return `accuracy (%) with 95% CI; Δ vs DPO in pp (paired bootstrap)\n\n${headlineTable(r)}\n\n${gates}`;
+  const list = (kind: Gate["kind"]) => r.gates.filter((g) => g.kind === kind).map((g) => `${g.pass ? "  pass" : "  FAIL"}  ${g.name}: ${g.detail}\n`).join("");
+  const verdict = r.claimsAreEvidence ? "" : `\n*** A REGIME GATE FAILED: this run's claims are NOT EVIDENCE about InfiFPO ***\n`;
+  return `accuracy (%) with 95% CI; Δ vs DPO in pp (paired bootstrap)\n\n${headlineTable(r)}\n\nregime gates:\n${list("regime")}\nsanity gates:\n${list("sanity")}${verdict}`;
 }

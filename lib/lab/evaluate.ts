@@ -15,8 +15,9 @@ export interface ItemResult {
   score: number;
   /** Multiple choice only: acc_norm. */
   accNorm?: number;
-  /** What the model produced (generative families). */
+  /** What the model produced (generative families), and whether it ended with EOS within the budget. */
   response?: string;
+  finished?: boolean;
 }
 
 export interface Benchmark {
@@ -62,9 +63,9 @@ export async function evaluateModel(
         batchSize: opts.batchSize ?? 256,
       });
       out[family.name] = items.map((it, i) => {
-        const response = gens[i].finish === "stop" ? gens[i].text : gens[i].text + "…"; // unfinished: never correct
-        const score = family.score(it, response);
-        return { correct: score === 1 ? 1 : 0, score, response };
+        const response = gens[i].text, finished = gens[i].finish === "stop";
+        const score = finished ? family.score(it, response) : 0; // an unfinished answer is never right
+        return { correct: score === 1 ? 1 : 0, score, response, finished };
       });
     }
     done += items.length;
@@ -76,4 +77,18 @@ export async function evaluateModel(
 /** Mean of `correct` per family. */
 export function accuracyByFamily(results: Record<string, ItemResult[]>): Record<string, number> {
   return Object.fromEntries(Object.entries(results).map(([k, rs]) => [k, rs.reduce((s, r) => s + r.correct, 0) / Math.max(1, rs.length)]));
+}
+
+/**
+ * Overall accuracy as the lab reports it: the equal-weight mean over categories of the equal-weight mean of their
+ * benchmarks (a category with three benchmarks does not outweigh one with a single benchmark).
+ */
+export function overallAccuracy(results: Record<string, ItemResult[]>, benchmarks: readonly Pick<Benchmark, "family">[]): number {
+  const acc = accuracyByFamily(results);
+  const cats = [...new Set(benchmarks.map((b) => b.family.category))];
+  const catMean = (c: string) => {
+    const fs = benchmarks.filter((b) => b.family.category === c);
+    return fs.reduce((s, b) => s + acc[b.family.name], 0) / fs.length;
+  };
+  return cats.reduce((s, c) => s + catMean(c), 0) / cats.length;
 }

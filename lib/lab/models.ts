@@ -7,11 +7,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../train/checkpoint";
-import { resolveTrainConfig } from "../train/config";
-import { runTraining, type RunOptions } from "../train/run";
+import type { RunOptions } from "../train/run";
 import { saveTokenizer, trainTokenizer, type TokenizerKind } from "../tokenizers";
 import { TaskStream, type StreamPart } from "../tasks";
 import type { ProgressMode } from "../train/progress";
+import type { TrainKnobs } from "./config";
+import { labTrainConfig, trainLabRun } from "./training";
 
 /** How a lab model's tokenizer is built: a kind and its training options. */
 export interface TokenizerSpec {
@@ -26,9 +27,8 @@ export interface ScratchModelSpec {
   /** The task mix (family weights and levels). */
   mix: { family: string; weight: number; level?: number }[];
   steps: number;
-  batchSize: number;
-  lr: number;
-  warmupSteps: number;
+  /** Optimiser, schedule and loop settings (the lab's `pretrain` knobs). */
+  train: TrainKnobs;
   /** Model shape: a preset name of lib/model and overrides (vocabSize comes from the tokenizer). */
   model: { preset: string; overrides: Record<string, unknown> };
   seed: number;
@@ -49,7 +49,7 @@ export async function trainScratchModel(
   const tokFile = path.join(dir, "tokenizer.json");
   if (!fs.existsSync(tokFile)) {
     const stream = new TaskStream(parts, { seed: spec.seed, name: spec.name, exclude });
-    const n = spec.steps * spec.batchSize;
+    const n = spec.steps * spec.train.batchSize;
     const lines: string[] = new Array(n);
     const docs: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -61,23 +61,13 @@ export async function trainScratchModel(
     const tok = trainTokenizer(spec.tokenizer.kind, docs, spec.tokenizer.options as never);
     saveTokenizer(tokFile, tok); // atomic: an exclusive temporary file, then rename
   }
-  const outDir = path.join(dir, "train");
-  const config = resolveTrainConfig(null, [
+  const config = labTrainConfig(
+    spec.train,
     {
-      where: `lab model ${spec.name}`,
-      values: {
-        kind: "sft",
-        outDir,
-        data: { train: corpus },
-        model: { init: null, preset: spec.model.preset, overrides: spec.model.overrides, tokenizer: tokFile },
-        optim: { lr: spec.lr, warmupSteps: spec.warmupSteps, schedule: "constant", beta2: 0.98, weightDecay: 0.01 },
-        loop: { maxSteps: spec.steps, batchSize: spec.batchSize, logEvery: 50, evalEvery: 0, checkpointEvery: 500, keepCheckpoints: 1, seed: spec.seed },
-        backend: opts.backend ?? "auto",
-        progress: opts.progress ?? "none",
-      },
+      kind: "sft", outDir: path.join(dir, "train"), train: corpus, examples: spec.steps * spec.train.batchSize,
+      init: { preset: spec.model.preset, overrides: spec.model.overrides, tokenizer: tokFile }, seed: spec.seed, budget: { steps: spec.steps },
     },
-  ]);
-  const resume = fs.existsSync(path.join(outDir, "checkpoints"));
-  const r = await runTraining(config, { resume, log: opts.log ?? (() => {}), onStep: opts.onStep });
-  return r.modelFile;
+    { backend: opts.backend, progress: opts.progress, logEvery: 50 },
+  );
+  return (await trainLabRun(config, { log: opts.log ?? (() => {}), onStep: opts.onStep })).modelFile;
 }

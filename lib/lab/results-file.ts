@@ -56,10 +56,15 @@ const DIFFERENCE = obj({ mean: num, lo: num, hi: num, pPositive: num });
 const VERSUS = obj({ perCategory: rec(DIFFERENCE), overall: DIFFERENCE });
 const CATEGORY = oneOf(CATEGORIES);
 
-/** The format of results.json, version 1 (LabResults in lib/lab/aggregate.ts), field by field. */
+const HPARAMS = obj({ lr: num, betaScale: num });
+
+/** The version this code writes and reads. */
+export const LAB_RESULTS_VERSION = 2;
+
+/** The format of results.json, version 2 (LabResults in lib/lab/aggregate.ts), field by field. */
 export const LAB_RESULTS_FORMAT: Record<string, Check> = {
   format: oneOf(["infifpo-lab-results"]),
-  version: oneOf([1]),
+  version: oneOf([2]), // = LAB_RESULTS_VERSION
   runId: str,
   preset: str,
   configKey: str,
@@ -67,12 +72,29 @@ export const LAB_RESULTS_FORMAT: Record<string, Check> = {
   createdAt: str,
   seeds: arr(int, 1),
   bootstrap: obj({ replicates: int, level: num }),
-  benchmarks: arr(obj({ family: str, category: CATEGORY, items: int })),
+  benchmarks: arr(obj({ family: str, category: CATEGORY, items: int, validationItems: int })),
   categories: arr(CATEGORY, 1),
   rows: arr(obj({ name: str, label: str, group: str, perBenchmark: rec(ESTIMATE), perCategory: rec(ESTIMATE), overall: ESTIMATE, vsDpo: opt(VERSUS), vsSft: opt(VERSUS) }), 1),
-  gates: arr(obj({ name: str, pass: bool, detail: str })),
+  gates: arr(obj({ name: str, kind: oneOf(["regime", "sanity"]), pass: bool, detail: str })),
+  claimsAreEvidence: bool,
   claims: arr(obj({ claim: str, verdict: oneOf(["reproduced", "not reproduced", "inconclusive"]), evidence: str, difference: nullable(DIFFERENCE) })),
-  pairStats: rec(obj({})),
+  pairStats: rec(obj({ prompts: int, sft: int, pairs: int, verified: nullable(num) })),
+  regime: rec(obj({
+    lengths: obj({ chosenMedian: num, chosenP90: num, rejectedMedian: num, chosenMean: num, rejectedMean: num, chosenLonger: num, chosenShorter: num }),
+    tokens: obj({ maxOverMinMedian: nullable(num), ratioToPivot: rec(nullable(num)), meanCount: rec(nullable(num)) }),
+    fused: obj({ settings: str, gapMedian: num, gapP10: num, gapP90: num, z0Median: num, z0BelowMinus5: num, disparityMean: num }),
+  })),
+  diagnostics: rec(obj({
+    nonsense: nullable(num),
+    drift: nullable(obj({ start: num, end: num, change: num })),
+    hparams: obj({ lr: num, betaScale: num, source: oneOf(["selected", "config", "default", "sft", "infifpo's"]) }),
+  })),
+  baseNonsense: rec(nullable(num)),
+  selection: nullable(obj({
+    seed: int,
+    grid: obj({ lr: arr(num, 1), betaScale: arr(num, 1) }),
+    variants: rec(obj({ candidates: arr(obj({ lr: num, betaScale: num, validation: num }), 1), chosen: HPARAMS })),
+  })),
   timings: rec(nullable(num)),
   stageSeconds: rec(nullable(num)),
   config: any,
@@ -83,6 +105,10 @@ const CROSS_CHECKS: ((r: LabResults, fail: (at: string, why: string) => never) =
   (r, fail) =>
     r.rows.forEach((row, i) => {
       for (const c of r.categories) if (row.perCategory[c] === undefined) fail(`rows[${i}].perCategory.${c}`, `missing (category "${c}" is listed in "categories")`);
+    }),
+  (r, fail) =>
+    Object.keys(r.diagnostics).forEach((v) => {
+      if (!r.rows.some((row) => row.name === v)) fail(`diagnostics.${v}`, `no row "${v}" in "rows"`);
     }),
   (r, fail) =>
     r.benchmarks.forEach((b, i) => {
@@ -102,7 +128,7 @@ export function asLabResults(x: unknown, file: string): LabResults {
     throw new UserError(`${file}: field "${at.replace(/^\./, "")}": ${why}`);
   };
   if (!isObj(x) || x.format !== "infifpo-lab-results") throw new UserError(`${file}: not a lab results file (field "format" must be "infifpo-lab-results")`);
-  if (x.version !== 1) throw new UserError(`${file}: field "version": ${JSON.stringify(x.version) ?? "nothing"} is not supported (expected 1)`);
+  if (x.version !== LAB_RESULTS_VERSION) throw new UserError(`${file}: field "version": ${JSON.stringify(x.version) ?? "nothing"} is not supported (expected ${LAB_RESULTS_VERSION}; files of version 1 come from the lab before issue 19's regime)`);
   obj(LAB_RESULTS_FORMAT)(x, "", fail);
   for (const check of CROSS_CHECKS) check(x as unknown as LabResults, fail);
   return x as unknown as LabResults;

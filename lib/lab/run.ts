@@ -33,7 +33,7 @@ function readCurves(out: LabOutputs): Curves {
   if (!first) return curves;
   for (const v of out.variants) {
     const f = first.metrics[v.name];
-    if (!f || v.loss === null || !fs.existsSync(f)) continue;
+    if (!f || !fs.existsSync(f)) continue;
     curves[v.name] = fs.readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, number>)
       .filter((r) => typeof r.loss === "number" && typeof r.step === "number").map((r) => ({ step: r.step, loss: r.loss }));
   }

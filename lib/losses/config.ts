@@ -7,6 +7,7 @@ export const BASE_LOSS_CONFIG: Readonly<Omit<LossConfig, "fusion">> = Object.fre
   lengthNorm: false,
   simpoGamma: 1.0,
   wrpoAlphaMax: 0.1,
+  rpoAlpha: 1.0,
 });
 
 export type LossOverrides = Partial<Omit<LossConfig, "fusion">> & { fusion?: Partial<FusionOptions> };

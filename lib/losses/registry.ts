@@ -151,13 +151,29 @@ function simpo(inputs: LossInputs, cfg: LossConfig): LossOutput {
   });
 }
 
-/** SFT: token-averaged NLL of y_w, Σ_b −ℓ_θ(y_w,b) / Σ_b n(y_w,b) (mean of per-sequence means when counts are absent). */
+/** Token-averaged NLL of y_w, Σ_b −ℓ_θ(y_w,b) / Σ_b n(y_w,b) (mean of per-sequence means when counts are absent). */
+function chosenNll(p: SeqLogps): tf.Scalar {
+  return (p.count ? tf.div(tf.neg(tf.sum(p.sum)), tf.sum(p.count)) : tf.neg(tf.mean(p.mean))) as tf.Scalar;
+}
+
+/** SFT: the token-averaged NLL of the chosen response. */
 function sft(inputs: LossInputs): LossOutput {
-  return tf.tidy(() => {
-    const p = inputs.chosen.policy;
-    const loss = (p.count ? tf.div(tf.neg(tf.sum(p.sum)), tf.sum(p.count)) : tf.neg(tf.mean(p.mean))) as tf.Scalar;
-    return { loss, metrics: { "logps/chosen": tf.mean(p.sum) as tf.Scalar } };
+  return tf.tidy(() => ({ loss: chosenNll(inputs.chosen.policy), metrics: { "logps/chosen": tf.mean(inputs.chosen.policy.sum) as tf.Scalar } }));
+}
+
+/**
+ * RPO (TRL's loss_type ["sigmoid", "sft"]): DPO's loss plus α times the token-averaged NLL of the chosen
+ * response, so a pair also teaches y_w itself.
+ */
+const dpoForm = pairwise("rpo", "pivot", "sigmoid");
+function rpo(inputs: LossInputs, cfg: LossConfig): LossOutput {
+  const d = dpoForm(inputs, cfg);
+  const out = tf.tidy(() => {
+    const nll = chosenNll(inputs.chosen.policy);
+    return { loss: tf.add(d.loss, tf.mul(cfg.rpoAlpha, nll)) as tf.Scalar, nll };
   });
+  d.loss.dispose();
+  return { loss: out.loss, metrics: { ...d.metrics, "rpo/nll": out.nll } };
 }
 
 const spec = (s: LossSpec): LossSpec => Object.freeze(s);
@@ -204,6 +220,13 @@ export const LOSSES = Object.freeze({
     requires: ["ref", "sourceChosen"],
     defaults: { beta: 0.01, lengthNorm: false, wrpoAlphaMax: 0.1 },
     compute: wrpo("wrpo", "pivot"),
+  }),
+  rpo: spec({
+    name: "rpo",
+    summary: "RPO: DPO + α · token-averaged NLL of the chosen response (TRL loss_type [sigmoid, sft])",
+    requires: ["ref"],
+    defaults: { beta: 0.1, lengthNorm: false, rpoAlpha: 1.0 },
+    compute: rpo,
   }),
   sft: spec({
     name: "sft",

@@ -51,6 +51,8 @@ export interface LossConfig {
   simpoGamma: number;
   /** WRPO's α_max: α rises linearly from 0 to α_max over training. */
   wrpoAlphaMax: number;
+  /** RPO's α: weight of the chosen response's NLL added to DPO's loss. */
+  rpoAlpha: number;
 }
 
 export interface LossOutput {

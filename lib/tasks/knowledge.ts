@@ -1,7 +1,8 @@
 /**
  * Knowledge: a seeded fact base (made-up entities with a colour, a home and a pet) queried as multiple choice and
- * scored by log-likelihood, like lm-eval's acc / acc_norm on MMLU-style tasks. Training items are the facts
- * stated plainly (`zor pet=owl`) and multiple-choice questions with other distractors or option orders; the
+ * scored by log-likelihood, like lm-eval's acc / acc_norm on MMLU-style tasks. The answer is a sentence stating
+ * the fact (`the pet of zor is owl`), and each option is such a sentence. Training items are the facts asked
+ * plainly (`zor pet=`) and multiple-choice questions with other distractors or option orders; the
  * test split's questions never appear in training (the split rejects them), but the facts are shared, as world
  * knowledge is between pre-training and a benchmark.
  */
@@ -40,6 +41,14 @@ const baseAt = (level: number) => {
   return b;
 };
 
+/**
+ * The sentence that states a fact.
+ * @example factSentence("zor", "pet", "owl") // → "the pet of zor is owl"
+ */
+export function factSentence(entity: string, rel: Relation, value: string): string {
+  return `the ${rel} of ${entity} is ${value}`;
+}
+
 /** Parses "ent rel=" or "ent rel? a/b/c/d=". */
 function parseFactPrompt(prompt: string): { entity: string; rel: Relation } {
   const m = /^([a-z]+) ([a-z]+)(\? [a-z/]+)?=$/.exec(prompt);
@@ -53,20 +62,23 @@ export const facts: TaskFamily = Object.freeze({
   category: "knowledge",
   summary: "multiple choice over a seeded fact base of 8·level entities (colour, home, pet), scored by log-likelihood",
   levels: [1, 8] as const,
-  defaultLevel: 3,
-  maxAnswerChars: 5,
+  // 64 entities × 3 relations: a generalist trained 4000 steps sees each fact ~150 times (level 3: ~400, 96% known)
+  defaultLevel: 8,
+  // "the color of kim is green"
+  maxAnswerChars: 25,
   eval: "choice",
   generate(rng: Rng, level: number, split: SplitName): TaskItem {
     const entity = rng.pick(baseAt(level));
     const rel = rng.pick(RELATION_NAMES);
-    const answer = factOf(entity, rel);
+    const value = factOf(entity, rel);
+    const answer = factSentence(entity, rel, value);
     if (split === "train" && rng.chance(0.5)) return { family: "facts", prompt: `${entity} ${rel}=`, answer };
-    const distractors = rng.shuffle(RELATIONS[rel].filter((v) => v !== answer)).slice(0, 3);
-    const choices = rng.shuffle([answer, ...distractors]);
-    return { family: "facts", prompt: `${entity} ${rel}? ${choices.join("/")}=`, answer, choices };
+    const distractors = rng.shuffle(RELATIONS[rel].filter((v) => v !== value)).slice(0, 3);
+    const options = rng.shuffle([value, ...distractors]);
+    return { family: "facts", prompt: `${entity} ${rel}? ${options.join("/")}=`, answer, choices: options.map((v) => factSentence(entity, rel, v)) };
   },
   score(item: TaskItem, response: string): number {
     const { entity, rel } = parseFactPrompt(item.prompt);
-    return response === factOf(entity, rel) ? 1 : 0;
+    return response === factSentence(entity, rel, factOf(entity, rel)) ? 1 : 0;
   },
 });

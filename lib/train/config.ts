@@ -4,6 +4,9 @@
  * The resolved config is saved beside the outputs (`<outDir>/config.json`) and stored in every checkpoint.
  */
 import { UserError } from "../errors";
+import { strictMerge } from "../overrides";
+
+export { parseSetting } from "../overrides";
 import type { ProgressMode } from "./progress";
 import type { LoopConfig } from "./trainer";
 
@@ -34,7 +37,7 @@ export interface TrainConfig {
   loss: {
     /** A name from the loss registry (infifpo, dpo, ipo, hinge, simpo, wrpo, sft, infifpo-ipo, infifpo-wrpo). */
     name: string;
-    /** Loss options (beta, lengthNorm, simpoGamma, wrpoAlphaMax, fusion: {...}); the loss's defaults fill the rest. */
+    /** Loss options (beta, lengthNorm, simpoGamma, wrpoAlphaMax, rpoAlpha, fusion: {...}); the loss's defaults fill the rest. */
     options: Record<string, unknown>;
   };
   optim: {
@@ -93,47 +96,11 @@ export const TRAIN_PRESETS: Readonly<Record<string, DeepPartial<TrainConfig>>> =
   full: { optim: { warmupSteps: 50 }, loop: { epochs: 3, batchSize: 16, evalEvery: 100, checkpointEvery: 200, logEvery: 5 } },
 });
 
-/** Keys whose values are free-form objects checked by their own resolver (model config, loss options). */
-const OPAQUE = new Set(["model.overrides", "loss.options"]);
-/** Keys that may be null (the default's type is the other allowed type). */
-const NULLABLE: Record<string, string> = {
-  "data.eval": "string",
-  "data.maxExamples": "number",
-  "model.init": "string",
-  "model.tokenizer": "string",
-  "loop.maxSteps": "number",
-  "loop.maxGradNorm": "number",
+/** Keys whose values are free-form objects checked by their own resolver (model config, loss options), and keys that may be null. */
+const RULES = {
+  open: new Set(["model.overrides", "loss.options"]),
+  nullable: { "data.eval": "string", "data.maxExamples": "number", "model.init": "string", "model.tokenizer": "string", "loop.maxSteps": "number", "loop.maxGradNorm": "number" },
 };
-
-function isObj(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
-
-/** Merges `over` into `base` (a copy), rejecting keys `base` lacks and values of the wrong type. */
-function strictMerge(base: Record<string, unknown>, over: unknown, where: string, prefix = ""): Record<string, unknown> {
-  if (!isObj(over)) throw new UserError(`${where}: ${prefix || "config"} must be an object, got ${JSON.stringify(over)}`);
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const key = prefix ? `${prefix}.${k}` : k;
-    if (!(k in base)) throw new UserError(`${where}: unknown key "${key}"; valid: ${Object.keys(base).map((x) => (prefix ? `${prefix}.${x}` : x)).join(", ")}`);
-    const d = base[k];
-    if (v === undefined) continue;
-    if (OPAQUE.has(key)) {
-      if (!isObj(v)) throw new UserError(`${where}: "${key}" must be an object`);
-      out[k] = { ...(d as object), ...v };
-    } else if (isObj(d)) {
-      out[k] = strictMerge(d, v, where, key);
-    } else if (v === null) {
-      if (!(key in NULLABLE)) throw new UserError(`${where}: "${key}" cannot be null`);
-      out[k] = null;
-    } else {
-      const want = d === null ? NULLABLE[key] : typeof d;
-      if (typeof v !== want) throw new UserError(`${where}: "${key}" must be a ${want}, got ${JSON.stringify(v)}`);
-      out[k] = v;
-    }
-  }
-  return out;
-}
 
 /**
  * Defaults ← preset ← each override in turn. Every override is checked key by key; an unknown key or a
@@ -148,9 +115,9 @@ export function resolveTrainConfig(preset: string | null, overrides: { where: st
   if (preset) {
     const p = TRAIN_PRESETS[preset];
     if (!p) throw new UserError(`unknown preset "${preset}"; valid: ${Object.keys(TRAIN_PRESETS).join(", ")}`);
-    cfg = strictMerge(cfg, p, `preset ${preset}`);
+    cfg = strictMerge(cfg, p, `preset ${preset}`, RULES);
   }
-  for (const o of overrides) cfg = strictMerge(cfg, o.values, o.where);
+  for (const o of overrides) cfg = strictMerge(cfg, o.values, o.where, RULES);
   const c = cfg as unknown as TrainConfig;
   checkTrainConfig(c);
   return c;
@@ -191,30 +158,4 @@ function checkTrainConfig(c: TrainConfig): void {
   if (!["left", "error"].includes(c.model.truncate)) bad("model.truncate", `must be "left" or "error"`);
   if (c.kind === "preference" && c.model.init === null) bad("model.init", "is required for preference training (the SFT checkpoint = pivot at init)");
   if (c.model.init === null && c.model.tokenizer === null) bad("model.tokenizer", "is required when model.init is null (fresh model)");
-}
-
-/**
- * Parses `a.b.c=value` (value as JSON when it parses, else a string) into a nested override object.
- *
- * @example
- * parseSetting("loop.maxSteps=20")  // → { loop: { maxSteps: 20 } }
- */
-export function parseSetting(s: string): Record<string, unknown> {
-  const eq = s.indexOf("=");
-  if (eq <= 0) throw new UserError(`--set expects key=value, got "${s}"`);
-  const keys = s.slice(0, eq).split(".");
-  const raw = s.slice(eq + 1);
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    value = raw;
-  }
-  const out: Record<string, unknown> = {};
-  let cur = out;
-  keys.forEach((k, i) => {
-    if (i === keys.length - 1) cur[k] = value;
-    else cur = (cur[k] = {}) as Record<string, unknown>;
-  });
-  return out;
 }

@@ -25,7 +25,7 @@ function fmtSeconds(s: number): string {
 
 /**
  * A cli-progress bar (step, loss, tokens/s, ETA) when `stream` is a TTY; otherwise one plain line every
- * `every` updates (CI logs). "none" is silent.
+ * `every` updates, at most one per `minIntervalMs` (CI logs). "none" is silent.
  */
 export function createProgress(
   label: string,
@@ -37,6 +37,8 @@ export function createProgress(
     plain?: boolean;
     /** what is counted (e.g. "pairs"): shows its rate per second and tokens/s instead of the loss */
     unit?: string;
+    /** plain lines: at most one per this many ms (the last update always prints), so CI logs stay compact */
+    minIntervalMs?: number;
   } = {},
 ): Progress {
   const stream = opts.stream ?? process.stderr;
@@ -84,7 +86,8 @@ export function createProgress(
     };
   }
   const every = Math.max(1, opts.every ?? 1);
-  let total = 0, first = 0, t0 = 0;
+  const interval = opts.minIntervalMs ?? 0;
+  let total = 0, first = 0, t0 = 0, last = -Infinity;
   return {
     start(t, s) {
       total = t;
@@ -92,7 +95,8 @@ export function createProgress(
       t0 = Date.now();
     },
     update(done, v) {
-      if (done % every !== 0 && done !== total) return;
+      if (done !== total && (done % every !== 0 || Date.now() - last < interval)) return;
+      last = Date.now();
       const rate = (done - first) / Math.max(1e-9, (Date.now() - t0) / 1000);
       const eta = rate > 0 ? (total - done) / rate : Infinity;
       const extra = Object.entries(v)

@@ -18,6 +18,9 @@ import {
 } from "./checkpoint";
 import { createProgress, type Progress, type ProgressMode } from "./progress";
 
+/** Plain progress lines (not a TTY: CI logs) at most this often; the last step always prints. */
+const PROGRESS_LINE_MS = 15_000;
+
 /** The loop's knobs. Everything that decides *what* is trained lives with the caller. */
 export interface LoopConfig {
   /** Optimizer steps to run in total (a resumed run counts from its checkpoint). */
@@ -409,7 +412,7 @@ export class Trainer<T, I extends TensorTree = TensorTree> {
   async train(): Promise<TrainResult> {
     const L = this.loop;
     const history: MetricsRecord[] = [];
-    const progress: Progress = createProgress(this.opts.label ?? "train", this.opts.progress ?? "auto", { every: L.logEvery });
+    const progress: Progress = createProgress(this.opts.label ?? "train", this.opts.progress ?? "auto", { every: L.logEvery, minIntervalMs: PROGRESS_LINE_MS });
     if (this.checkpointRoot) pruneCheckpoints(this.checkpointRoot, 0); // stale temp dirs only
     // The log must match the state training starts from: a run killed before its first checkpoint left lines that
     // a fresh start (step 0) would otherwise keep (steps 1–4 twice); resume() already cut them after its step.
@@ -434,7 +437,8 @@ export class Trainer<T, I extends TensorTree = TensorTree> {
         }
         const rec = this.trainStep();
         history.push(rec);
-        if (this.step % L.logEvery === 0 || this.step === L.maxSteps) this.metrics?.append(rec);
+        // step 1 always: its metrics are the start (the policy still equals the reference)
+        if (this.step === 1 || this.step % L.logEvery === 0 || this.step === L.maxSteps) this.metrics?.append(rec);
         progress.update(this.step, { loss: rec.loss as number, tokensPerS: rec.tokens_per_s as number | undefined });
         await this.opts.onStep?.(rec);
         // let timers and signals run between steps (progress redraws, SIGINT)
