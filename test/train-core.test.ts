@@ -195,7 +195,8 @@ describe("Trainer (stand-in linear model)", () => {
     const r = await trainer.train();
     const lines = readMetrics(path.join(dir, "metrics.jsonl"));
     const train = lines.filter((l) => "loss" in l), evals = lines.filter((l) => "eval_loss" in l);
-    expect(train.map((l) => l.step)).toEqual([10, 20, 30, 40, 50, 60]);
+    // every logEvery-th step, and step 1 always (the start: the policy still equals the reference)
+    expect(train.map((l) => l.step)).toEqual([1, 10, 20, 30, 40, 50, 60]);
     expect(evals.map((l) => l.step)).toEqual([20, 40, 60]);
     expect(Object.keys(train[0])).toEqual(expect.arrayContaining(["step", "loss", "learning_rate", "grad_norm", "abs_err", "epoch"]));
     expect(Object.keys(evals[0])).toEqual(["step", "eval_loss", "eval_abs_err"]);
