@@ -151,7 +151,8 @@ export function commitTempSync(tmpPath: string, target: string): void {
   releaseTemp(tmpPath);
 }
 
-function fsyncDir(dir: string): void {
+/** fsync a directory (after a rename into it); a filesystem that refuses is not an error. */
+export function fsyncDir(dir: string): void {
   try {
     const fd = fs.openSync(dir, "r");
     try {

@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { AdamWState } from "./optim";
 import type { SamplerState } from "./sampler";
 import { UserError } from "../errors";
-import { outputError, tempPathFor, writeFileSafe } from "../data/safe-output";
+import { fsyncDir, outputError, tempPathFor, writeFileSafe } from "../data/safe-output";
 
 /**
  * A training checkpoint is a directory `<outDir>/checkpoints/step-00000120/` holding
@@ -56,19 +56,6 @@ function writeDurable(file: string, data: string | Uint8Array): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, "r");
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // some filesystems refuse fsync on directories; the rename is still atomic
   }
 }
 
