@@ -25,7 +25,7 @@ export function register(program: Command): void {
   program
     .command("lab")
     .description("run the fusion lab: build sources and pivot, make preference pairs, train every variant, evaluate over seeds")
-    .option("--preset <name>", "smoke (tests, ~1 min), quick (npm start, ~4 min), full (5 seeds, the README's numbers, ~21 min)", "quick")
+    .option("--preset <name>", `smoke (the tests' run), quick (npm start), full (5 seeds, the README's numbers); wall times below`, "quick")
     .option("--set <key=value>", "override one lab config field (JSON value), e.g. --set seeds=[1,2] --set data.k=8 (repeatable)", collect, [] as string[])
     .option("--run-id <id>", "name of the run folder under --runs-dir (default <preset>-<UTC time>)")
     .option("--runs-dir <dir>", "where run folders go", "runs")
