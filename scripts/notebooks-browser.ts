@@ -578,12 +578,7 @@ export async function runNotebookInBrowser(
   } catch (e) {
     problems.push(`browser: ${(e as Error).message.split("\n")[0]}`);
   } finally {
-    // Shut the kernel down through the page's session so the next notebook starts on a quiet machine.
-    if (page) {
-      await page.evaluate(driver.shutdown).catch(() => {});
-      await page.close();
-    }
-    await shutdownKernels(server);
+    await closeNotebook(server, page, driver);
   }
   result.ok = problems.length === 0;
   log(
@@ -592,6 +587,15 @@ export async function runNotebookInBrowser(
       (result.reloaded.length ? `; after save + reload ${describeShown(result.reloaded)}` : ""),
   );
   return result;
+}
+
+/** Shuts the notebook's kernel down through the page's session and closes the page, so the next notebook starts on a quiet machine. */
+async function closeNotebook(server: NotebookServer, page: Page | undefined, driver: PageDriver): Promise<void> {
+  if (page) {
+    await page.evaluate(driver.shutdown).catch(() => {});
+    await page.close();
+  }
+  await shutdownKernels(server);
 }
 
 export interface SharedViewResult {
@@ -644,11 +648,7 @@ export async function viewSharedNotebook(
   } catch (e) {
     problems.push(`browser: ${(e as Error).message.split("\n")[0]}`);
   } finally {
-    if (page) {
-      await page.evaluate(driver.shutdown).catch(() => {});
-      await page.close();
-    }
-    await shutdownKernels(server);
+    await closeNotebook(server, page, driver);
   }
   result.ok = problems.length === 0;
   log(

@@ -14,11 +14,11 @@
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { CHROMIUM_INSTALL_HINT, FigureRenderer, findChromium } from "../lib/viz/render";
-import { PRESETS, type Preset, parseParam, readNotebook, writeNotebook } from "./notebooks-core";
+import { type Preset, parseParam, readNotebook, writeNotebook } from "./notebooks-core";
 import { addPictures, pictureCounts, plotlyBundleOutputs, withPlotlyBundles } from "./notebooks-figures";
-import { JUPYTER_INSTALL_HINT, collect, exportHtml, findJupyterPython, resolveNotebooks, runNotebooks } from "./notebooks";
+import { JUPYTER_INSTALL_HINT, exportHtml, findJupyterPython, resolveNotebooks, runNotebooks, withRunOptions } from "./notebooks";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -71,15 +71,15 @@ function mb(file: string): string {
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = new Command()
-    .name("npm run notebooks:share --")
-    .description(
-      "Run notebooks (as `npm run notebooks`) and write, per notebook, a shareable executed .ipynb (every figure with its\n" +
-        "static picture, no plotly.js) and a self-contained HTML page to runs/notebooks/share/.",
-    )
-    .argument("[names...]", "notebooks to run (file name, with or without .ipynb, or a prefix such as 00); default: all")
-    .addOption(new Option("--preset <preset>", "size preset, injected as `preset`").choices(PRESETS).default("quick"))
-    .option("--param <key=value>", "set a parameter of the `parameters` cell; repeatable", collect, [])
+  const program = withRunOptions(
+    new Command()
+      .name("npm run notebooks:share --")
+      .description(
+        "Run notebooks (as `npm run notebooks`) and write, per notebook, a shareable executed .ipynb (every figure with its\n" +
+          "static picture, no plotly.js) and a self-contained HTML page to runs/notebooks/share/.",
+      ),
+    "size preset, injected as `preset`",
+  )
     .option("--executed <file...>", "package these executed notebooks (e.g. saved from JupyterLab) instead of running any")
     .option("--out <dir>", "output folder", path.join(ROOT, "runs", "notebooks", "share"))
     .option("--run-out <dir>", "where the executed notebooks go", path.join(ROOT, "runs", "notebooks"))

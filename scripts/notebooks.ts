@@ -274,16 +274,24 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = new Command()
-    .name("npm run notebooks --")
-    .description(
-      "Execute notebooks/*.ipynb headlessly (tslab kernel via Jupyter), write executed .ipynb + HTML to runs/notebooks/,\n" +
-        "fail on any cell error, exceeded time budget (metadata.infifpo.budget_s) or missing plots (metadata.infifpo.expected_plots).",
-    )
+/** The options every notebook-running command takes: the notebooks to run, `--preset` and `--param`. */
+export function withRunOptions(program: Command, presetHelp: string): Command {
+  return program
     .argument("[names...]", "notebooks to run (file name, with or without .ipynb, or a prefix such as 00); default: all")
-    .addOption(new Option("--preset <preset>", "size preset, injected as `preset`; selects the time budget").choices(PRESETS).default("quick"))
-    .option("--param <key=value>", "set a parameter of the `parameters` cell (value parsed as JSON, else a string); repeatable", collect, [])
+    .addOption(new Option("--preset <preset>", presetHelp).choices(PRESETS).default("quick"))
+    .option("--param <key=value>", "set a parameter of the `parameters` cell (value parsed as JSON, else a string); repeatable", collect, []);
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = withRunOptions(
+    new Command()
+      .name("npm run notebooks --")
+      .description(
+        "Execute notebooks/*.ipynb headlessly (tslab kernel via Jupyter), write executed .ipynb + HTML to runs/notebooks/,\n" +
+          "fail on any cell error, exceeded time budget (metadata.infifpo.budget_s) or missing plots (metadata.infifpo.expected_plots).",
+      ),
+    "size preset, injected as `preset`; selects the time budget",
+  )
     .option("--out <dir>", "output folder", path.join(ROOT, "runs", "notebooks"))
     .option("--budget <seconds>", "override the notebook's time budget", (v) => Number(v))
     .option("--check-html", "also open each HTML export in headless chromium and check every plot is drawn")

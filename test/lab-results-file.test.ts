@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../lib/errors";
 import { asLabResults, readLabResults } from "../lib/lab/results-file";
-import { LAB_PRESETS } from "../lib/lab/config";
+import { LAB_PRESETS, configKey } from "../lib/lab/config";
 
 const CLI = path.join(__dirname, "..", "bin", "infifpo.mjs");
 const SHIPPED = path.join(__dirname, "..", "data", "results", "results.json");
@@ -21,6 +21,8 @@ describe("results.json validation", () => {
     const r = readLabResults(SHIPPED);
     expect(r.preset).toBe("full");
     expect(r.seeds.length).toBeGreaterThanOrEqual(5);
+    // of today's full preset: a change to any knob of it must come with a rerun (README's numbers are these)
+    expect(r.configKey, "data/results/results.json was run with another full config: rerun `infifpo lab --preset full`").toBe(configKey(LAB_PRESETS.full));
     const quick = LAB_PRESETS.quick;
     for (const v of quick.variants) {
       const chosen = r.selection?.variants[v]?.chosen;

@@ -18,53 +18,15 @@ function boolExpr(rng: Rng, depth: number): string {
 
 /** Evaluates an expression of T, F, ~, &, | and parentheses (& binds tighter than |). */
 export function evalBool(src: string): boolean {
-  let i = 0;
-  const atom = (): boolean => {
-    if (src[i] === "~") {
-      i++;
-      return !atom();
-    }
-    if (src[i] === "(") {
-      i++;
-      const v = or();
-      if (src[i++] !== ")") throw new Error(`bool: expected ")" in ${JSON.stringify(src)}`);
-      return v;
-    }
-    const c = src[i++];
-    if (c === "T") return true;
-    if (c === "F") return false;
-    throw new Error(`bool: unexpected ${JSON.stringify(c)} in ${JSON.stringify(src)}`);
-  };
-  const and = (): boolean => {
-    let v = atom();
-    while (src[i] === "&") {
-      i++;
-      v = atom() && v;
-    }
-    return v;
-  };
-  const or = (): boolean => {
-    let v = and();
-    while (src[i] === "|") {
-      i++;
-      v = and() || v;
-    }
-    return v;
-  };
-  const v = or();
-  if (i !== src.length) throw new Error(`bool: trailing text in ${JSON.stringify(src)}`);
-  return v;
+  return parseBool(src, () => {});
 }
 
 /**
- * The evaluation of a bool expression after the expression restated, one step per operator as it is applied
- * (innermost first): `l&r=v`, `l|r=v`, and `~v=w` for a negated sub-expression (a negated constant like `~F` is
- * read as the constant T).
- * @example solveBool("(~F&(T|F))=") // → { steps: ["(~F&(T|F))", "T|F=T", "T&T=T"], final: "T" }
+ * The one parser of bool expressions (recursive descent: ~ binds tightest, then &, then |, each left to right);
+ * `step` sees every operator as it is applied, innermost first: `l&r=v`, `l|r=v`, and `~v=w` for a negated
+ * sub-expression (a negated constant like `~F` is read as the constant T, no step).
  */
-export function solveBool(prompt: string): Worked {
-  const src = prompt.slice(0, -1);
-  const steps: string[] = [src];
+function parseBool(src: string, step: (s: string) => void): boolean {
   const tf = (v: boolean) => (v ? "T" : "F");
   let i = 0;
   const atom = (): boolean => {
@@ -72,7 +34,7 @@ export function solveBool(prompt: string): Worked {
       i++;
       if (src[i] === "T" || src[i] === "F") return src[i++] === "F";
       const v = atom();
-      steps.push(`~${tf(v)}=${tf(!v)}`);
+      step(`~${tf(v)}=${tf(!v)}`);
       return !v;
     }
     if (src[i] === "(") {
@@ -91,7 +53,7 @@ export function solveBool(prompt: string): Worked {
       i++;
       const r = operand();
       const w = op === "&" ? v && r : v || r;
-      steps.push(`${tf(v)}${op}${tf(r)}=${tf(w)}`);
+      step(`${tf(v)}${op}${tf(r)}=${tf(w)}`);
       v = w;
     }
     return v;
@@ -100,7 +62,20 @@ export function solveBool(prompt: string): Worked {
   const or = binary("|", and);
   const v = or();
   if (i !== src.length) throw new Error(`bool: trailing text in ${JSON.stringify(src)}`);
-  return { steps, final: tf(v) };
+  return v;
+}
+
+/**
+ * The evaluation of a bool expression after the expression restated, one step per operator as it is applied
+ * (innermost first): `l&r=v`, `l|r=v`, and `~v=w` for a negated sub-expression (a negated constant like `~F` is
+ * read as the constant T).
+ * @example solveBool("(~F&(T|F))=") // → { steps: ["(~F&(T|F))", "T|F=T", "T&T=T"], final: "T" }
+ */
+export function solveBool(prompt: string): Worked {
+  const src = prompt.slice(0, -1);
+  const steps: string[] = [src];
+  const v = parseBool(src, (st) => steps.push(st));
+  return { steps, final: v ? "T" : "F" };
 }
 
 /** Longest bool answer (and prompt) the generator emits: it redraws longer expressions so every item fits a context of 192. */
