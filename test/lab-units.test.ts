@@ -12,6 +12,7 @@ import { selectedWith, tunedKnobs, variantSpec } from "../lib/lab/variants";
 import { aggregate, claimsMarkdown, gatesMarkdown, headlineMarkdown, hparamsMarkdown, headlineTable, resultsCsv, summaryText } from "../lib/lab/aggregate";
 import { asLabResults, readLabResults } from "../lib/lab/results-file";
 import { reportHtml } from "../lib/lab/report";
+import { claimRunDir } from "../lib/lab/run";
 import { ablationChart, categoryChart, claimsChart } from "../lib/lab/figures";
 import { drawPrompts, labBenchmarks, modelKey, modelSpecs, selectionGrid, type LabOutputs, type PairStats, type SeedRegime } from "../lib/lab/pipeline";
 import { answerAlphabet, fusedGapStats, lengthStats, logpsDrift, median, nonsenseRate, tokenStats } from "../lib/lab/regime";
@@ -526,5 +527,27 @@ describe("public API", () => {
       "JsonClient", "makeDialect", "detectDialect", "scoreRemote", "serveModel", "trlRow", "trlLossType"])
       expect(typeof (api as Record<string, unknown>)[name], name).not.toBe("undefined");
     expect(Object.keys(api.LAB_PRESETS)).toEqual(["smoke", "quick", "full"]);
+  });
+});
+
+describe("run folders", () => {
+  it("a run id is reused only by its own config; another config's or a foreign folder is refused, untouched", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "lab-run-dir-"));
+    const quick = resolveLabConfig("quick"), full = resolveLabConfig("full");
+    const dir = path.join(root, "r1");
+    expect(claimRunDir(dir, quick)).toBe(dir);
+    const written = fs.readFileSync(path.join(dir, "config.json"), "utf8");
+    expect(configKey(JSON.parse(written))).toBe(configKey(quick));
+    expect(() => claimRunDir(dir, quick)).not.toThrow(); // a rerun / resume of the same config
+    expect(() => claimRunDir(dir, full)).toThrow(/run folder .*r1 already holds a run of another config/);
+    expect(fs.readFileSync(path.join(dir, "config.json"), "utf8")).toBe(written);
+    const foreign = path.join(root, "mine");
+    fs.mkdirSync(foreign);
+    fs.writeFileSync(path.join(foreign, "notes.txt"), "keep me");
+    expect(() => claimRunDir(foreign, quick)).toThrow(/exists and is not a lab run/);
+    expect(fs.readdirSync(foreign)).toEqual(["notes.txt"]);
+    fs.writeFileSync(path.join(dir, "config.json"), "{ broken");
+    expect(() => claimRunDir(dir, quick)).toThrow(/another config/);
+    fs.rmSync(root, { recursive: true, force: true });
   });
 });

@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .description("run the fusion lab: build sources and pivot, make preference pairs, train every variant, evaluate over seeds")
     .option("--preset <name>", `smoke (the tests' run), quick (npm start), full (5 seeds, the README's numbers); wall times below`, "quick")
     .option("--set <key=value>", "override one lab config field (JSON value), e.g. --set seeds=[1,2] --set data.k=8 (repeatable)", collect, [] as string[])
-    .option("--run-id <id>", "name of the run folder under --runs-dir (default <preset>-<UTC time>)")
+    .option("--run-id <id>", "name of the run folder under --runs-dir (default <preset>-<UTC time>); the same config under the same id resumes, a folder of another config is refused")
     .option("--runs-dir <dir>", "where run folders go", "runs")
     .option("--cache-dir <dir>", "stage cache shared by runs (delete it to start over)", "runs/lab-cache")
     .option("--retrain", "train the sources and the pivot even when shipped checkpoints match")

@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { UserError } from "../errors";
 import { writeFileAtomic } from "../train/checkpoint";
 import { checkOutputs, copyFileSafe } from "../data/safe-output";
 import { backendInfo } from "../backend";
@@ -40,14 +41,35 @@ function readCurves(out: LabOutputs): Curves {
   return curves;
 }
 
+/**
+ * Makes `runDir` this run's folder and writes its config.json. A folder that holds a run of another config is refused
+ * (rerunning a config under its own id resumes it from the cache and rewrites the same files).
+ */
+export function claimRunDir(runDir: string, cfg: LabConfig): string {
+  const file = path.join(runDir, "config.json");
+  const text = JSON.stringify(cfg, null, 2) + "\n";
+  if (fs.existsSync(file)) {
+    let same = false;
+    try {
+      same = configKey(JSON.parse(fs.readFileSync(file, "utf8"))) === configKey(cfg);
+    } catch {
+      /* unreadable: not ours to overwrite */
+    }
+    if (!same) throw new UserError(`run folder ${runDir} already holds a run of another config (its config.json differs); choose another --run-id or delete the folder`);
+  } else if (fs.existsSync(runDir) && fs.readdirSync(runDir).length > 0) {
+    throw new UserError(`run folder ${runDir} exists and is not a lab run (no config.json); choose another --run-id or delete it`);
+  }
+  fs.mkdirSync(runDir, { recursive: true });
+  writeFileAtomic(file, text);
+  return runDir;
+}
+
 /** Runs the lab and writes its artifacts under `<runsDir>/<runId>/`. */
 export async function runLabAndReport(
   cfg: LabConfig,
   opts: LabRunOptions & { runsDir: string; runId: string; preset: string },
 ): Promise<LabRunResult> {
-  const runDir = path.join(opts.runsDir, opts.runId);
-  fs.mkdirSync(runDir, { recursive: true });
-  writeFileAtomic(path.join(runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
+  const runDir = claimRunDir(path.join(opts.runsDir, opts.runId), cfg);
   const outputs = await runLab(cfg, opts);
   const results = aggregate(outputs, { runId: opts.runId, preset: opts.preset, configKey: configKey(cfg) });
   const files = {
