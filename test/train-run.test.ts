@@ -169,11 +169,37 @@ describe("infifpo train (CLI)", () => {
     const resumed = spawnSync(process.execPath, [CLI, "train", "--config", b.cfgFile, "--resume"], { encoding: "utf8" });
     expect(resumed.status).toBe(0);
     expect(resumed.stderr).toMatch(/resumed from step (10|15|20|25|30|35)/);
+    expect(resumed.stderr).toMatch(/taking over the lock .*run\.lock \(left by pid \d+, which is no longer running\)/);
     const pa = fs.readFileSync(path.join(a.out, "final", "params.bin")), pb = fs.readFileSync(path.join(b.out, "final", "params.bin"));
     expect(pa.length).toBeGreaterThan(1000);
     expect(Buffer.compare(pa, pb)).toBe(0);
     const losses = (d: string) => readMetrics(path.join(d, "metrics.jsonl")).map((r) => [r.step, r.loss]);
     expect(losses(b.out)).toEqual(losses(a.out));
+  });
+
+  it("two processes on one outDir: the second is refused while the first trains, naming its pid; nothing of the first is touched", async () => {
+    const extra = { preset: null, progress: "none", data: { train: "pairs.jsonl", maxExamples: 16 }, loop: { maxSteps: 400, batchSize: 4, checkpointEvery: 5, evalEvery: 0, logEvery: 1 }, optim: { lr: 0.003, warmupSteps: 3 } };
+    const a = setup(16, extra);
+    const lock = path.join(a.out, "run.lock");
+    const first = spawn(process.execPath, [CLI, "train", "--config", a.cfgFile], { stdio: "ignore" });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setInterval(() => {
+          if (listCheckpoints(path.join(a.out, "checkpoints")).length > 0) (clearInterval(t), resolve());
+        }, 10);
+        first.on("exit", (code) => (clearInterval(t), reject(new Error(`the first run ended (${code}) before its first checkpoint`))));
+      });
+      expect(JSON.parse(fs.readFileSync(lock, "utf8")).pid).toBe(first.pid);
+      for (const args of [[], ["--resume"]]) {
+        const second = spawnSync(process.execPath, [CLI, "train", "--config", a.cfgFile, ...args], { encoding: "utf8" });
+        expect(second.status, second.stderr).toBe(2);
+        expect(second.stderr).toMatch(new RegExp(`is being trained by pid ${first.pid} .*choose another outDir`));
+      }
+      expect(JSON.parse(fs.readFileSync(lock, "utf8")).pid).toBe(first.pid);
+    } finally {
+      first.kill("SIGKILL");
+      await new Promise((r) => first.on("exit", r));
+    }
   });
 });
 

@@ -23,6 +23,7 @@ import type { Tokenizer } from "../tokenizers/types";
 import { createModel, disposeModel, modelVariables, resolveModelConfig, encodePair, type Model, type ModelConfig } from "../model";
 import { loadModel, resolveFile, saveModel } from "../model/io";
 import { checkOutputs } from "../data/safe-output";
+import { tryLock } from "../data/lock";
 import { AdamW } from "./optim";
 import { warmupCosine } from "./schedule";
 import { Trainer, type LoopConfig, type TrainerOptions, type TrainResult } from "./trainer";
@@ -144,6 +145,35 @@ export async function runTraining(config: TrainConfig, opts: RunOptions = {}): P
       { path: path.join(config.outDir, "final"), label: "the run's final parameters", kind: "dir" },
     ],
   );
+  // One process per outDir: two runs writing the same checkpoints and metrics would corrupt both.
+  const release = lockOutDir(config.outDir, log);
+  try {
+    return await trainIn(config, opts, log);
+  } finally {
+    release();
+  }
+}
+
+/** Takes `<outDir>/run.lock` (an orphan of a dead process is taken over) or says who trains there. */
+function lockOutDir(outDir: string, log: (l: string) => void): () => void {
+  const created = !fs.existsSync(outDir);
+  fs.mkdirSync(outDir, { recursive: true });
+  const lock = path.join(outDir, "run.lock");
+  const got = tryLock(lock, "training", log);
+  if ("heldBy" in got) throw new UserError(`${outDir} is being trained by ${got.heldBy}; wait for it or choose another outDir (if that process is gone, delete ${lock})`);
+  return () => {
+    got.release();
+    if (created) {
+      try {
+        fs.rmdirSync(outDir); // only when the run left nothing (it failed before writing): no empty folder behind
+      } catch {
+        /* not empty: the run's outputs */
+      }
+    }
+  };
+}
+
+async function trainIn(config: TrainConfig, opts: RunOptions, log: (l: string) => void): Promise<RunResult> {
   // "auto" in a config leaves the choice to INFIFPO_BACKEND (then auto), as the CLI help promises
   const backend = await initBackend({ backend: config.backend === "auto" ? undefined : config.backend, log });
   const ckRoot = path.join(config.outDir, "checkpoints");
