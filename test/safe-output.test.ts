@@ -2,7 +2,7 @@
  * lib/data/safe-output.ts: outputs never overwrite or collide with inputs (paths, symlinks, hard links, side files),
  * temporary files are exclusive and per process, and write failures are one line naming the file.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -123,6 +123,37 @@ describe("a full disk", () => {
       expect(fs.readdirSync(mnt)).toEqual(["o.jsonl"]);
     } finally {
       spawnSync("umount", [mnt]);
+    }
+  });
+});
+
+describe("temporary files a killed writer left", () => {
+  it("the next write of the same output removes those of dead pids untouched for 10 minutes, and nothing else", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stale-temps-"));
+    const out = path.join(dir, "out.jsonl");
+    const dead = spawnSync(process.execPath, ["-e", "process.pid"]).pid!; // exited: its pid runs nothing now
+    const live = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+    try {
+      const old = (Date.now() - 20 * 60_000) / 1000;
+      const files = {
+        staleDead: `out.jsonl.tmp-${dead}-0123abcd`,
+        freshDead: `out.jsonl.tmp-${dead}-89abcdef`, // a writer on another host may still be at it
+        staleLive: `out.jsonl.tmp-${live.pid}-00c0ffee`,
+        staleMine: `out.jsonl.tmp-${process.pid}-0badf00d`,
+        otherOutput: `other.jsonl.tmp-${dead}-0123abcd`,
+        notATemp: `out.jsonl.tmp-${dead}-xyz`,
+      };
+      for (const [k, name] of Object.entries(files)) {
+        fs.writeFileSync(path.join(dir, name), k);
+        if (k !== "freshDead") fs.utimesSync(path.join(dir, name), old, old);
+      }
+      writeFileSafe(out, "x\n");
+      const left = fs.readdirSync(dir).sort();
+      expect(left).toEqual([files.freshDead, files.notATemp, files.otherOutput, "out.jsonl", files.staleLive, files.staleMine].sort());
+      expect(fs.readFileSync(out, "utf8")).toBe("x\n");
+    } finally {
+      live.kill("SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

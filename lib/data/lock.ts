@@ -8,16 +8,8 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { openTempSync, releaseTemp, tempPathFor } from "./safe-output";
+import { openTempSync, pidAlive, releaseTemp, tempPathFor } from "./safe-output";
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Who holds a lock: written whole before the lock appears (see acquireLock). */
 export interface LockOwner {
@@ -112,7 +104,7 @@ export function orphanReason(s: LockState): string | null {
   if (s.kind === "unowned") return s.ageMs > UNOWNED_GRACE_MS ? `${s.what}, ${Math.round(s.ageMs / 1000)} s old` : null;
   if (s.kind !== "owned" || s.owner.host !== os.hostname()) return null; // another machine's process: can't tell
   if (s.owner.pid === process.pid) return s.owner.token !== "" && !ownTokens.has(s.owner.token) ? `left by an earlier process with this pid (${s.owner.pid})` : null;
-  return processAlive(s.owner.pid) ? null : `left by pid ${s.owner.pid}, which is no longer running`;
+  return pidAlive(s.owner.pid) ? null : `left by pid ${s.owner.pid}, which is no longer running`;
 }
 
 /**

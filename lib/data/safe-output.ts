@@ -4,7 +4,9 @@
  *
  * 1. Temporary files are unique per process and created exclusively (`OUT.tmp-<pid>-<random>`, O_EXCL), so two
  *    runs writing the same output never share one, and a temporary name can never land on an existing file —
- *    an input called `OUT.tmp` included. A temporary file this process still holds is removed when it exits.
+ *    an input called `OUT.tmp` included. A temporary file this process still holds is removed when it exits; one
+ *    left by a process killed outright (SIGKILL, power loss) is removed by the next write of the same output, once
+ *    its pid is gone from this machine and it is untouched for 10 minutes.
  * 2. `checkOutputs` refuses, before anything is read or written, an output that is — or collides with — an
  *    input, after resolving `..`, symlinks and hard links (same device and inode), side files included
  *    (`OUT.rejects.jsonl`, `OUT.partial`, a training run's folder); and an output that is an existing directory.
@@ -93,6 +95,52 @@ export function tempPathFor(target: string): string {
   return `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
 }
 
+/** A temporary file of a dead writer this old (untouched) is swept; a live writer on another host keeps writing. */
+const STALE_TEMP_MS = 10 * 60_000;
+const swept = new Set<string>();
+
+/** Whether a process with this pid runs on this machine (EPERM: it does, under another user). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes `<target>.tmp-<pid>-<8 hex>` files whose writer died (its pid is not running here) and that nobody has
+ * touched for STALE_TEMP_MS: what a SIGKILLed write leaves. Once per target and process; best effort.
+ */
+export function sweepStaleTemps(target: string, now = Date.now()): string[] {
+  if (swept.has(target)) return [];
+  swept.add(target);
+  const dir = path.dirname(target), base = path.basename(target);
+  const escaped = base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const re = new RegExp(`^${escaped}\\.tmp-(\\d+)-[0-9a-f]{8}$`);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = re.exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    const file = path.join(dir, name);
+    try {
+      if (now - fs.lstatSync(file).mtimeMs < STALE_TEMP_MS) continue;
+      fs.rmSync(file, { force: true, recursive: true });
+      removed.push(file);
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+  return removed;
+}
+
 /** mkdir -p fails with EEXIST when a component of the path is a file: say so. */
 function parentError(target: string, e: unknown): UserError {
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -106,6 +154,7 @@ export function openTempSync(target: string): { fd: number; tmpPath: string } {
   } catch (e) {
     throw parentError(target, e);
   }
+  sweepStaleTemps(target);
   for (let attempt = 0; ; attempt++) {
     const tmpPath = tempPathFor(target);
     try {
@@ -126,6 +175,7 @@ export async function openTemp(target: string): Promise<{ handle: FileHandle; tm
   } catch (e) {
     throw parentError(target, e);
   }
+  sweepStaleTemps(target);
   for (let attempt = 0; ; attempt++) {
     const tmpPath = tempPathFor(target);
     try {
