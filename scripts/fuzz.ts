@@ -72,7 +72,7 @@ async function child(): Promise<void> {
   process.on("unhandledRejection", onCrash);
   process.on("message", async (c: Case & { preparing?: boolean }) => {
     if (c.preparing && c.prepare) {
-      const { scoreFile } = await import("../lib/cli/score");
+      const { scoreFile } = await import("../lib/remote/score-file");
       const arg = (flag: string) => c.argv[c.argv.indexOf(flag) + 1];
       // the original pairs at the case's input path, scored until a stop after one chunk; then the case's input is back
       const input = arg("--input");

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fuseFile, statsFile } from "../lib/records/files";
-import { scoreFile } from "../lib/cli/score";
+import { scoreFile } from "../lib/remote/score-file";
 import { readCorpus } from "../lib/cli/tokenizer";
 import { readJsonl } from "../lib/data/jsonl";
 import { LOGP_MIN } from "../lib/data/validate";

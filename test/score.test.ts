@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { scoreFile } from "../lib/cli/score";
+import { scoreFile } from "../lib/remote/score-file";
 import { loadRecords } from "../lib/data/jsonl";
 import { promptText, responseText } from "../lib/data/trl";
 import { loadModel, sequenceLogProbs, disposeModel } from "../lib/model";

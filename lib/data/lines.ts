@@ -1,6 +1,6 @@
 /**
  * The one byte-level line scanner: the JSONL reader (jsonl.ts), the parallel `fuse` that hands whole lines to worker
- * threads (lib/records/fuse-parallel.ts), `infifpo score`'s scans of its partial output (lib/cli/score.ts) and the
+ * threads (lib/records/fuse-parallel.ts), `infifpo score`'s scans of its partial output (lib/remote/score-file.ts) and the
  * tokenizer corpus check (lib/cli/tokenizer.ts) all find their lines with it.
  *
  * Rules:
