@@ -400,6 +400,26 @@ describe("aggregation", () => {
     expect(gateOf(r, /unlearns/).detail).toContain("dpo -8.0 → -9.6");
     expect(r.claimsAreEvidence).toBe(true);
   });
+  it("the number-of-sources claims compare the arms that were trained (of 4 sources: 1, 2 and 4)", () => {
+    const src = (name: string) => ({ ...out.models[1], name, file: name });
+    const n = ["infifpo-n1", "infifpo-n2"];
+    const o: LabOutputs = {
+      ...out,
+      models: [...out.models, src("s2"), src("s3"), src("s4")],
+      baseEvals: { ...out.baseEvals, s2: ev(18, 0), s3: ev(18, 0), s4: ev(18, 0) },
+      baseNonsense: { ...out.baseNonsense, s2: 0, s3: 0, s4: 0 },
+      seeds: out.seeds.map((x) => ({
+        ...x,
+        evals: { ...x.evals, "infifpo-n1": ev(9, 10), "infifpo-n2": ev(10, 10) },
+        nonsense: { ...x.nonsense, "infifpo-n1": 0, "infifpo-n2": 0 },
+        drift: { ...x.drift, "infifpo-n1": null, "infifpo-n2": null },
+      })),
+      variants: [...names, ...n].map((v) => variantSpec(v, 4)),
+      hparams: { ...out.hparams, "infifpo-n1": out.hparams.infifpo, "infifpo-n2": out.hparams.infifpo },
+    };
+    const claims = aggregate(o, meta).claims.filter((c) => /sources help/.test(c.claim)).map((c) => c.claim);
+    expect(claims).toEqual(["more sources help: 2 beat 1", "more sources help: 4 beat 2", "more sources help: 4 beat 1"]);
+  });
   it("a failed regime gate is loud and makes the claims not evidence; each gate can fail", () => {
     const fails = (o: LabOutputs, re: RegExp) => {
       const x = aggregate(o, meta);

@@ -262,8 +262,10 @@ export function aggregate(out: LabOutputs, meta: { runId: string; preset: string
   claim("confidence fusion beats mean fusion", "infifpo-confidence", "infifpo-mean");
   const N = out.models.filter((m) => m.role === "source").length;
   const nName = (n: number) => (n === N ? "infifpo" : `infifpo-n${n}`);
-  for (let n = 2; n <= N; n++) claim(`more sources help: ${n} beat ${n - 1}`, nName(n), nName(n - 1));
-  if (N > 1) claim(`more sources help: ${N} beat 1`, nName(N), nName(1));
+  // each trained number of sources against the next smaller one trained, and all against one
+  const ns = Array.from({ length: N }, (_, i) => i + 1).filter((n) => idx(nName(n)) >= 0);
+  for (let j = 1; j < ns.length; j++) claim(`more sources help: ${ns[j]} beat ${ns[j - 1]}`, nName(ns[j]), nName(ns[j - 1]));
+  if (ns.length > 2 && ns[0] === 1 && ns[ns.length - 1] === N) claim(`more sources help: ${N} beat 1`, nName(N), nName(1));
   // cost once source log-probs are precomputed: the training time of InfiFPO vs DPO (same data, same steps)
   const trainSecs = (v: string) => out.seeds.reduce((s, x) => s + (out.stageSeconds[`seed${x.seed}.train.${v}`] ?? NaN), 0);
   const ti = trainSecs("infifpo"), td = trainSecs("dpo");
