@@ -11,12 +11,13 @@ import type { Command } from "commander";
 
 /**
  * Wall time of each preset (minutes, 2 cores, cold stage cache, shipped models; README "Fusion lab"), for the
- * start-up notice. Measured 2026-12-04 except full on wasm (estimated: 3x native, the ratio measured on quick).
+ * start-up notice. Measured 2026-12-07 (quick 9 min 41 s native, 12 min 19 s wasm; full 85 min by stage times)
+ * except where estimated: smoke on wasm and full on wasm (quick's wasm ÷ native ratio, 1.27).
  */
 export const PRESET_MINUTES: Record<string, { native: number; wasm: number; wasmEstimated?: boolean }> = {
-  smoke: { native: 2, wasm: 6, wasmEstimated: true },
-  quick: { native: 11, wasm: 33, wasmEstimated: true },
-  full: { native: 95, wasm: 285, wasmEstimated: true },
+  smoke: { native: 2, wasm: 3, wasmEstimated: true },
+  quick: { native: 10, wasm: 13 },
+  full: { native: 85, wasm: 110, wasmEstimated: true },
 };
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -52,7 +53,7 @@ export function register(program: Command): void {
       const est = PRESET_MINUTES[opts.preset];
       if (info.kind === "wasm" || info.kind === "cpu") {
         process.stderr.write(
-          `[lab] NOTE: running on the ${info.kind} backend (single-threaded; quick and full run about 3x slower than native)` +
+          `[lab] NOTE: running on the ${info.kind} backend (single-threaded: training runs about 3x slower than native, sampling about as fast)` +
             (est ? `; the ${opts.preset} preset takes about ${info.kind === "wasm" ? est.wasm : est.wasm * 20} min here (native: ~${est.native} min; \`npm run native\` installs it)` : "") + "\n",
         );
       } else if (est) process.stderr.write(`[lab] preset ${opts.preset}: about ${est.native} min on 2 cores (less when stages are cached)\n`);
