@@ -31,6 +31,15 @@ describe("results.json validation", () => {
     }
   });
 
+  it("the shipped quick runs (on-policy and pool rejected responses, README) are of today's quick preset", () => {
+    const dir = path.dirname(SHIPPED);
+    const q = readLabResults(path.join(dir, "quick.json"));
+    expect(q.preset).toBe("quick");
+    expect(q.configKey).toBe(configKey(LAB_PRESETS.quick));
+    const pool = readLabResults(path.join(dir, "quick-pool.json"));
+    expect(pool.configKey).toBe(configKey({ ...LAB_PRESETS.quick, data: { ...LAB_PRESETS.quick.data, rejected: "pool" } }));
+  });
+
   const cases: [string, (r: any) => void, RegExp][] = [
     ["missing seeds", (r) => delete r.seeds, /field "seeds": missing/],
     ["a null row", (r) => (r.rows[2] = null), /field "rows\[2\]": expected an object, got null/],
