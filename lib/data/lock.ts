@@ -33,7 +33,7 @@ const UNOWNED_GRACE_MS = 10_000;
  * then hard-linked to the lock's name (link fails if the name exists), so a lock is never seen without its owner.
  * Filesystems without hard links get an exclusive create (`wx`) instead.
  */
-export function acquireLock(lock: string, me: LockOwner): boolean {
+function acquireLock(lock: string, me: LockOwner): boolean {
   const text = JSON.stringify(me) + "\n";
   ownTokens.add(me.token);
   const { fd, tmpPath } = openTempSync(lock);
@@ -66,13 +66,13 @@ export function acquireLock(lock: string, me: LockOwner): boolean {
   }
 }
 
-export type LockState =
+type LockState =
   | { kind: "gone" }
   | { kind: "owned"; owner: LockOwner; ino: number }
   | { kind: "unowned"; ino: number; ageMs: number; what: string };
 
 /** What is at `lock`: nothing, an owner, or something without a readable owner (a legacy folder lock without pid, a torn file). */
-export function inspectLock(lock: string): LockState {
+function inspectLock(lock: string): LockState {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(lock);
@@ -100,7 +100,7 @@ export function inspectLock(lock: string): LockState {
 }
 
 /** Why a lock is an orphan, or null while its holder may be alive. */
-export function orphanReason(s: LockState): string | null {
+function orphanReason(s: LockState): string | null {
   if (s.kind === "unowned") return s.ageMs > UNOWNED_GRACE_MS ? `${s.what}, ${Math.round(s.ageMs / 1000)} s old` : null;
   if (s.kind !== "owned" || s.owner.host !== os.hostname()) return null; // another machine's process: can't tell
   if (s.owner.pid === process.pid) return s.owner.token !== "" && !ownTokens.has(s.owner.token) ? `left by an earlier process with this pid (${s.owner.pid})` : null;
@@ -111,7 +111,7 @@ export function orphanReason(s: LockState): string | null {
  * Removes an orphan lock, and only it: the lock is first renamed to a unique name, then checked to be the inode that
  * was judged an orphan (another waiter may have taken it over and locked again meanwhile; then it is put back).
  */
-export function takeOverLock(lock: string, s: LockState & { ino: number }): void {
+function takeOverLock(lock: string, s: LockState & { ino: number }): void {
   const aside = tempPathFor(`${lock}.orphan`);
   try {
     fs.renameSync(lock, aside);
@@ -136,29 +136,29 @@ export function takeOverLock(lock: string, s: LockState & { ino: number }): void
   fs.rmSync(aside, { recursive: true, force: true });
 }
 
-export function describeLockOwner(s: LockState): string {
+function describeLockOwner(s: LockState): string {
   if (s.kind === "owned") return `pid ${s.owner.pid} on ${s.owner.host}${s.owner.startedAt ? ` since ${s.owner.startedAt}` : ""}`;
   if (s.kind === "unowned") return `${s.what} (taken over after ${UNOWNED_GRACE_MS / 1000} s)`;
   return "nobody";
 }
 
 /** A new owner record for this process. */
-export function lockOwner(stage: string): LockOwner {
+function lockOwner(stage: string): LockOwner {
   return { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), token: randomBytes(8).toString("hex"), stage };
 }
 
 /** Removes `lock` if `me` still holds it. */
-export function releaseLock(lock: string, me: LockOwner): void {
+function releaseLock(lock: string, me: LockOwner): void {
   const s = inspectLock(lock);
   if (s.kind === "owned" && s.owner.token === me.token) fs.rmSync(lock, { force: true });
   ownTokens.delete(me.token);
 }
 
 /**
- * One attempt at `lock` without waiting: its release function, or who holds it. An orphan is taken over (and said
- * with `log`).
+ * One attempt at `lock` without waiting: its release function, or who holds it. An orphan is taken over
+ * (`onTakeOver` hears why first).
  */
-export function tryLock(lock: string, what: string, log: (line: string) => void): { release: () => void } | { heldBy: string } {
+export function tryLock(lock: string, what: string, onTakeOver: (orphan: string) => void): { release: () => void } | { heldBy: string } {
   for (;;) {
     const me = lockOwner(what);
     if (acquireLock(lock, me)) return { release: () => releaseLock(lock, me) };
@@ -166,7 +166,7 @@ export function tryLock(lock: string, what: string, log: (line: string) => void)
     if (s.kind === "gone") continue;
     const orphan = orphanReason(s);
     if (orphan === null) return { heldBy: describeLockOwner(s) };
-    log(`[infifpo] taking over the lock ${lock} (${orphan})`);
+    onTakeOver(orphan);
     takeOverLock(lock, s);
   }
 }

@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { acquireLock, describeLockOwner, inspectLock, lockOwner, orphanReason, releaseLock, takeOverLock } from "../data/lock";
+import { tryLock } from "../data/lock";
 import { writeFileAtomic } from "../train/checkpoint";
 
 export interface StageInfo<T> {
@@ -47,24 +47,16 @@ async function lockStage(dir: string, key: string, pollMs: number, log: (line: s
   const t0 = Date.now();
   for (;;) {
     if (readDone(dir, key)) return null;
-    const me = lockOwner(stage);
-    if (acquireLock(lock, me)) return () => releaseLock(lock, me);
+    const got = tryLock(lock, stage, (orphan) => log(`[lab] stage ${stage}: taking over its lock ${lock} (${orphan})`));
+    if ("release" in got) return got.release;
     const local = held.get(lock);
     if (local) {
       await local.catch(() => undefined);
       continue;
     }
-    const s = inspectLock(lock);
-    if (s.kind === "gone") continue;
-    const orphan = orphanReason(s);
-    if (orphan !== null) {
-      log(`[lab] stage ${stage}: taking over its lock ${lock} (${orphan})`);
-      takeOverLock(lock, s);
-      continue;
-    }
     if (Date.now() - announcedAt > 60_000) {
       const waited = announcedAt === 0 ? "" : ` (waiting ${Math.round((Date.now() - t0) / 60_000)} min)`;
-      log(`[lab] stage ${stage} is being computed by ${describeLockOwner(s)}: waiting for it to finish${waited}; if that process is gone, delete ${lock}`);
+      log(`[lab] stage ${stage} is being computed by ${got.heldBy}: waiting for it to finish${waited}; if that process is gone, delete ${lock}`);
       announcedAt = Date.now();
     }
     await new Promise((r) => setTimeout(r, pollMs));

@@ -159,7 +159,7 @@ function lockOutDir(outDir: string, log: (l: string) => void): () => void {
   const created = !fs.existsSync(outDir);
   fs.mkdirSync(outDir, { recursive: true });
   const lock = path.join(outDir, "run.lock");
-  const got = tryLock(lock, "training", log);
+  const got = tryLock(lock, "training", (orphan) => log(`[infifpo] taking over the lock ${lock} (${orphan})`));
   if ("heldBy" in got) throw new UserError(`${outDir} is being trained by ${got.heldBy}; wait for it or choose another outDir (if that process is gone, delete ${lock})`);
   return () => {
     got.release();
@@ -269,7 +269,6 @@ async function trainIn(config: TrainConfig, opts: RunOptions, log: (l: string) =
       const at = trainer.resume(); // refuses a checkpoint written with another config
       log(at ? `[infifpo] resumed from step ${at} (${latestCheckpoint(ckRoot)})` : `[infifpo] no checkpoint in ${ckRoot}: starting from step 0`);
     }
-    fs.mkdirSync(config.outDir, { recursive: true });
     writeFileAtomic(path.join(config.outDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
     log(`[infifpo] ${config.kind} training, loss ${spec.name}: ${nTrain} examples, ${loop.maxSteps} steps of ${loop.batchSize} on ${backend.name}`);
     const result = await trainer.train();
