@@ -18,6 +18,8 @@ import { drawPrompts, labBenchmarks, modelKey, modelSpecs, selectionGrid, type L
 import { answerAlphabet, fusedGapStats, lengthStats, logpsDrift, median, nonsenseRate, tokenStats } from "../lib/lab/regime";
 import type { LabResults } from "../lib/lab/aggregate";
 import { workedExampleRecord } from "./worked-example";
+import { mixWeights } from "../lib/lab/mix";
+import { TASKS } from "../lib/tasks";
 
 const s = (model: number, reward: number, finished = true, text = `${model}:${reward}`): Sample => ({ model, text, finished, reward });
 
@@ -93,6 +95,36 @@ describe("lab config", () => {
     const other = resolveLabConfig("quick", [{ where: "x", values: { pretrain: { seed: 8 } } }]);
     expect(modelSpecs(other).map((sp) => modelKey(sp, other))).not.toEqual(keys("quick"));
     expect(new Set(keys("quick")).size).toBe(LAB_PRESETS.quick.sources.length + 1);
+  });
+  it("the pivot's general mix: relative family weights (missing = 1) that sum to 1; they key the pivot alone", () => {
+    const fams = Object.values(TASKS);
+    const w = (general: Record<string, number>, specialty: string[] = []) =>
+      Object.fromEntries(mixWeights(specialty as never, 0.4, fams, {}, general).map((p) => [p.family.name, p.weight]));
+    const uniform = w({});
+    for (const f of fams) expect(uniform[f.name]).toBe(1 / 9);
+    // chain 2, dyck 0.5, the other seven 1: total 9.5
+    const leaned = w({ chain: 2, dyck: 0.5 });
+    expect(leaned.chain).toBeCloseTo(2 / 9.5, 15);
+    expect(leaned.dyck).toBeCloseTo(0.5 / 9.5, 15);
+    expect(leaned.arith).toBeCloseTo(1 / 9.5, 15);
+    expect(Object.values(leaned).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 14);
+    // a source: 60% general (here leaned), 40% on its specialty's families
+    const src = w({ chain: 2, dyck: 0.5 }, ["math"]);
+    expect(src.arith).toBeCloseTo(0.6 / 9.5 + 0.2, 15);
+    expect(src.dyck).toBeCloseTo(0.6 * 0.5 / 9.5, 15);
+    expect(() => w({ chian: 2 })).toThrow(/general mix: unknown family "chian"/);
+    expect(() => w({ chain: 0 })).toThrow(/weight of "chain" must be a finite number > 0/);
+    // the config: the preset's weights reach the pivot's spec only; changing them re-keys the pivot and no source
+    const q = resolveLabConfig("quick");
+    const [pivot, ...sources] = modelSpecs(q);
+    expect(pivot.mix.find((m) => m.family === "dyck")!.weight).toBeLessThan(1 / 9);
+    for (const sp of sources) expect(sp.mix.filter((m) => !sp.specialty.includes(TASKS[m.family].category)).every((m) => m.weight === 0.6 / 9)).toBe(true);
+    const other = resolveLabConfig("quick", [{ where: "x", values: { pivot: { weights: { chain: 1 } } } }]);
+    const k0 = modelSpecs(q).map((sp) => modelKey(sp, q)), k1 = modelSpecs(other).map((sp) => modelKey(sp, other));
+    expect(k1[0]).not.toBe(k0[0]);
+    expect(k1.slice(1)).toEqual(k0.slice(1));
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { pivot: { weights: { chian: 1 } } } }])).toThrow(/"pivot\.weights": unknown family "chian"/);
+    expect(() => resolveLabConfig("quick", [{ where: "x", values: { pivot: { weights: { chain: -1 } } } }])).toThrow(/"pivot\.weights\.chain" must be a finite number > 0/);
   });
   it("test and validation sets are disjoint slices of the held-out prompts, which training prompts never touch", () => {
     const small = labBenchmarks(resolveLabConfig("smoke"));

@@ -220,10 +220,10 @@ export function modelSpecs(cfg: LabConfig): (ScratchModelSpec & { role: "pivot" 
   const families = cfg.benchmarks.families.map((f) => TASKS[f]);
   const { specialtyWeight, tokenizerCorpus, seed, ...train } = cfg.pretrain;
   const common = { train, model: cfg.model, seed, tokenizerCorpus };
-  const mix = (specialty: string[]) =>
-    mixWeights(specialty as never, specialtyWeight, families, cfg.benchmarks.levels).map((p) => ({ family: p.family.name, weight: p.weight, level: p.level }));
+  const mix = (specialty: string[], general: Record<string, number> = {}) =>
+    mixWeights(specialty as never, specialtyWeight, families, cfg.benchmarks.levels, general).map((p) => ({ family: p.family.name, weight: p.weight, level: p.level }));
   return [
-    { ...common, name: cfg.pivot.name, role: "pivot", specialty: [], tokenizer: cfg.pivot.tokenizer, steps: cfg.pivot.steps, mix: mix([]) },
+    { ...common, name: cfg.pivot.name, role: "pivot", specialty: [], tokenizer: cfg.pivot.tokenizer, steps: cfg.pivot.steps, mix: mix([], cfg.pivot.weights) },
     ...cfg.sources.map((s) => ({ ...common, name: s.name, role: "source" as const, specialty: s.specialty, tokenizer: s.tokenizer, steps: s.steps, mix: mix(s.specialty) })),
   ];
 }
