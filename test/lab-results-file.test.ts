@@ -40,6 +40,20 @@ describe("results.json validation", () => {
     expect(pool.configKey).toBe(configKey({ ...LAB_PRESETS.quick, data: { ...LAB_PRESETS.quick.data, rejected: "pool" } }));
   });
 
+  it("the shipped full and quick runs pass every regime gate (README: their claims are evidence); the pool run is kept as measured", () => {
+    const dir = path.dirname(SHIPPED);
+    for (const f of ["results.json", "quick.json"]) {
+      const r = readLabResults(path.join(dir, f));
+      expect(r.gates.filter((g) => !g.pass).map((g) => g.name), f).toEqual([]);
+      expect(r.claimsAreEvidence, f).toBe(true);
+    }
+    // earlier runs kept for the README's "What was tried" stay readable
+    const hist = path.join(dir, "history");
+    const files = fs.readdirSync(hist).filter((f) => f.endsWith(".json"));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(readLabResults(path.join(hist, f)).preset, f).toBe("full");
+  });
+
   const cases: [string, (r: any) => void, RegExp][] = [
     ["missing seeds", (r) => delete r.seeds, /field "seeds": missing/],
     ["a null row", (r) => (r.rows[2] = null), /field "rows\[2\]": expected an object, got null/],

@@ -154,11 +154,11 @@ const QUICK: LabConfig = {
   // selected on validation by the committed full run (data/results/results.json, its "selection")
   hparams: {
     "sft-cont": { lr: 1e-4, betaScale: 1 },
-    dpo: { lr: 3e-5, betaScale: 0.5 },
-    rpo: { lr: 1e-4, betaScale: 0.5 },
-    ipo: { lr: 3e-5, betaScale: 2 },
-    simpo: { lr: 3e-5, betaScale: 2 },
-    wrpo: { lr: 3e-5, betaScale: 0.5 },
+    dpo: { lr: 1e-5, betaScale: 2 },
+    rpo: { lr: 1e-5, betaScale: 0.5 },
+    ipo: { lr: 1e-5, betaScale: 0.5 },
+    simpo: { lr: 1e-5, betaScale: 0.5 },
+    wrpo: { lr: 1e-5, betaScale: 0.5 },
     infifpo: { lr: 3e-5, betaScale: 0.5 },
   },
   // what fits the 10-minute budget: SFT and its continued-SFT control, DPO and RPO (DPO + NLL), the fusion baseline
