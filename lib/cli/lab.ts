@@ -11,13 +11,13 @@ import type { Command } from "commander";
 
 /**
  * Wall time of each preset (minutes, 2 cores, cold stage cache, shipped models; README "Fusion lab"), for the
- * start-up notice. Measured 2026-12-07 (quick 9 min 41 s native, 12 min 19 s wasm; full 85 min by stage times)
- * except where estimated: smoke on wasm and full on wasm (quick's wasm ÷ native ratio, 1.27).
+ * start-up notice. Measured 2026-12-07 (quick 8 min 32 s native, 11 min 16 s wasm; full 71 min by stage times)
+ * except where estimated: smoke on wasm and full on wasm (quick's wasm ÷ native ratio, 1.32).
  */
 export const PRESET_MINUTES: Record<string, { native: number; wasm: number; wasmEstimated?: boolean }> = {
   smoke: { native: 2, wasm: 3, wasmEstimated: true },
-  quick: { native: 10, wasm: 13 },
-  full: { native: 85, wasm: 110, wasmEstimated: true },
+  quick: { native: 9, wasm: 12 },
+  full: { native: 71, wasm: 94, wasmEstimated: true },
 };
 
 const collect = (v: string, acc: string[]) => [...acc, v];
